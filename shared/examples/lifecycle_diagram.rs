@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", domain::status::mermaid_state_diagram());
+}
