@@ -202,3 +202,163 @@ pub struct DomainEvent {
     #[serde(flatten)]
     pub body: EventBody,
 }
+
+impl EventBody {
+    /// One line for a person reading the order's timeline.
+    pub fn summary(&self) -> String {
+        match self {
+            EventBody::OrderCreated { total, .. } => format!("order created for US ${total}"),
+            EventBody::OrderAmended { by } => format!("{by} amended the terms"),
+            EventBody::OrderConfirmed { by } => format!("{by} confirmed the contract"),
+            EventBody::CoverageReserved { amount, .. } => {
+                format!("US ${amount} covered by the supplier's assurance limit")
+            }
+            EventBody::ConfirmationReminded { by } => {
+                format!("{by} reminded the {} to confirm", by.other())
+            }
+            EventBody::OrderCancelled { reason } => match reason {
+                CancelReason::ByParty => "order cancelled".into(),
+                CancelReason::Unpaid => "order cancelled: unpaid for 30 days".into(),
+            },
+            EventBody::ReservationReleased { amount, .. } => {
+                format!("US ${amount} of assurance limit released")
+            }
+            EventBody::PaymentRequested {
+                stage,
+                method,
+                amount,
+                ..
+            } => format!(
+                "{stage} payment of US ${amount} started by {}",
+                method_name(*method)
+            ),
+            EventBody::CreditReserved { amount, .. } => {
+                format!("US ${amount} of Pay Later credit reserved")
+            }
+            EventBody::CreditReleased { amount, .. } => {
+                format!("US ${amount} of Pay Later credit released")
+            }
+            EventBody::PaymentProcessing { .. } => "payment processing".into(),
+            EventBody::PaymentSucceeded { stage, amount, .. } => {
+                format!("{stage} payment of US ${amount} arrived")
+            }
+            EventBody::PaymentFailed { stage, .. } => format!("{stage} payment failed"),
+            EventBody::PaymentFlagged { reason, .. } => {
+                format!("payment flagged for review: {}", flag_name(*reason))
+            }
+            EventBody::PaymentFlagResolved { resolution, .. } => match resolution {
+                FlagResolution::Accept => "flagged payment accepted".into(),
+                FlagResolution::Refund => "flagged payment to be refunded".into(),
+            },
+            EventBody::PaymentOverdue { .. } => "payment overdue".into(),
+            EventBody::OrderShipped { late, .. } => {
+                if *late {
+                    "shipped after the ship-by date".into()
+                } else {
+                    "shipped".into()
+                }
+            }
+            EventBody::CustomsCleared { .. } => "goods cleared customs".into(),
+            EventBody::DeliveryRecorded { .. } => "delivery recorded".into(),
+            EventBody::ReceiptConfirmed => "buyer confirmed receipt; order complete".into(),
+            EventBody::FeedbackLeft { rating, .. } => {
+                format!("buyer left feedback: {} of 5", rating.get())
+            }
+            EventBody::DisputeOpened {
+                reason,
+                requested_refund,
+            } => format!(
+                "dispute opened ({}), refund of US ${requested_refund} requested",
+                match reason {
+                    DisputeReason::LateShipment => "late shipment",
+                    DisputeReason::Quality => "quality",
+                }
+            ),
+            EventBody::DisputeResponded { by, action } => {
+                format!("{by} {}", entry_verb(*action))
+            }
+            EventBody::DisputeEscalated { .. } => "dispute escalated to the platform".into(),
+            EventBody::DisputeResolved {
+                outcome,
+                refund_amount,
+            } => match (outcome, refund_amount) {
+                (_, Some(a)) => format!("dispute resolved with a refund of US ${a}"),
+                (DisputeOutcome::Withdrawn, None) => "dispute withdrawn".into(),
+                (_, None) => "dispute resolved: claim rejected".into(),
+            },
+            EventBody::RefundRequested {
+                amount, attempt, ..
+            } => {
+                if *attempt > 1 {
+                    format!("refund of US ${amount} requested again (attempt {attempt})")
+                } else {
+                    format!("refund of US ${amount} requested")
+                }
+            }
+            EventBody::RefundSucceeded { amount, .. } => format!("refund of US ${amount} settled"),
+            EventBody::RefundFailed { .. } => "refund failed; flagged and retried".into(),
+            EventBody::RefundFlagged { .. } => "refund flagged for review".into(),
+            EventBody::OrderRefunded { refunded } => {
+                format!("order refunded: US ${refunded} in all")
+            }
+        }
+    }
+}
+
+fn method_name(m: MethodKind) -> &'static str {
+    match m {
+        MethodKind::ECheck => "e-Checking",
+        MethodKind::CreditCard => "credit card",
+        MethodKind::TelegraphicTransfer => "wire transfer",
+        MethodKind::PayLater => "Pay Later",
+    }
+}
+
+fn flag_name(r: FlagReason) -> &'static str {
+    match r {
+        FlagReason::AmountMismatch => "amount differs",
+        FlagReason::CurrencyMismatch => "currency differs",
+        FlagReason::ContradictsFinalStatus => "contradicts a final status",
+        FlagReason::ClosedOrder => "money on a closed order, refunded",
+        FlagReason::Overdue => "overdue",
+        FlagReason::WrongProvider => "signed by the wrong provider",
+    }
+}
+
+fn entry_verb(k: EntryKind) -> &'static str {
+    match k {
+        EntryKind::Opened => "opened the dispute",
+        EntryKind::Accepted => "accepted",
+        EntryKind::Offered => "made a counter-offer",
+        EntryKind::Rejected => "rejected",
+        EntryKind::Commented => "commented",
+        EntryKind::Withdrawn => "withdrew the dispute",
+        EntryKind::Escalated => "escalated the dispute",
+        EntryKind::Decided => "decided the dispute",
+    }
+}
+
+/// One line of an order's timeline (`GET /v1/orders/{id}/history`): every
+/// domain event is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: Timestamp,
+    pub actor: Actor,
+    /// The event's detail-type, e.g. `OrderConfirmed`.
+    pub event: String,
+    /// The order's status after the change.
+    pub status: OrderStatus,
+    pub summary: String,
+}
+
+impl From<&DomainEvent> for HistoryEntry {
+    fn from(e: &DomainEvent) -> Self {
+        HistoryEntry {
+            at: e.at,
+            actor: e.actor.clone(),
+            event: e.body.detail_type().to_owned(),
+            status: e.status,
+            summary: e.body.summary(),
+        }
+    }
+}

@@ -130,8 +130,9 @@ id_type!(
 );
 
 impl RefundId {
-    /// The id of the `attempt`-th refund part taken from `payment` (attempts
-    /// count from 1). Deterministic, so a retried command derives the same id.
+    /// The id of the `sequence`-th refund part returned through `payment`
+    /// (counting from 1). Deterministic, so a retried command derives the
+    /// same id and a provider's refund event finds its part.
     pub fn derive(payment: &PaymentId, sequence: u32) -> RefundId {
         let suffix = payment.as_str().trim_start_matches(PaymentId::PREFIX);
         RefundId(format!("ref_{suffix}_{sequence}"))

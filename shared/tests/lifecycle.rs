@@ -1370,3 +1370,47 @@ fn an_order_survives_a_json_round_trip_unchanged() {
     assert_eq!(event["status"], "awaiting_confirmation");
     assert_eq!(event["total"], "3000.00");
 }
+
+#[test]
+fn every_change_leaves_a_history_entry_with_who_when_and_the_status_after() {
+    let mut w = World::standard();
+    w.paid_initial();
+    let history: Vec<domain::event::HistoryEntry> = w.events.iter().map(Into::into).collect();
+    let lines: Vec<_> = history
+        .iter()
+        .map(|h| (h.event.as_str(), h.status, h.summary.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                "OrderCreated",
+                OrderStatus::AwaitingConfirmation,
+                "order created for US $3000.00"
+            ),
+            (
+                "OrderConfirmed",
+                OrderStatus::AwaitingInitialPayment,
+                "supplier confirmed the contract"
+            ),
+            (
+                "CoverageReserved",
+                OrderStatus::AwaitingInitialPayment,
+                "US $1500.00 covered by the supplier's assurance limit"
+            ),
+            (
+                "PaymentRequested",
+                OrderStatus::InitialPaymentProcessing,
+                "initial payment of US $1500.00 started by credit card"
+            ),
+            (
+                "PaymentSucceeded",
+                OrderStatus::AwaitingShipment,
+                "initial payment of US $1500.00 arrived"
+            ),
+        ]
+    );
+    assert_eq!(history[0].actor, domain::Actor::Buyer(user("buyer-1")));
+    assert_eq!(history[4].actor, domain::Actor::Provider(Provider::Card));
+    assert!(history.iter().all(|h| h.at == start()));
+}
