@@ -184,6 +184,13 @@ impl Dispute {
         }
     }
 
+    /// The supplier responded by its deadline. A response after it does not
+    /// take away the buyer's right to escalate for want of a response.
+    pub fn supplier_responded_in_time(&self) -> bool {
+        self.supplier_responded_at
+            .is_some_and(|at| at <= self.supplier_response_due)
+    }
+
     /// Open, negotiating or escalated.
     pub fn is_unresolved(&self) -> bool {
         self.status != DisputeStatus::Resolved
@@ -199,7 +206,7 @@ impl Dispute {
         ) {
             return None;
         }
-        if self.supplier_responded_at.is_none() && now >= self.supplier_response_due {
+        if !self.supplier_responded_in_time() && now >= self.supplier_response_due {
             Some(EscalationGround::SupplierNoResponse)
         } else if now >= self.resolution_due {
             Some(EscalationGround::NoSolutionInTime)
@@ -218,7 +225,7 @@ impl Dispute {
         ) {
             return None;
         }
-        if self.supplier_responded_at.is_none() {
+        if !self.supplier_responded_in_time() {
             Some(self.supplier_response_due.min(self.resolution_due))
         } else {
             Some(self.resolution_due)

@@ -66,13 +66,15 @@ impl RatingSummary {
         self.sum += u64::from(rating.get());
     }
 
-    /// The mean rating to 2 places (half away from zero); `None` with no
-    /// ratings.
+    /// The mean rating at exactly 2 places (half away from zero), so `5`
+    /// reads "5.00"; `None` with no ratings.
     pub fn average(&self) -> Option<Decimal> {
         if self.count == 0 {
             return None;
         }
         let avg = Decimal::from(self.sum) / Decimal::from(self.count);
-        Some(avg.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
+        let mut rounded = avg.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        rounded.rescale(2);
+        Some(rounded)
     }
 }

@@ -395,8 +395,9 @@ impl Order {
             due.push(t);
         }
         if !self.coverage.reserved.is_zero() && self.status != OrderStatus::RefundPending {
+            // Coverage has ended once its last instant has passed.
             if let Some(t) = self.coverage_end() {
-                due.push(t);
+                due.push(t + chrono::TimeDelta::seconds(1));
             }
         }
         due.into_iter().min()
@@ -1762,7 +1763,9 @@ impl Order {
                 });
                 o.release_reservation(ch);
             }
-            let ended = o.coverage_end().is_some_and(|end| now >= end);
+            // The quality window includes its last instant (a dispute may still
+            // be opened then), so coverage has ended only after it.
+            let ended = o.coverage_end().is_some_and(|end| now > end);
             if ended
                 && !o.coverage.reserved.is_zero()
                 && o.open_dispute().is_none()

@@ -1284,8 +1284,9 @@ fn post_delivery_coverage_ends_with_the_quality_window_and_the_sweep_releases_it
             .iter()
             .any(|d| d.kind == DeadlineKind::QualityWindowEnd && d.due == end)
     );
-    assert_eq!(w.order.next_sweep_due(), Some(end));
-    w.now = end;
+    let release_due = end + TimeDelta::seconds(1);
+    assert_eq!(w.order.next_sweep_due(), Some(release_due));
+    w.now = release_due;
     let r = w.order.sweep(w.now);
     assert_eq!(World::kinds(&w.apply(r)), ["ReservationReleased"]);
     assert_eq!(w.limit.reserved(), Usd::ZERO);
@@ -1413,4 +1414,69 @@ fn every_change_leaves_a_history_entry_with_who_when_and_the_status_after() {
     assert_eq!(history[0].actor, domain::Actor::Buyer(user("buyer-1")));
     assert_eq!(history[4].actor, domain::Actor::Provider(Provider::Card));
     assert!(history.iter().all(|h| h.at == start()));
+}
+
+#[test]
+fn a_sweep_at_the_last_instant_of_the_quality_window_still_lets_the_buyer_open_a_quality_dispute() {
+    let mut d = draft();
+    d.coverage = CoverageType::PostDelivery;
+    d.initial_payment = usd!("3000.00");
+    let mut w = World::new(d, usd!("50000.00"));
+    w.paid_initial();
+    w.ship();
+    let end = w
+        .order
+        .quality_window_end()
+        .expect("post-delivery, shipped");
+    w.now = end;
+    let r = w.order.sweep(w.now);
+    assert!(
+        w.apply(r).is_empty(),
+        "the window includes its last instant"
+    );
+    w.open(DisputeReason::Quality, usd!("100.00"));
+    assert!(w.order.open_dispute().is_some());
+}
+
+#[test]
+fn a_supplier_responding_after_its_deadline_does_not_take_away_escalation() {
+    let mut w = World::standard();
+    w.paid_initial();
+    w.open(DisputeReason::Quality, usd!("100.00"));
+    w.advance(TimeDelta::days(6));
+    w.respond(&supplier(), ResponseAction::Comment);
+    let r = w.order.escalate_dispute(&buyer(), w.now);
+    w.apply(r);
+    assert_eq!(
+        w.order.dispute().and_then(|d| d.escalation_ground),
+        Some(EscalationGround::SupplierNoResponse)
+    );
+}
+
+#[test]
+fn a_supplier_responding_in_time_waits_for_the_resolution_deadline() {
+    let mut w = World::standard();
+    w.paid_initial();
+    w.open(DisputeReason::Quality, usd!("100.00"));
+    w.advance(TimeDelta::days(5));
+    w.respond(&supplier(), ResponseAction::Comment);
+    w.advance(TimeDelta::days(1));
+    assert_eq!(
+        kind_of(w.order.escalate_dispute(&buyer(), w.now)),
+        ErrorKind::Unprocessable
+    );
+    w.advance(TimeDelta::days(9));
+    let r = w.order.sweep(w.now);
+    assert_eq!(World::kinds(&w.apply(r)), ["DisputeEscalated"]);
+    assert_eq!(
+        w.order.dispute().and_then(|d| d.escalation_ground),
+        Some(EscalationGround::NoSolutionInTime)
+    );
+}
+
+#[test]
+fn a_suppliers_average_rating_always_has_two_places() {
+    let mut s = domain::feedback::RatingSummary::default();
+    s.add(Rating::parse(5).expect("rating"));
+    assert_eq!(s.average().map(|a| a.to_string()), Some("5.00".to_owned()));
 }
