@@ -1,0 +1,1041 @@
+//! The contract every store backend must pass, generic over the backend.
+//! `contract_suite!(expr)` expands to one `#[tokio::test]` per case, each
+//! given a backend from `expr` (an async block). Cases use fresh ids, so
+//! they may share one table.
+//!
+//! The races here are real: tasks run on a multi-threaded runtime and hit
+//! the backend concurrently; the verdicts do not depend on scheduling.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+use domain::actor::{Caller, Provider, Role};
+use domain::calendar::Timestamp;
+use domain::contract::{LineItem, Terms, TermsDraft};
+use domain::coverage::CoverageType;
+use domain::event::{DomainEvent, EventBody};
+use domain::ids::{ApplicationId, OrderId, PaymentId, UserId};
+use domain::order::{Counterparty, NewOrder, PaymentReport, PaymentRequest};
+use domain::payment::{
+    CardBrand, CreditLine, PaymentContext, PaymentMethod, PaymentSignal, PaymentStatus, Stage,
+};
+use domain::status::OrderStatus;
+use domain::text::{CountryCode, LongText, ShortText};
+use domain::{Order, Usd};
+
+use crate::error::{ConflictKind, StoreError};
+use crate::idempotency::{IdemDecision, IdemKey, IdemRecord, PayloadHash, StoredResponse, decide};
+use crate::page::PageRequest;
+use crate::ports::{
+    Commit, CreditLines, DeadlineIndex, Dedup, DedupMark, Idempotency, Listing, LoadRequest,
+    OrderQueries, OrderStore, Outbox, SupplierLimits,
+};
+
+/// Everything a full backend implements.
+pub trait Backend:
+    OrderStore
+    + OrderQueries
+    + DeadlineIndex
+    + Outbox
+    + SupplierLimits
+    + CreditLines
+    + Idempotency
+    + Dedup
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Backend for T where
+    T: OrderStore
+        + OrderQueries
+        + DeadlineIndex
+        + Outbox
+        + SupplierLimits
+        + CreditLines
+        + Idempotency
+        + Dedup
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A prefix no other case (or run) uses.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    format!("{prefix}{}x{nanos:x}x{n}", std::process::id())
+}
+
+fn user(s: &str) -> UserId {
+    UserId::parse(s).unwrap_or_else(|e| panic!("user id {s}: {e}"))
+}
+
+pub fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2027, 3, 1, 9, 0, 0)
+        .single()
+        .unwrap_or_else(|| panic!("valid time"))
+}
+
+/// A buyer, a supplier and their callers, with fresh ids.
+pub struct Parties {
+    pub buyer: Caller,
+    pub supplier: Caller,
+}
+
+impl Parties {
+    pub fn fresh() -> Self {
+        Parties {
+            buyer: Caller::new(user(&unique("b-")), [Role::Buyer]),
+            supplier: Caller::new(user(&unique("s-")), [Role::Supplier]),
+        }
+    }
+}
+
+/// 10 × 100.00 = 1000.00, initial 400.00, pre-shipment.
+pub fn terms() -> Terms {
+    Terms::new(TermsDraft {
+        items: vec![LineItem {
+            description: ShortText::parse("widget").unwrap_or_else(|e| panic!("{e}")),
+            quantity: 10,
+            unit_price: Usd::dollars(100).unwrap_or_else(|e| panic!("{e}")),
+        }],
+        shipping_fee: Usd::ZERO,
+        initial_payment: Usd::dollars(400).unwrap_or_else(|e| panic!("{e}")),
+        ship_by: NaiveDate::from_ymd_opt(2027, 6, 1).unwrap_or_else(|| panic!("date")),
+        quality_terms: LongText::parse("as sampled").unwrap_or_else(|e| panic!("{e}")),
+        destination_country: CountryCode::US,
+        coverage: CoverageType::PreShipment,
+        inspection: None,
+        contract_document: None,
+    })
+    .unwrap_or_else(|e| panic!("terms: {e}"))
+}
+
+/// Create an order (buyer → supplier) and commit it.
+pub async fn create<B: Backend>(backend: &B, p: &Parties, at: Timestamp) -> Order {
+    let id = OrderId::parse(unique("ord_")).unwrap_or_else(|e| panic!("{e}"));
+    let (order, events) = Order::create(
+        &p.buyer,
+        NewOrder {
+            id,
+            counterparty: Counterparty::Supplier(p.supplier.id.clone()),
+            terms: terms(),
+        },
+        at,
+    )
+    .unwrap_or_else(|e| panic!("create: {e}"));
+    commit_ok(backend, &order, None, &events, at).await;
+    order
+}
+
+async fn commit_ok<B: Backend>(
+    backend: &B,
+    order: &Order,
+    expected: Option<u64>,
+    events: &[DomainEvent],
+    now: Timestamp,
+) {
+    backend
+        .commit(Commit {
+            order,
+            expected_version: expected,
+            events,
+            idempotency: None,
+            dedup: None,
+            now,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("commit: {e:?}"));
+}
+
+async fn load<B: Backend>(
+    backend: &B,
+    id: &OrderId,
+    limit_of: Option<&UserId>,
+    now: Timestamp,
+) -> crate::ports::Loaded {
+    backend
+        .load(
+            LoadRequest {
+                order: id,
+                idempotency: None,
+                limit_of,
+            },
+            now,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("load: {e:?}"))
+}
+
+/// Confirm by the supplier, reading the limit with the order, retrying on a
+/// concurrent change as a use case would. Returns the covered amount, or
+/// `None` if the supplier had no room left.
+pub async fn confirm_with_retry<B: Backend>(
+    backend: &B,
+    p: &Parties,
+    id: &OrderId,
+    now: Timestamp,
+) -> Option<Usd> {
+    for _ in 0..200 {
+        let loaded = load(backend, id, Some(&p.supplier.id), now).await;
+        let mut order = loaded.order.unwrap_or_else(|| panic!("order exists"));
+        let limit = loaded.limit.unwrap_or_else(|| panic!("limit exists"));
+        let before = order.version();
+        let events = match order.confirm(&p.supplier, before, &limit, now) {
+            Ok(events) => events,
+            Err(e) if e.kind() == domain::ErrorKind::Unprocessable => return None,
+            Err(e) => panic!("confirm: {e}"),
+        };
+        let result = backend
+            .commit(Commit {
+                order: &order,
+                expected_version: Some(before),
+                events: &events,
+                idempotency: None,
+                dedup: None,
+                now,
+            })
+            .await;
+        match result {
+            Ok(()) => return order.coverage().covered_amount,
+            Err(StoreError::Conflict(ConflictKind::LimitInsufficient | ConflictKind::Version)) => {
+                continue;
+            }
+            Err(e) => panic!("commit: {e:?}"),
+        }
+    }
+    panic!("confirmation did not settle after 200 attempts")
+}
+
+// ---- the cases ----------------------------------------------------------------
+
+/// Two saves from the same version: exactly one wins, the other is a
+/// version conflict; creating an existing order is a conflict too.
+pub async fn concurrent_saves_conflict_on_version<B: Backend>(backend: B) {
+    let p = Parties::fresh();
+    let order = create(&backend, &p, t0()).await;
+    let dup = backend
+        .commit(Commit {
+            order: &order,
+            expected_version: None,
+            events: &[],
+            idempotency: None,
+            dedup: None,
+            now: t0(),
+        })
+        .await;
+    assert_eq!(
+        dup.err().and_then(|e| e.conflict_kind()),
+        Some(ConflictKind::Version)
+    );
+
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let backend = backend.clone();
+        let mut copy = order.clone();
+        let caller = if i % 2 == 0 {
+            p.buyer.clone()
+        } else {
+            p.supplier.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let events = copy.cancel(&caller, t0()).unwrap_or_else(|e| panic!("{e}"));
+            backend
+                .commit(Commit {
+                    order: &copy,
+                    expected_version: Some(1),
+                    events: &events,
+                    idempotency: None,
+                    dedup: None,
+                    now: t0(),
+                })
+                .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap_or_else(|e| panic!("task: {e}")) {
+            Ok(()) => wins += 1,
+            Err(e) => assert_eq!(e.conflict_kind(), Some(ConflictKind::Version), "{e:?}"),
+        }
+    }
+    assert_eq!(wins, 1, "exactly one of the racing saves wins");
+    let stored = load(&backend, order.id(), None, t0()).await.order;
+    assert_eq!(
+        stored.map(|o| (o.version(), o.status())),
+        Some((2, OrderStatus::Cancelled))
+    );
+    let history = backend
+        .history(order.id())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let kinds: Vec<_> = history.iter().map(|e| e.body.detail_type()).collect();
+    assert_eq!(
+        kinds,
+        ["OrderCreated", "OrderCancelled"],
+        "the loser's events are not stored"
+    );
+}
+
+/// 50 confirmations race for one supplier's limit: `reserved` never
+/// exceeds the limit and equals the sum of what the confirmed orders cover.
+pub async fn concurrent_confirmations_never_over_reserve<B: Backend>(backend: B) {
+    let p = Parties::fresh();
+    // Room for 12.5 orders of 400.00: 12 full, one partial (200.00), the rest none.
+    let limit = Usd::dollars(5000).unwrap_or_else(|e| panic!("{e}"));
+    backend
+        .set_limit(&p.supplier.id, limit, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        ids.push(create(&backend, &p, t0()).await.id().clone());
+    }
+    let p = std::sync::Arc::new(p);
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let backend = backend.clone();
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            confirm_with_retry(&backend, &p, &id, t0()).await
+        }));
+    }
+    let mut covered = Vec::new();
+    for t in tasks {
+        if let Some(c) = t.await.unwrap_or_else(|e| panic!("task: {e}")) {
+            covered.push(c);
+        }
+    }
+    let stored = backend
+        .get_limit(&p.supplier.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("limit"));
+    let sum = Usd::sum(covered.iter().copied()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        stored.reserved() <= stored.limit(),
+        "reserved {} > limit {}",
+        stored.reserved(),
+        stored.limit()
+    );
+    assert_eq!(
+        stored.reserved(),
+        sum,
+        "reserved equals the sum of covered amounts"
+    );
+    assert_eq!(sum, limit, "the limit is used up exactly");
+    assert_eq!(covered.len(), 13, "12 full coverages and one partial");
+    let mut in_store = Usd::ZERO;
+    for id in &ids {
+        let o = load(&backend, id, None, t0())
+            .await
+            .order
+            .unwrap_or_else(|| panic!("order"));
+        in_store = in_store
+            .checked_add(o.coverage().reserved)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(
+        in_store, sum,
+        "the orders' reservations match the limit record"
+    );
+}
+
+/// Idempotency records: in progress, complete, another payload, expired.
+pub async fn idempotency_records_progress_complete_mismatch_and_expire<B: Backend>(backend: B) {
+    let caller = user(&unique("u-"));
+    let key =
+        IdemKey::new(&caller, "POST", "/v1/orders", &unique("k")).unwrap_or_else(|e| panic!("{e}"));
+    let body = PayloadHash::of(b"{\"a\":1}");
+    let other = PayloadHash::of(b"{\"a\":2}");
+    let now = t0();
+    let got = backend
+        .get_record(&key, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(decide(got.as_ref(), &body, now), IdemDecision::Proceed);
+
+    let lease = IdemRecord::in_progress(key.clone(), body.clone(), now);
+    backend
+        .begin(&lease, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let again = backend.begin(&lease, now).await;
+    assert_eq!(
+        again.err().and_then(|e| e.conflict_kind()),
+        Some(ConflictKind::Idempotency)
+    );
+    let got = backend
+        .get_record(&key, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(decide(got.as_ref(), &body, now), IdemDecision::InProgress);
+
+    let response = StoredResponse {
+        status: 201,
+        content_type: "application/json".into(),
+        body: "{\"id\":\"ord_1\"}".into(),
+    };
+    let done = IdemRecord::complete(key.clone(), body.clone(), response.clone(), now);
+    // Another payload may not complete over this request's lease.
+    let foreign = IdemRecord::complete(key.clone(), other.clone(), response.clone(), now);
+    let r = backend.complete(&foreign, now).await;
+    assert_eq!(
+        r.err().and_then(|e| e.conflict_kind()),
+        Some(ConflictKind::Idempotency)
+    );
+    backend
+        .complete(&done, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let got = backend
+        .get_record(&key, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        decide(got.as_ref(), &body, now),
+        IdemDecision::Replay(response.clone())
+    );
+    assert_eq!(
+        decide(got.as_ref(), &other, now),
+        IdemDecision::PayloadMismatch
+    );
+    // A completed record is never overwritten while live.
+    let r = backend.complete(&done, now).await;
+    assert_eq!(
+        r.err().and_then(|e| e.conflict_kind()),
+        Some(ConflictKind::Idempotency)
+    );
+
+    // Kept 24 hours; expiry is checked on read (TTL deletion is lazy).
+    let later = now + TimeDelta::hours(24) - TimeDelta::seconds(1);
+    assert!(
+        backend
+            .get_record(&key, later)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .is_some()
+    );
+    let expired = now + TimeDelta::hours(24) + TimeDelta::seconds(1);
+    assert_eq!(
+        backend
+            .get_record(&key, expired)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}")),
+        None
+    );
+    let fresh = IdemRecord::in_progress(key.clone(), other.clone(), expired);
+    backend
+        .begin(&fresh, expired)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+/// An idempotency record committed with an order change: read back with
+/// the order, and a stale retry cannot overwrite it.
+pub async fn idempotency_record_rides_with_the_order_commit<B: Backend>(backend: B) {
+    let p = Parties::fresh();
+    let order = create(&backend, &p, t0()).await;
+    let key =
+        IdemKey::new(&p.buyer.id, "POST", "/x/cancel", "k1").unwrap_or_else(|e| panic!("{e}"));
+    let hash = PayloadHash::of(b"{}");
+    let response = StoredResponse {
+        status: 200,
+        content_type: "application/json".into(),
+        body: "{}".into(),
+    };
+    let record = IdemRecord::complete(key.clone(), hash.clone(), response.clone(), t0());
+    let mut cancelled = order.clone();
+    let events = cancelled
+        .cancel(&p.buyer, t0())
+        .unwrap_or_else(|e| panic!("{e}"));
+    backend
+        .commit(Commit {
+            order: &cancelled,
+            expected_version: Some(1),
+            events: &events,
+            idempotency: Some(&record),
+            dedup: None,
+            now: t0(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let loaded = backend
+        .load(
+            LoadRequest {
+                order: order.id(),
+                idempotency: Some(&key),
+                limit_of: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(loaded.idempotency, Some(record.clone()));
+    assert_eq!(
+        decide(loaded.idempotency.as_ref(), &hash, t0()),
+        IdemDecision::Replay(response)
+    );
+    // A stale retry that raced past its read cannot replace the result.
+    let stale = IdemRecord::complete(
+        key,
+        hash,
+        StoredResponse {
+            status: 409,
+            content_type: "application/problem+json".into(),
+            body: "{}".into(),
+        },
+        t0(),
+    );
+    let mut again = cancelled.clone();
+    let r = backend
+        .commit(Commit {
+            order: &again,
+            expected_version: Some(2),
+            events: &[],
+            idempotency: Some(&stale),
+            dedup: None,
+            now: t0(),
+        })
+        .await;
+    assert_eq!(
+        r.err().and_then(|e| e.conflict_kind()),
+        Some(ConflictKind::Idempotency)
+    );
+    again = load(&backend, order.id(), None, t0())
+        .await
+        .order
+        .unwrap_or_else(|| panic!("order"));
+    assert_eq!(again.version(), 2);
+}
+
+/// 20 consumers receive the same provider event at once: exactly one
+/// applies it; the payment succeeds once.
+pub async fn concurrent_consumers_apply_a_provider_event_once<B: Backend>(backend: B) {
+    let p = Parties::fresh();
+    backend
+        .set_limit(
+            &p.supplier.id,
+            Usd::dollars(100_000).unwrap_or_else(|e| panic!("{e}")),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let order = create(&backend, &p, t0()).await;
+    confirm_with_retry(&backend, &p, order.id(), t0()).await;
+    let mut o = load(&backend, order.id(), None, t0())
+        .await
+        .order
+        .unwrap_or_else(|| panic!("order"));
+    let before = o.version();
+    let pay = PaymentId::parse(unique("pay_")).unwrap_or_else(|e| panic!("{e}"));
+    let events = o
+        .initiate_payment(
+            &p.buyer,
+            PaymentRequest {
+                id: pay.clone(),
+                stage: Stage::Initial,
+                method: PaymentMethod::CreditCard {
+                    card_brand: CardBrand::Visa,
+                },
+            },
+            PaymentContext::default(),
+            t0(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    commit_ok(&backend, &o, Some(before), &events, t0()).await;
+
+    let event_id = unique("msg_");
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let backend = backend.clone();
+        let id = order.id().clone();
+        let pay = pay.clone();
+        let event_id = event_id.clone();
+        tasks.push(tokio::spawn(async move {
+            consume(&backend, &id, &pay, &event_id).await
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        if t.await.unwrap_or_else(|e| panic!("task: {e}")) {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 1, "exactly one consumer applies the event");
+    let o = load(&backend, order.id(), None, t0())
+        .await
+        .order
+        .unwrap_or_else(|| panic!("order"));
+    assert_eq!(o.status(), OrderStatus::AwaitingShipment);
+    assert_eq!(
+        o.payment(&pay).map(|p| p.status),
+        Some(PaymentStatus::Succeeded)
+    );
+    let history = backend
+        .history(order.id())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let succeeded = history
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::PaymentSucceeded { .. }))
+        .count();
+    assert_eq!(succeeded, 1);
+    assert!(
+        backend
+            .seen(Provider::Card, &event_id, t0())
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    );
+    let expired = t0() + TimeDelta::days(8);
+    assert!(
+        !backend
+            .seen(Provider::Card, &event_id, expired)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    );
+}
+
+/// A consumer: skip what was seen, else apply with the de-duplication mark
+/// in the same write; retry on a concurrent change. `true` if it applied.
+async fn consume<B: Backend>(backend: &B, id: &OrderId, pay: &PaymentId, event_id: &str) -> bool {
+    for _ in 0..100 {
+        if backend
+            .seen(Provider::Card, event_id, t0())
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+        {
+            return false;
+        }
+        let mut o = load(backend, id, None, t0())
+            .await
+            .order
+            .unwrap_or_else(|| panic!("order"));
+        let before = o.version();
+        let amount = o.payment(pay).map(|p| p.amount).unwrap_or(Usd::ZERO);
+        let events = o
+            .apply_payment_report(
+                Provider::Card,
+                PaymentReport {
+                    payment_id: pay.clone(),
+                    signal: PaymentSignal::Succeeded,
+                    confirmed: Some((amount, "USD".into())),
+                    provider_reference: None,
+                },
+                t0(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mark = DedupMark {
+            provider: Provider::Card,
+            event_id: event_id.to_owned(),
+            expires_at: t0() + TimeDelta::days(7),
+        };
+        let r = backend
+            .commit(Commit {
+                order: &o,
+                expected_version: Some(before),
+                events: &events,
+                idempotency: None,
+                dedup: Some(&mark),
+                now: t0(),
+            })
+            .await;
+        match r {
+            Ok(()) => return !events.is_empty(),
+            Err(StoreError::Conflict(ConflictKind::Duplicate)) => return false,
+            Err(StoreError::Conflict(ConflictKind::Version)) => continue,
+            Err(e) => panic!("commit: {e:?}"),
+        }
+    }
+    panic!("consumer did not settle")
+}
+
+/// A buyer's orders page newest first without overlap; a cursor works only
+/// in the listing it came from.
+pub async fn listings_paginate_newest_first_and_cursors_stay_in_their_listing<B: Backend>(
+    backend: B,
+) {
+    let p = Parties::fresh();
+    let stranger = Parties::fresh();
+    let mut created = Vec::new();
+    for i in 0..7 {
+        let o = create(&backend, &p, t0() + TimeDelta::minutes(i)).await;
+        created.push(o.id().clone());
+    }
+    create(&backend, &stranger, t0()).await;
+    let listing = Listing::Buyer(p.buyer.id.clone());
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(3);
+    let mut sizes = Vec::new();
+    loop {
+        let got = backend
+            .list(&listing, &page)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        sizes.push(got.items.len());
+        seen.extend(got.items.iter().map(|o| o.id().clone()));
+        match got.next_cursor {
+            Some(c) => {
+                page = PageRequest {
+                    limit: 3,
+                    cursor: Some(c),
+                }
+            }
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [3, 3, 1]);
+    created.reverse();
+    assert_eq!(seen, created, "newest first, each once");
+
+    let by_supplier = backend
+        .list(
+            &Listing::Supplier(p.supplier.id.clone()),
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(by_supplier.items.len(), 7);
+
+    let first = backend
+        .list(&listing, &PageRequest::first(2))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let cursor = first.next_cursor.unwrap_or_else(|| panic!("more pages"));
+    let elsewhere = backend
+        .list(
+            &Listing::Buyer(stranger.buyer.id.clone()),
+            &PageRequest {
+                limit: 2,
+                cursor: Some(cursor),
+            },
+        )
+        .await;
+    assert!(
+        matches!(elsewhere, Err(StoreError::InvalidCursor)),
+        "{elsewhere:?}"
+    );
+}
+
+/// Among many orders, the due index returns exactly those the sweep has
+/// work on now.
+pub async fn due_index_returns_exactly_the_due_orders<B: Backend>(backend: B) {
+    let p = Parties::fresh();
+    backend
+        .set_limit(
+            &p.supplier.id,
+            Usd::dollars(1_000_000).unwrap_or_else(|e| panic!("{e}")),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    // Confirmed orders are cancelled when unpaid for 30 days: confirm some
+    // 31 days ago (due) and the rest more recently (not due).
+    let now = t0() + TimeDelta::days(40);
+    let mut due = BTreeSet::new();
+    let mut ours = BTreeSet::new();
+    for i in 0..30 {
+        let confirmed_at = if i % 6 == 0 {
+            now - TimeDelta::days(31)
+        } else {
+            now - TimeDelta::days(10)
+        };
+        let o = create(&backend, &p, t0()).await;
+        confirm_with_retry(&backend, &p, o.id(), confirmed_at).await;
+        ours.insert(o.id().clone());
+        if i % 6 == 0 {
+            due.insert(o.id().clone());
+        }
+    }
+    // Unconfirmed orders have nothing due at all.
+    for _ in 0..5 {
+        ours.insert(create(&backend, &p, t0()).await.id().clone());
+    }
+    let found: BTreeSet<OrderId> = backend
+        .due(now, 1000)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .into_iter()
+        .filter(|id| ours.contains(id))
+        .collect();
+    assert_eq!(found, due);
+}
+
+/// Events are stored in order with the change, wait in the outbox until
+/// published, and limits move with the orders' events.
+pub async fn history_outbox_and_limit_effects_follow_the_commits<B: Backend>(backend: B) {
+    let p = Parties::fresh();
+    backend
+        .set_limit(
+            &p.supplier.id,
+            Usd::dollars(1000).unwrap_or_else(|e| panic!("{e}")),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let order = create(&backend, &p, t0()).await;
+    // A reminder stores an event without a new version.
+    let events = order
+        .remind(&p.buyer, t0() + TimeDelta::seconds(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    commit_ok(&backend, &order, Some(1), &events, t0()).await;
+    confirm_with_retry(&backend, &p, order.id(), t0() + TimeDelta::seconds(2)).await;
+    let limit = backend
+        .get_limit(&p.supplier.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        limit.map(|l| l.reserved()),
+        Some(Usd::dollars(400).unwrap_or_else(|e| panic!("{e}")))
+    );
+    let mut o = load(&backend, order.id(), None, t0())
+        .await
+        .order
+        .unwrap_or_else(|| panic!("order"));
+    let v = o.version();
+    let events = o
+        .cancel(&p.supplier, t0() + TimeDelta::seconds(3))
+        .unwrap_or_else(|e| panic!("{e}"));
+    commit_ok(&backend, &o, Some(v), &events, t0()).await;
+    let limit = backend
+        .get_limit(&p.supplier.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        limit.map(|l| l.reserved()),
+        Some(Usd::ZERO),
+        "released on cancel"
+    );
+
+    let history = backend
+        .history(order.id())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let kinds: Vec<_> = history.iter().map(|e| e.body.detail_type()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "OrderCreated",
+            "ConfirmationReminded",
+            "OrderConfirmed",
+            "CoverageReserved",
+            "OrderCancelled",
+            "ReservationReleased"
+        ]
+    );
+
+    let mut ours = Vec::new();
+    for _ in 0..100 {
+        let batch = backend
+            .unpublished(1000)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        ours = batch
+            .into_iter()
+            .filter(|e| e.event.order_id == *order.id())
+            .collect();
+        if ours.len() == 6 {
+            break;
+        }
+    }
+    assert_eq!(ours.len(), 6, "every event waits in the outbox");
+    let ids: Vec<String> = ours.iter().map(|e| e.id.clone()).collect();
+    backend
+        .mark_published(&ids)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let left = backend
+        .unpublished(1000)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(
+        left.iter().all(|e| e.event.order_id != *order.id()),
+        "published events leave the outbox"
+    );
+}
+
+/// Pay Later credit: reserved with the payment, refused beyond what is
+/// available, released on failure; an application is decided once.
+pub async fn credit_lines_reserve_with_payments_and_decide_once<B: Backend>(backend: B) {
+    let p = Parties::fresh();
+    backend
+        .set_limit(
+            &p.supplier.id,
+            Usd::dollars(100_000).unwrap_or_else(|e| panic!("{e}")),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let app = ApplicationId::parse(unique("app_")).unwrap_or_else(|e| panic!("{e}"));
+    let mut line = CreditLine::apply(p.buyer.id.clone(), app, t0());
+    backend
+        .apply_for_credit(&line)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let twice = backend.apply_for_credit(&line).await;
+    assert_eq!(
+        twice.err().and_then(|e| e.conflict_kind()),
+        Some(ConflictKind::AlreadyExists)
+    );
+    line.approve(Usd::dollars(500).unwrap_or_else(|e| panic!("{e}")), t0())
+        .unwrap_or_else(|e| panic!("{e}"));
+    backend
+        .decide_credit(&line, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let again = backend.decide_credit(&line, None).await;
+    assert_eq!(
+        again.err().and_then(|e| e.conflict_kind()),
+        Some(ConflictKind::Version)
+    );
+
+    // Two orders, 400.00 each, against 500.00 of credit: the second does not fit.
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        let order = create(&backend, &p, t0()).await;
+        confirm_with_retry(&backend, &p, order.id(), t0()).await;
+        let mut o = load(&backend, order.id(), None, t0())
+            .await
+            .order
+            .unwrap_or_else(|| panic!("order"));
+        let v = o.version();
+        // Both read the credit line before either pays: a stale snapshot.
+        let events = o
+            .initiate_payment(
+                &p.buyer,
+                PaymentRequest {
+                    id: PaymentId::parse(unique("pay_")).unwrap_or_else(|e| panic!("{e}")),
+                    stage: Stage::Initial,
+                    method: PaymentMethod::PayLater { term_months: 3 },
+                },
+                PaymentContext {
+                    credit_line: Some(&line),
+                    receiving_account: None,
+                },
+                t0(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = backend
+            .commit(Commit {
+                order: &o,
+                expected_version: Some(v),
+                events: &events,
+                idempotency: None,
+                dedup: None,
+                now: t0(),
+            })
+            .await;
+        results.push((o, r.err().and_then(|e| e.conflict_kind())));
+    }
+    assert_eq!(results[0].1, None);
+    assert_eq!(results[1].1, Some(ConflictKind::CreditInsufficient));
+    let stored = backend
+        .get_credit(&p.buyer.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("line"));
+    assert_eq!(
+        stored.reserved(),
+        Usd::dollars(400).unwrap_or_else(|e| panic!("{e}"))
+    );
+    assert_eq!(
+        stored.available(),
+        Usd::dollars(100).unwrap_or_else(|e| panic!("{e}"))
+    );
+
+    // The lender declines the loan: the credit comes back.
+    let (mut o, _) = results.swap_remove(0);
+    let v = o.version();
+    let pay = o.payments()[0].id.clone();
+    let events = o
+        .apply_payment_report(
+            Provider::Paylater,
+            PaymentReport {
+                payment_id: pay,
+                signal: PaymentSignal::Failed,
+                confirmed: None,
+                provider_reference: None,
+            },
+            t0(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    commit_ok(&backend, &o, Some(v), &events, t0()).await;
+    let stored = backend
+        .get_credit(&p.buyer.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("line"));
+    assert_eq!(stored.reserved(), Usd::ZERO);
+}
+
+/// A supplier's limit can be lowered below what is reserved; nothing new
+/// fits until releases make room. Ratings accumulate with feedback.
+pub async fn a_lowered_limit_blocks_new_reservations<B: Backend>(backend: B) {
+    let p = Parties::fresh();
+    backend
+        .set_limit(
+            &p.supplier.id,
+            Usd::dollars(1000).unwrap_or_else(|e| panic!("{e}")),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let a = create(&backend, &p, t0()).await;
+    confirm_with_retry(&backend, &p, a.id(), t0()).await;
+    let lowered = backend
+        .set_limit(
+            &p.supplier.id,
+            Usd::dollars(100).unwrap_or_else(|e| panic!("{e}")),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        lowered.reserved(),
+        Usd::dollars(400).unwrap_or_else(|e| panic!("{e}"))
+    );
+    assert_eq!(lowered.available(), Usd::ZERO);
+    let b = create(&backend, &p, t0()).await;
+    assert_eq!(confirm_with_retry(&backend, &p, b.id(), t0()).await, None);
+    let rating = backend
+        .rating(&p.supplier.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(rating.count, 0);
+}
+
+/// Expands to one `#[tokio::test]` per contract case for a backend.
+#[macro_export]
+macro_rules! contract_suite {
+    ($make:expr) => {
+        $crate::contract_suite!(@cases $make;
+            concurrent_saves_conflict_on_version,
+            concurrent_confirmations_never_over_reserve,
+            idempotency_records_progress_complete_mismatch_and_expire,
+            idempotency_record_rides_with_the_order_commit,
+            concurrent_consumers_apply_a_provider_event_once,
+            listings_paginate_newest_first_and_cursors_stay_in_their_listing,
+            due_index_returns_exactly_the_due_orders,
+            history_outbox_and_limit_effects_follow_the_commits,
+            credit_lines_reserve_with_payments_and_decide_once,
+            a_lowered_limit_blocks_new_reservations,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let backend = $make.await;
+                $crate::contract::$case(backend).await;
+            }
+        )*
+    };
+}

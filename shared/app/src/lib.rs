@@ -1,0 +1,18 @@
+//! The application layer between the pure domain and the outside world:
+//! narrow ports, the one-table key design, the effects an order commit
+//! carries, idempotency and pagination, clocks, and the embedded in-memory
+//! backend. The AWS adapters live in `aws-adapters`; the contract suite that
+//! both backends must pass is [`contract`] (feature `contract-suite`).
+
+pub mod clock;
+#[cfg(feature = "contract-suite")]
+pub mod contract;
+pub mod effects;
+pub mod error;
+pub mod idempotency;
+pub mod memory;
+pub mod page;
+pub mod ports;
+pub mod table;
+
+pub use error::{ConflictKind, MessagingError, StoreError};

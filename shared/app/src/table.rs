@@ -1,0 +1,204 @@
+//! The one-table design, defined once. The DynamoDB adapter builds its keys
+//! and creates the table from this module; the in-memory backend orders its
+//! listings by the same sort keys; the SAM template is checked against
+//! [`SCHEMA`].
+//!
+//! | item | pk | sk | index attributes |
+//! |---|---|---|---|
+//! | order | `ORDER#<order>` | `ORDER` | `buyer_pk`/`supplier_pk` + `list_sk`; `dispute_pk` + `dispute_sk` while it has a dispute; `due_pk` + `due_sk` while the sweep has work on it |
+//! | history event | `ORDER#<order>` | `EVENT#<version>#<at>#<n>` | `outbox_pk` + `outbox_sk` until published |
+//! | supplier limit | `SUPPLIER#<supplier>` | `LIMIT` | — (`limit`, `reserved`, `available` = limit − reserved) |
+//! | supplier rating | `SUPPLIER#<supplier>` | `RATING` | — (`count`, `sum`) |
+//! | credit line | `BUYER#<buyer>` | `CREDIT` | — (`limit`, `reserved`, `available`) |
+//! | idempotency | `IDEM#<digest>` | `IDEM` | `expires_at` (TTL) |
+//! | provider event | `DEDUP#<provider>#<event id>` | `DEDUP` | `expires_at` (TTL) |
+//!
+//! | access pattern | how |
+//! |---|---|
+//! | load an order (+ idempotency record, + a supplier limit) | TransactGetItems (strongly consistent), 1 call |
+//! | create / save an order with its events and effects | TransactWriteItems with a version condition, 1 call |
+//! | an order's history, oldest first | Query `pk = ORDER#<order>`, `sk begins_with EVENT#` |
+//! | a buyer's / supplier's orders, newest first | Query GSI `by_buyer` / `by_supplier`, descending |
+//! | disputes by status, oldest first | Query GSI `by_dispute_status` (sparse) |
+//! | orders the sweep must look at | Query GSI `due` (sparse) `due_sk <= now` |
+//! | events not yet published | Query GSI `outbox` (sparse) |
+//! | a supplier's limit / rating, a buyer's credit line | GetItem |
+
+use chrono::SecondsFormat;
+use domain::Order;
+use domain::actor::Provider;
+use domain::calendar::Timestamp;
+use domain::dispute::DisputeStatus;
+use domain::ids::{OrderId, UserId};
+
+use crate::ports::Listing;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+pub const ORDER_SK: &str = "ORDER";
+pub const LIMIT_SK: &str = "LIMIT";
+pub const RATING_SK: &str = "RATING";
+pub const CREDIT_SK: &str = "CREDIT";
+pub const IDEM_SK: &str = "IDEM";
+pub const DEDUP_SK: &str = "DEDUP";
+pub const EVENT_SK_PREFIX: &str = "EVENT#";
+pub const DUE_PARTITION: &str = "DUE";
+pub const OUTBOX_PARTITION: &str = "OUTBOX";
+
+/// A timestamp as a fixed-width UTC string, so lexical order is time order.
+pub fn sort_ts(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn order_pk(id: &OrderId) -> String {
+    format!("ORDER#{id}")
+}
+pub fn supplier_pk(id: &UserId) -> String {
+    format!("SUPPLIER#{id}")
+}
+pub fn buyer_pk(id: &UserId) -> String {
+    format!("BUYER#{id}")
+}
+pub fn idem_pk(key: &crate::idempotency::IdemKey) -> String {
+    format!("IDEM#{}", key.as_str())
+}
+pub fn dedup_pk(provider: Provider, event_id: &str) -> String {
+    format!("DEDUP#{provider}#{event_id}")
+}
+
+/// History sort key: by order version, then time, then position in the
+/// commit. Reminders (no new version) sort after the change they follow.
+pub fn event_sk(version: u64, at: Timestamp, index: usize) -> String {
+    format!("{EVENT_SK_PREFIX}{version:012}#{}#{index:03}", sort_ts(at))
+}
+
+/// The index attributes an order item carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderIndexKeys {
+    pub buyer_pk: String,
+    pub supplier_pk: String,
+    pub list_sk: String,
+    pub dispute: Option<(String, String)>,
+    pub due: Option<(String, String)>,
+}
+
+pub fn dispute_partition(status: DisputeStatus) -> String {
+    let s = match status {
+        DisputeStatus::Open => "open",
+        DisputeStatus::Negotiating => "negotiating",
+        DisputeStatus::Escalated => "escalated",
+        DisputeStatus::Resolved => "resolved",
+    };
+    format!("DISPUTE#{s}")
+}
+
+pub fn order_index_keys(order: &Order) -> OrderIndexKeys {
+    let id = order.id();
+    OrderIndexKeys {
+        buyer_pk: buyer_pk(order.buyer_id()),
+        supplier_pk: supplier_pk(order.supplier_id()),
+        list_sk: format!("{}#{id}", sort_ts(order.created_at())),
+        dispute: order.dispute().map(|d| {
+            (
+                dispute_partition(d.status),
+                format!("{}#{id}", sort_ts(d.opened_at)),
+            )
+        }),
+        due: order
+            .next_sweep_due()
+            .map(|t| (DUE_PARTITION.to_owned(), format!("{}#{id}", sort_ts(t)))),
+    }
+}
+
+/// The partition a listing reads, and whether it is newest first.
+pub fn listing_partition(listing: &Listing) -> (String, bool) {
+    match listing {
+        Listing::Buyer(b) => (buyer_pk(b), true),
+        Listing::Supplier(s) => (supplier_pk(s), true),
+        Listing::Disputes(status) => (dispute_partition(*status), false),
+    }
+}
+
+/// The upper bound of `due_sk` for "due at or before `now`".
+pub fn due_upper_bound(now: Timestamp) -> String {
+    // '#' < '~': every key of an instant <= now sorts before this.
+    format!("{}~", sort_ts(now))
+}
+
+/// A global secondary index of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gsi {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+    /// `true`: ALL attributes; `false`: KEYS_ONLY.
+    pub project_all: bool,
+}
+
+/// The table's key schema and indexes. Every key attribute is a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schema {
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+    pub ttl_attribute: &'static str,
+    pub indexes: &'static [Gsi],
+}
+
+pub const SCHEMA: Schema = Schema {
+    partition_key: PK,
+    sort_key: SK,
+    ttl_attribute: TTL_ATTRIBUTE,
+    indexes: &[
+        Gsi {
+            name: "by_buyer",
+            partition_key: "buyer_pk",
+            sort_key: "list_sk",
+            project_all: true,
+        },
+        Gsi {
+            name: "by_supplier",
+            partition_key: "supplier_pk",
+            sort_key: "list_sk",
+            project_all: true,
+        },
+        Gsi {
+            name: "by_dispute_status",
+            partition_key: "dispute_pk",
+            sort_key: "dispute_sk",
+            project_all: true,
+        },
+        Gsi {
+            name: "due",
+            partition_key: "due_pk",
+            sort_key: "due_sk",
+            project_all: false,
+        },
+        Gsi {
+            name: "outbox",
+            partition_key: "outbox_pk",
+            sort_key: "outbox_sk",
+            project_all: true,
+        },
+    ],
+};
+
+impl Schema {
+    /// Every attribute used as a key of the table or an index.
+    pub fn key_attributes(&self) -> Vec<&'static str> {
+        let mut v = vec![self.partition_key, self.sort_key];
+        for g in self.indexes {
+            for a in [g.partition_key, g.sort_key] {
+                if !v.contains(&a) {
+                    v.push(a);
+                }
+            }
+        }
+        v
+    }
+
+    pub fn index(&self, name: &str) -> Option<&Gsi> {
+        self.indexes.iter().find(|g| g.name == name)
+    }
+}

@@ -1,0 +1,3 @@
+//! The store contract, run against the embedded in-memory backend.
+
+app::contract_suite!(async { app::memory::MemoryBackend::new() });
