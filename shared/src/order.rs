@@ -256,9 +256,9 @@ impl Order {
         self.payments.iter().any(|p| p.status.in_flight())
     }
 
-    /// What the buyer has paid for the goods and not had back: the stage
-    /// amounts of succeeded payments (inspection fees excluded), less
-    /// refunds. Money on a closed order, which is refunded automatically,
+    /// What the buyer has paid for the goods and not asked back: the stage
+    /// amounts of succeeded payments (inspection fees excluded), less every
+    /// refund requested of them, settled or not. Money on a closed order, which is refunded automatically,
     /// does not count.
     pub fn amount_paid(&self) -> Usd {
         self.payments
@@ -273,7 +273,7 @@ impl Order {
                 let goods = p
                     .amount
                     .saturating_sub(p.inspection_fee)
-                    .saturating_sub(p.refunded);
+                    .saturating_sub(p.refund_requested);
                 acc.checked_add(goods).unwrap_or(Usd::MAX)
             })
     }
@@ -844,6 +844,12 @@ impl Order {
             agreement_completed_at: None,
             settled_at: None,
             refunded: Usd::ZERO,
+            refund_requested: Usd::ZERO,
+            credit_held: if status == PaymentStatus::AwaitingAgreement {
+                amount
+            } else {
+                Usd::ZERO
+            },
             overdue_reported: false,
         };
         self.change(actor, now, |o, ch| {
@@ -992,16 +998,17 @@ impl Order {
         let p = &mut self.payments[index];
         p.status = PaymentStatus::Failed;
         p.settled_at = Some(ch.at);
-        let (id, stage, amount, kind) = (p.id.clone(), p.stage, p.amount, p.method.kind());
+        let held = std::mem::replace(&mut p.credit_held, Usd::ZERO);
+        let (id, stage) = (p.id.clone(), p.stage);
         ch.emit(EventBody::PaymentFailed {
             payment_id: id.clone(),
             stage,
         });
-        if kind == crate::payment::MethodKind::PayLater {
+        if !held.is_zero() {
             ch.emit(EventBody::CreditReleased {
                 buyer_id: self.buyer_id.clone(),
                 payment_id: id,
-                amount,
+                amount: held,
             });
         }
         self.stage_unpaid(stage, ch.at)
@@ -1094,9 +1101,14 @@ impl Order {
 
     fn request_refund_parts(&mut self, parts: &[(PaymentId, Usd)], ch: &mut Change) {
         for (payment_id, amount) in parts {
-            let Some(payment) = self.payments.iter().find(|p| &p.id == payment_id) else {
+            let Some(payment) = self.payments.iter_mut().find(|p| &p.id == payment_id) else {
                 continue;
             };
+            payment.refund_requested = payment
+                .refund_requested
+                .checked_add(*amount)
+                .unwrap_or(Usd::MAX);
+            let provider = payment.provider();
             let sequence = self
                 .refunds
                 .iter()
@@ -1106,7 +1118,7 @@ impl Order {
             let part = RefundPart {
                 id: RefundId::derive(payment_id, sequence),
                 payment_id: payment_id.clone(),
-                provider: payment.provider(),
+                provider,
                 amount: *amount,
                 status: RefundStatus::Requested,
                 attempts: 1,
@@ -1199,11 +1211,14 @@ impl Order {
             if let Some(p) = o.payments.iter_mut().find(|p| p.id == payment_id) {
                 p.refunded = p.refunded.checked_add(amount)?;
                 p.status = PaymentStatus::Refunded;
-                if p.method.kind() == crate::payment::MethodKind::PayLater {
+                // Money returned to the loan frees the credit it used, once.
+                let release = amount.min(p.credit_held);
+                p.credit_held = p.credit_held.saturating_sub(release);
+                if !release.is_zero() {
                     ch.emit(EventBody::CreditReleased {
                         buyer_id: o.buyer_id.clone(),
                         payment_id,
-                        amount,
+                        amount: release,
                     });
                 }
             }

@@ -380,8 +380,17 @@ pub struct Payment {
     pub initiated_at: Timestamp,
     pub agreement_completed_at: Option<Timestamp>,
     pub settled_at: Option<Timestamp>,
-    /// What refunds have returned of this payment so far.
+    /// What refunds have returned of this payment so far (settled).
     pub refunded: Usd,
+    /// What refunds have been requested of this payment, settled or not:
+    /// nothing is ever requested back twice.
+    #[serde(default)]
+    pub refund_requested: Usd,
+    /// Pay Later credit this payment still holds on the buyer's line:
+    /// reserved when it starts, released once (on failure, or as refunds
+    /// return the money to the loan).
+    #[serde(default)]
+    pub credit_held: Usd,
     /// Whether the overdue event has been emitted for this payment.
     #[serde(default)]
     pub overdue_reported: bool,
@@ -392,11 +401,12 @@ impl Payment {
         self.method.kind().provider()
     }
 
-    /// What can still be refunded of this payment.
+    /// What can still be asked back of this payment: what arrived, less
+    /// every refund already requested (settled or not).
     pub fn refundable(&self) -> Usd {
         match self.status {
             PaymentStatus::Succeeded | PaymentStatus::Refunded => {
-                self.amount.saturating_sub(self.refunded)
+                self.amount.saturating_sub(self.refund_requested)
             }
             _ => Usd::ZERO,
         }

@@ -756,11 +756,12 @@ fn an_arbiter_refunding_a_flagged_payment_returns_the_money_and_the_stage_is_unp
     assert_eq!(w.order.status(), OrderStatus::AwaitingInitialPayment);
     assert_eq!(
         w.order.amount_paid(),
-        usd!("1500.00"),
-        "held until the refund settles"
+        Usd::ZERO,
+        "money being returned cannot be claimed again in a dispute"
     );
+    assert_eq!(w.order.amount_refunded(), Usd::ZERO);
     w.settle_refunds();
-    assert_eq!(w.order.amount_paid(), Usd::ZERO);
+    assert_eq!(w.order.amount_refunded(), usd!("1500.00"));
 }
 
 #[test]
