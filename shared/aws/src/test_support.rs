@@ -1,0 +1,126 @@
+//! A moto server for tests, started once per test process on a free
+//! loopback port and gone when the process exits; and SDK configuration
+//! that never reaches for real AWS (a region, dummy credentials, the
+//! endpoint).
+//!
+//! The server runs one request at a time (see `tools/moto_server.py`). If it
+//! cannot be started, tests fail with the reason: they never skip.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// A running moto server.
+#[derive(Debug)]
+pub struct MotoServer {
+    pub endpoint: String,
+    child: Mutex<Child>,
+}
+
+fn repo_root() -> PathBuf {
+    // shared/aws → repository root
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// The Python that has moto: `TA_PYTHON`, else the project venv.
+fn python() -> PathBuf {
+    std::env::var_os("TA_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+}
+
+impl MotoServer {
+    /// Start a server and wait (up to 60 s) until it accepts requests.
+    pub fn start() -> Result<MotoServer, String> {
+        let python = python();
+        let script = repo_root().join("tools/moto_server.py");
+        let log = std::env::temp_dir().join(format!("moto-{}.log", std::process::id()));
+        let stderr = std::fs::File::create(&log)
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot run {} {}: {e}. `make test` installs moto into .venv; \
+                     or set TA_PYTHON to a Python with moto[server]",
+                    python.display(),
+                    script.display()
+                )
+            })?;
+        let stdout = child.stdout.take().ok_or("no stdout from moto server")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let port = lines.find_map(|l| {
+                l.ok()
+                    .and_then(|l| l.strip_prefix("PORT=").map(str::to_owned))
+            });
+            let _ = tx.send(port);
+            // Keep draining so the server never blocks on a full pipe.
+            for _ in lines {}
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(port)) => Ok(MotoServer {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                child: Mutex::new(child),
+            }),
+            other => {
+                let _ = child.kill();
+                let detail = std::fs::read_to_string(&log).unwrap_or_default();
+                Err(format!(
+                    "moto server did not start ({other:?}); its log {}:\n{detail}",
+                    log.display()
+                ))
+            }
+        }
+    }
+
+    /// One server for the whole test process.
+    pub fn shared() -> &'static MotoServer {
+        static SHARED: OnceLock<MotoServer> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            MotoServer::start().unwrap_or_else(|e| panic!("moto server could not be started: {e}"))
+        })
+    }
+
+    /// Stop the server now (it also stops by itself when this process exits).
+    pub fn stop(&self) {
+        if let Ok(mut c) = self.child.lock() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// SDK configuration for a local endpoint: region `us-east-1`, static dummy
+/// credentials, no instance-metadata lookups.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "static",
+        ))
+        .load()
+        .await
+}
