@@ -8,7 +8,19 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trade-assurance/target
 export CARGO_INCREMENTAL ?= 0
 
-.PHONY: test run fmt fmt-check lint unit diagram help
+# Python tools (moto server) live in a project venv, pinned by
+# tools/requirements.lock, installed by `make test` itself.
+VENV := .venv
+PYTHON ?= python3
+VENV_STAMP := $(VENV)/.installed-$(shell cat tools/requirements.lock 2>/dev/null | cksum | cut -d' ' -f1)
+
+# Nothing here may reach real AWS: a region, dummy credentials, no
+# instance-metadata lookups, and the venv's Python for the moto server.
+TEST_ENV := AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
+	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+	AWS_EC2_METADATA_DISABLED=true TA_PYTHON=$(CURDIR)/$(VENV)/bin/python
+
+.PHONY: test run fmt fmt-check lint unit diagram help venv
 
 help:
 	@echo "make run    - the local stack on 127.0.0.1:\$${PORT:-3000} (not there yet)"
@@ -16,7 +28,15 @@ help:
 	@echo "make fmt    - format the code"
 
 ## The whole suite, as CI runs it.
-test: fmt-check lint unit
+test: venv fmt-check lint unit
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): tools/requirements.lock
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-input -r tools/requirements.lock
+	touch $@
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -24,8 +44,12 @@ fmt-check:
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-unit:
-	$(CARGO) test --workspace --locked
+# Every test target (no doc-tests: there are none), then one closing line
+# that totals every binary's result.
+unit: venv
+	@mkdir -p "$(CARGO_TARGET_DIR)"
+	$(TEST_ENV) $(CARGO) test --workspace --locked --lib --bins --tests 2>&1 | tee "$(CARGO_TARGET_DIR)/test-output.log"
+	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i; exit (p == 0 || f > 0) }' "$(CARGO_TARGET_DIR)/test-output.log"
 
 fmt:
 	$(CARGO) fmt --all

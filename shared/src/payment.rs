@@ -470,6 +470,27 @@ impl CreditLine {
         }
     }
 
+    /// Rebuild from stored figures.
+    pub fn from_parts(
+        buyer_id: UserId,
+        application_id: ApplicationId,
+        status: CreditLineStatus,
+        limit: Usd,
+        reserved: Usd,
+        applied_at: Timestamp,
+        decided_at: Option<Timestamp>,
+    ) -> Self {
+        CreditLine {
+            buyer_id,
+            application_id,
+            status,
+            limit,
+            reserved,
+            applied_at,
+            decided_at,
+        }
+    }
+
     pub fn status(&self) -> CreditLineStatus {
         self.status
     }

@@ -1,5 +1,12 @@
 //! AWS adapters for the application ports. Each SDK sits behind a feature
 //! (`dynamodb`, `sqs`, `eventbridge`) so a function links only what it uses.
 
+pub mod counting;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+#[cfg(feature = "eventbridge")]
+pub mod eventbridge;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 #[cfg(feature = "test-support")]
 pub mod test_support;
