@@ -441,6 +441,32 @@ impl Order {
             .ok_or(OrderError::NotFound)
     }
 
+    /// Who may take `action` on an order, before its input is even read:
+    /// 404 for a caller the order is not visible to, 403 for a visible
+    /// order whose action belongs to someone else. Each command checks the
+    /// same again (and may narrow it by its input).
+    pub fn authorize(&self, caller: &Caller, action: Action) -> Result<(), OrderError> {
+        use Action as A;
+        const BOTH: &[Party] = &[Party::Buyer, Party::Supplier];
+        const BUYER: &[Party] = &[Party::Buyer];
+        const SUPPLIER: &[Party] = &[Party::Supplier];
+        let parties = match action {
+            A::DecideDispute | A::ResolvePayment => {
+                return self.require_arbiter(caller, action).map(|_| ());
+            }
+            A::PayInitial
+            | A::PayBalance
+            | A::ConfirmReceipt
+            | A::LeaveFeedback
+            | A::OpenDispute
+            | A::WithdrawDispute
+            | A::EscalateDispute => BUYER,
+            A::Ship => SUPPLIER,
+            _ => BOTH,
+        };
+        self.require_party(caller, action, parties).map(|_| ())
+    }
+
     fn require_party(
         &self,
         caller: &Caller,

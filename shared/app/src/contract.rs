@@ -27,43 +27,9 @@ use domain::{Order, Usd};
 use crate::error::{ConflictKind, StoreError};
 use crate::idempotency::{IdemDecision, IdemKey, IdemRecord, PayloadHash, StoredResponse, decide};
 use crate::page::PageRequest;
-use crate::ports::{
-    Commit, CreditLines, DeadlineIndex, Dedup, DedupMark, Idempotency, Listing, LoadRequest,
-    OrderQueries, OrderStore, Outbox, SupplierLimits,
-};
+use crate::ports::{Commit, DedupMark, Listing, LoadRequest};
 
-/// Everything a full backend implements.
-pub trait Backend:
-    OrderStore
-    + OrderQueries
-    + DeadlineIndex
-    + Outbox
-    + SupplierLimits
-    + CreditLines
-    + Idempotency
-    + Dedup
-    + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<T> Backend for T where
-    T: OrderStore
-        + OrderQueries
-        + DeadlineIndex
-        + Outbox
-        + SupplierLimits
-        + CreditLines
-        + Idempotency
-        + Dedup
-        + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
+pub use crate::ports::Backend;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 

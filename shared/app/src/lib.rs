@@ -14,5 +14,6 @@ pub mod memory;
 pub mod page;
 pub mod ports;
 pub mod table;
+pub mod usecases;
 
 pub use error::{ConflictKind, MessagingError, StoreError};

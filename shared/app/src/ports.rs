@@ -244,3 +244,37 @@ pub trait EventBus: Send + Sync {
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
+
+/// Everything a full backend implements: what the API, the consumers and
+/// the sweeps need, and what the contract suite checks.
+pub trait Backend:
+    OrderStore
+    + OrderQueries
+    + DeadlineIndex
+    + Outbox
+    + SupplierLimits
+    + CreditLines
+    + Idempotency
+    + Dedup
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Backend for T where
+    T: OrderStore
+        + OrderQueries
+        + DeadlineIndex
+        + Outbox
+        + SupplierLimits
+        + CreditLines
+        + Idempotency
+        + Dedup
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}

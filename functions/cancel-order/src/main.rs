@@ -1,0 +1,8 @@
+//! `cancel-order`: Cancels an order before any payment is in flight.
+//! Configuration and the DynamoDB client are built once per cold start;
+//! every request goes through the shared HTTP conventions (`http-api`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http_api::lambda::serve("cancel-order").await
+}

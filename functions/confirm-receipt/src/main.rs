@@ -1,0 +1,8 @@
+//! `confirm-receipt`: The buyer confirms receipt; the order completes.
+//! Configuration and the DynamoDB client are built once per cold start;
+//! every request goes through the shared HTTP conventions (`http-api`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http_api::lambda::serve("confirm-receipt").await
+}

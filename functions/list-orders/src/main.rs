@@ -1,0 +1,8 @@
+//! `list-orders`: Lists the caller's orders, newest first, with a cursor and a status filter.
+//! Configuration and the DynamoDB client are built once per cold start;
+//! every request goes through the shared HTTP conventions (`http-api`).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http_api::lambda::serve("list-orders").await
+}

@@ -1,0 +1,321 @@
+//! Request bodies: strict JSON (unknown fields refused), then parsed into
+//! domain values with a field error for each thing wrong (400). Business
+//! rules (422) stay in the domain.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::contract::{Inspection, InspectionAgency, InspectionLocation, LineItem, TermsDraft};
+use domain::coverage::{CoverageType, ReceivingAccount};
+use domain::feedback::Rating;
+use domain::ids::UserId;
+use domain::money::{Currency, Usd};
+use domain::text::{CountryCode, DocumentRef, LongText, Sha256Hex, ShortText, Text};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::problem::{ApiError, FieldError};
+
+/// Decode a JSON body strictly; an empty body reads as `{}`.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::bad_request(vec![FieldError::new(field, e.inner())])
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(vec![FieldError::new("body", e)]))?;
+    Ok(value)
+}
+
+/// Collects field errors while parsing.
+#[derive(Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    pub fn check<T, E: ToString>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(FieldError::new(field, e));
+                None
+            }
+        }
+    }
+
+    pub fn fail(&mut self, field: &str, message: &str) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// `Ok(value)` if nothing failed.
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(v) if self.0.is_empty() => Ok(v),
+            _ => Err(ApiError::bad_request(self.0)),
+        }
+    }
+}
+
+pub fn amount(f: &mut Fields, field: &str, s: &str) -> Option<Usd> {
+    f.check(field, Usd::parse(s))
+}
+
+fn date(f: &mut Fields, field: &str, s: &str) -> Option<NaiveDate> {
+    f.check(
+        field,
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| "must be a date YYYY-MM-DD"),
+    )
+}
+
+pub fn instant(f: &mut Fields, field: &str, s: &str) -> Option<DateTime<Utc>> {
+    f.check(
+        field,
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| "must be an RFC 3339 time, e.g. 2027-01-31T10:00:00Z"),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemBody {
+    pub description: String,
+    pub quantity: u32,
+    pub unit_price: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionBody {
+    pub agency: String,
+    pub location: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentBody {
+    pub name: String,
+    pub url: String,
+    pub sha256: String,
+}
+
+/// The contract terms, as created (with the counterparty) or amended.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TermsBody {
+    #[serde(default)]
+    pub supplier_id: Option<String>,
+    #[serde(default)]
+    pub buyer_id: Option<String>,
+    pub items: Vec<ItemBody>,
+    #[serde(default)]
+    pub shipping_fee: Option<String>,
+    pub currency: String,
+    pub initial_payment: String,
+    pub ship_by: String,
+    pub quality_terms: String,
+    pub destination_country: String,
+    pub coverage: String,
+    #[serde(default)]
+    pub inspection: Option<InspectionBody>,
+    #[serde(default)]
+    pub contract_document: Option<DocumentBody>,
+}
+
+pub fn document(f: &mut Fields, field: &str, d: &DocumentBody) -> Option<DocumentRef> {
+    let name = f.check(&format!("{field}.name"), ShortText::parse(&d.name));
+    let url = f.check(&format!("{field}.url"), Text::<2048>::parse(&d.url));
+    let sha256 = f.check(&format!("{field}.sha256"), Sha256Hex::parse(&d.sha256));
+    Some(DocumentRef {
+        name: name?,
+        url: url?,
+        sha256: sha256?,
+    })
+}
+
+impl TermsBody {
+    /// The terms, or every field error at once.
+    pub fn parse(&self, f: &mut Fields) -> Option<TermsDraft> {
+        f.check("currency", Currency::parse(&self.currency));
+        let mut items = Vec::new();
+        if self.items.is_empty() {
+            f.fail("items", "at least one line item is required");
+        }
+        for (i, it) in self.items.iter().enumerate() {
+            let description = f.check(
+                &format!("items[{i}].description"),
+                ShortText::parse(&it.description),
+            );
+            let unit_price = amount(f, &format!("items[{i}].unit_price"), &it.unit_price);
+            if it.quantity == 0 {
+                f.fail(&format!("items[{i}].quantity"), "must be greater than zero");
+            }
+            if let (Some(description), Some(unit_price)) = (description, unit_price) {
+                items.push(LineItem {
+                    description,
+                    quantity: it.quantity,
+                    unit_price,
+                });
+            }
+        }
+        let shipping_fee = match &self.shipping_fee {
+            Some(s) => amount(f, "shipping_fee", s),
+            None => Some(Usd::ZERO),
+        };
+        let initial_payment = amount(f, "initial_payment", &self.initial_payment);
+        let ship_by = date(f, "ship_by", &self.ship_by);
+        let quality_terms = f.check("quality_terms", LongText::parse(&self.quality_terms));
+        let destination_country = f.check(
+            "destination_country",
+            CountryCode::parse(&self.destination_country),
+        );
+        let coverage = f.check(
+            "coverage",
+            match self.coverage.as_str() {
+                "pre_shipment" => Ok(CoverageType::PreShipment),
+                "post_delivery" => Ok(CoverageType::PostDelivery),
+                _ => Err("must be pre_shipment or post_delivery"),
+            },
+        );
+        let inspection = match &self.inspection {
+            None => Some(None),
+            Some(i) => {
+                let agency = f.check(
+                    "inspection.agency",
+                    match i.agency.as_str() {
+                        "SGS" => Ok(InspectionAgency::Sgs),
+                        "BV" => Ok(InspectionAgency::Bv),
+                        "TUV" => Ok(InspectionAgency::Tuv),
+                        _ => Err("must be SGS, BV or TUV"),
+                    },
+                );
+                let location = f.check(
+                    "inspection.location",
+                    match i.location.as_str() {
+                        "china" => Ok(InspectionLocation::China),
+                        "overseas" => Ok(InspectionLocation::Overseas),
+                        _ => Err("must be china or overseas"),
+                    },
+                );
+                Some(Some(Inspection {
+                    agency: agency?,
+                    location: location?,
+                }))
+            }
+        };
+        let contract_document = match &self.contract_document {
+            None => Some(None),
+            Some(d) => document(f, "contract_document", d).map(Some),
+        };
+        Some(TermsDraft {
+            items,
+            shipping_fee: shipping_fee?,
+            initial_payment: initial_payment?,
+            ship_by: ship_by?,
+            quality_terms: quality_terms?,
+            destination_country: destination_country?,
+            coverage: coverage?,
+            inspection: inspection?,
+            contract_document: contract_document?,
+        })
+    }
+}
+
+pub fn user(f: &mut Fields, field: &str, s: &str) -> Option<UserId> {
+    f.check(field, UserId::parse(s))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyBody {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    pub version: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentBody {
+    pub carrier: String,
+    pub tracking_number: String,
+    #[serde(default)]
+    pub shipped_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryBody {
+    #[serde(default)]
+    pub customs_cleared_at: Option<String>,
+    #[serde(default)]
+    pub delivered_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackBody {
+    pub rating: i64,
+    pub comment: String,
+}
+
+impl FeedbackBody {
+    pub fn parse(&self, f: &mut Fields) -> Option<(Rating, LongText)> {
+        let rating = f.check("rating", Rating::parse(self.rating));
+        let comment = f.check("comment", LongText::parse(&self.comment));
+        Some((rating?, comment?))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountBody {
+    pub bank_name: String,
+    pub account_name: String,
+    pub account_number: String,
+    pub swift: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitBody {
+    pub limit: String,
+    #[serde(default)]
+    pub receiving_account: Option<AccountBody>,
+}
+
+impl LimitBody {
+    pub fn parse(&self, f: &mut Fields) -> Option<(Usd, Option<ReceivingAccount>)> {
+        let limit = amount(f, "limit", &self.limit);
+        let account = match &self.receiving_account {
+            None => Some(None),
+            Some(a) => {
+                let bank_name = f.check(
+                    "receiving_account.bank_name",
+                    ShortText::parse(&a.bank_name),
+                );
+                let account_name = f.check(
+                    "receiving_account.account_name",
+                    ShortText::parse(&a.account_name),
+                );
+                let account_number = f.check(
+                    "receiving_account.account_number",
+                    ShortText::parse(&a.account_number),
+                );
+                let swift = f.check("receiving_account.swift", ShortText::parse(&a.swift));
+                Some(Some(ReceivingAccount {
+                    bank_name: bank_name?,
+                    account_name: account_name?,
+                    account_number: account_number?,
+                    swift: swift?,
+                }))
+            }
+        };
+        Some((limit?, account?))
+    }
+}

@@ -1,0 +1,593 @@
+//! One function per route: decode → one use case → encode. Checks run in
+//! the order 401 → 413 → 404 → 403 → 400 → 409 → 422.
+
+use app::idempotency::{IdemKey, PayloadHash, StoredResponse};
+use app::page::{Cursor, PageRequest};
+use app::ports::Backend;
+use app::ports::{Clock, Listing, LoadRequest, Loaded};
+use app::usecases::{self, Creation, IdemRequest, Outcome, Transition};
+use domain::Order;
+use domain::actor::{Caller, Role};
+use domain::calendar::Timestamp;
+use domain::contract::Terms;
+use domain::event::{DomainEvent, HistoryEntry};
+use domain::ids::{OrderId, UserId};
+use domain::order::{Counterparty, NewOrder, ShipmentDetails};
+use domain::status::{Action, OrderStatus};
+use serde_json::json;
+
+use crate::dto::{self, Fields};
+use crate::metrics;
+use crate::problem::{ApiError, FieldError};
+use crate::request::{ApiRequest, ApiResponse};
+use crate::view;
+
+/// Everything a handler needs: the backend (every port) and business time.
+pub struct Api<B, C> {
+    pub backend: B,
+    pub clock: C,
+    /// Generates new order ids.
+    pub ids: fn() -> String,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn ok_json(status: u16, v: &serde_json::Value) -> ApiResponse {
+    ApiResponse::json(status, v.to_string())
+}
+
+fn stored(status: u16, v: &serde_json::Value) -> StoredResponse {
+    StoredResponse {
+        status,
+        content_type: "application/json".into(),
+        body: v.to_string(),
+    }
+}
+
+fn replayed(r: StoredResponse) -> ApiResponse {
+    ApiResponse {
+        status: r.status,
+        content_type: r.content_type,
+        body: r.body,
+        headers: vec![("idempotent-replayed".into(), "true".into())],
+    }
+}
+
+fn order_id(id: &str) -> Result<OrderId> {
+    // A malformed id names no order: 404, like any unknown one.
+    OrderId::parse(id).map_err(|_| ApiError::NotFound)
+}
+
+/// The request's idempotency key, scoped to caller, method and path.
+fn idempotency(req: &ApiRequest, caller: &Caller) -> Result<Option<IdemRequest>> {
+    let Some(key) = req.header("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = IdemKey::new(&caller.id, &req.method, &req.path, key)
+        .map_err(|e| ApiError::bad_request(vec![FieldError::new("Idempotency-Key", e)]))?;
+    Ok(Some(IdemRequest {
+        key,
+        payload: PayloadHash::of(&req.body),
+    }))
+}
+
+/// A state transition driven by closures: who may act, how the body
+/// decodes, what the domain does.
+struct Step<'a, I, D, A> {
+    caller: &'a Caller,
+    action: Action,
+    body: &'a [u8],
+    decode: D,
+    apply: A,
+    status: u16,
+    needs_limit: bool,
+    _input: std::marker::PhantomData<I>,
+}
+
+impl<I, D, A> Transition for Step<'_, I, D, A>
+where
+    D: Fn(&[u8]) -> Result<I>,
+    A: Fn(&mut Order, I, &Loaded, Timestamp) -> Result<Vec<DomainEvent>>,
+{
+    type Input = I;
+    type Error = ApiError;
+
+    fn check(&self, order: &Order) -> Result<I> {
+        order.viewer(self.caller)?;
+        order.authorize(self.caller, self.action)?;
+        (self.decode)(self.body)
+    }
+
+    fn apply(
+        &self,
+        order: &mut Order,
+        input: I,
+        loaded: &Loaded,
+        now: Timestamp,
+    ) -> Result<Vec<DomainEvent>> {
+        (self.apply)(order, input, loaded, now)
+    }
+
+    fn respond(&self, order: &Order) -> StoredResponse {
+        stored(self.status, &view::order(order))
+    }
+
+    fn needs_limit(&self) -> bool {
+        self.needs_limit
+    }
+
+    fn limit_hint(&self) -> Option<&UserId> {
+        (self.needs_limit && self.caller.has(Role::Supplier)).then_some(&self.caller.id)
+    }
+}
+
+impl<B: Backend, C: Clock> Api<B, C> {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    async fn run_step<I, D, A>(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+        step: Step<'_, I, D, A>,
+    ) -> Result<(ApiResponse, Option<Order>)>
+    where
+        D: Fn(&[u8]) -> Result<I>,
+        A: Fn(&mut Order, I, &Loaded, Timestamp) -> Result<Vec<DomainEvent>>,
+    {
+        let id = order_id(id)?;
+        let idem = idempotency(req, caller)?;
+        match usecases::transition(&self.backend, self.now(), &id, idem.as_ref(), &step).await? {
+            Outcome::Replayed(r) => Ok((replayed(r), None)),
+            Outcome::Done(order) => Ok((ok_json(step.status, &view::order(&order)), Some(order))),
+        }
+    }
+
+    // ---- orders ------------------------------------------------------------
+
+    pub async fn create_order(&self, req: &ApiRequest, caller: &Caller) -> Result<ApiResponse> {
+        if !caller.has(Role::Buyer) && !caller.has(Role::Supplier) {
+            return Err(ApiError::Forbidden(
+                "only buyers and suppliers create orders".into(),
+            ));
+        }
+        let body: dto::TermsBody = dto::decode(&req.body)?;
+        let mut f = Fields::default();
+        let counterparty = match (&body.supplier_id, &body.buyer_id) {
+            (Some(s), None) => dto::user(&mut f, "supplier_id", s).map(Counterparty::Supplier),
+            (None, Some(b)) => dto::user(&mut f, "buyer_id", b).map(Counterparty::Buyer),
+            _ => {
+                f.fail("supplier_id", "give exactly one of supplier_id (a buyer creating) or buyer_id (a supplier drafting)");
+                None
+            }
+        };
+        let terms = body.parse(&mut f);
+        let (counterparty, draft) = f.finish(counterparty.zip(terms))?;
+        let terms = Terms::new(draft).map_err(domain::OrderError::from)?;
+        let id = OrderId::parse((self.ids)()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let idem = idempotency(req, caller)?;
+        let creation = Create {
+            caller,
+            new: NewOrder {
+                id,
+                counterparty,
+                terms,
+            },
+        };
+        match usecases::create(&self.backend, self.now(), idem.as_ref(), &creation).await? {
+            Outcome::Replayed(r) => Ok(replayed(r)),
+            Outcome::Done(order) => {
+                metrics::count("OrdersCreated");
+                Ok(ok_json(201, &view::order(&order))
+                    .with_header("location", &format!("/v1/orders/{}", order.id())))
+            }
+        }
+    }
+
+    pub async fn get_order(&self, caller: &Caller, id: &str, part: &str) -> Result<ApiResponse> {
+        let id = order_id(id)?;
+        let loaded = self
+            .backend
+            .load(
+                LoadRequest {
+                    order: &id,
+                    idempotency: None,
+                    limit_of: None,
+                },
+                self.now(),
+            )
+            .await?;
+        let order = loaded.order.ok_or(ApiError::NotFound)?;
+        order.viewer(caller)?;
+        Ok(match part {
+            "history" => {
+                let events = self.backend.history(&id).await?;
+                let entries: Vec<HistoryEntry> = events.iter().map(Into::into).collect();
+                ok_json(200, &view::history(&entries))
+            }
+            "payments" => ok_json(
+                200,
+                &json!({"items": order.payments().iter().map(view::payment).collect::<Vec<_>>()}),
+            ),
+            _ => ok_json(200, &view::order(&order)),
+        })
+    }
+
+    pub async fn list_orders(&self, req: &ApiRequest, caller: &Caller) -> Result<ApiResponse> {
+        let mut f = Fields::default();
+        let limit = req
+            .query("limit")
+            .map(|l| {
+                f.check(
+                    "limit",
+                    l.parse::<u32>().map_err(|_| "must be a whole number"),
+                )
+            })
+            .unwrap_or(Some(20));
+        let cursor = req
+            .query("cursor")
+            .map(|c| f.check("cursor", Cursor::parse(c)).map(Some))
+            .unwrap_or(Some(None));
+        let status = req
+            .query("status")
+            .map(|s| {
+                f.check("status", OrderStatus::parse(s).ok_or("unknown status"))
+                    .map(Some)
+            })
+            .unwrap_or(Some(None));
+        let as_supplier = match req.query("as") {
+            Some("supplier") => caller.has(Role::Supplier),
+            Some("buyer") => false,
+            Some(_) => {
+                f.fail("as", "must be buyer or supplier");
+                false
+            }
+            None => !caller.has(Role::Buyer) && caller.has(Role::Supplier),
+        };
+        let (limit, (cursor, status)) = f.finish(limit.zip(cursor.zip(status)))?;
+        let listing = if as_supplier {
+            Listing::Supplier(caller.id.clone())
+        } else if caller.has(Role::Buyer) {
+            Listing::Buyer(caller.id.clone())
+        } else {
+            return Err(ApiError::Forbidden(
+                "only buyers and suppliers list their orders".into(),
+            ));
+        };
+        let mut page = PageRequest::new(Some(limit), cursor)
+            .map_err(|e| ApiError::bad_request(vec![FieldError::new("limit", e)]))?;
+        // A status filter reads on until the page is full (bounded).
+        let mut items = Vec::new();
+        let mut next = None;
+        for _ in 0..10 {
+            let got = self.backend.list(&listing, &page).await?;
+            items.extend(
+                got.items
+                    .iter()
+                    .filter(|o| status.is_none_or(|s| o.status() == s))
+                    .map(view::order),
+            );
+            next = got.next_cursor;
+            match &next {
+                Some(c) if status.is_some() && items.len() < limit as usize => {
+                    page = PageRequest {
+                        limit,
+                        cursor: Some(c.clone()),
+                    };
+                }
+                _ => break,
+            }
+        }
+        let mut body = json!({"items": items});
+        if let Some(c) = next {
+            body["next_cursor"] = json!(c.as_str());
+        }
+        Ok(ok_json(200, &body))
+    }
+
+    pub async fn amend(&self, req: &ApiRequest, caller: &Caller, id: &str) -> Result<ApiResponse> {
+        let step = Step {
+            caller,
+            action: Action::Amend,
+            body: &req.body,
+            decode: |b: &[u8]| {
+                let body: dto::TermsBody = dto::decode(b)?;
+                let mut f = Fields::default();
+                if body.supplier_id.is_some() || body.buyer_id.is_some() {
+                    f.fail("supplier_id", "the parties of an order cannot be amended");
+                }
+                let draft = body.parse(&mut f);
+                let draft = f.finish(draft)?;
+                Ok(Terms::new(draft).map_err(domain::OrderError::from)?)
+            },
+            apply: |o: &mut Order, terms: Terms, _: &Loaded, now| Ok(o.amend(caller, terms, now)?),
+            status: 200,
+            needs_limit: false,
+            _input: std::marker::PhantomData,
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    pub async fn confirm(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let step = Step {
+            caller,
+            action: Action::Confirm,
+            body: &req.body,
+            decode: |b: &[u8]| Ok(dto::decode::<dto::ConfirmBody>(b)?.version),
+            apply: |o: &mut Order, version: u64, loaded: &Loaded, now| {
+                let supplier = o.supplier_id().clone();
+                let limit = loaded.limit.clone().unwrap_or_else(|| {
+                    domain::coverage::AssuranceLimit::new(supplier, domain::Usd::ZERO)
+                });
+                Ok(o.confirm(caller, version, &limit, now)?)
+            },
+            status: 200,
+            needs_limit: true,
+            _input: std::marker::PhantomData,
+        };
+        let (resp, order) = self.run_step(req, caller, id, step).await?;
+        if order.is_some_and(|o| o.status() == OrderStatus::AwaitingInitialPayment) {
+            metrics::count("OrdersConfirmed");
+        }
+        Ok(resp)
+    }
+
+    pub async fn remind(&self, req: &ApiRequest, caller: &Caller, id: &str) -> Result<ApiResponse> {
+        let step = Step {
+            caller,
+            action: Action::Remind,
+            body: &req.body,
+            decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
+            apply: |o: &mut Order, (), _: &Loaded, now| Ok(o.remind(caller, now)?),
+            status: 200,
+            needs_limit: false,
+            _input: std::marker::PhantomData,
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    pub async fn cancel(&self, req: &ApiRequest, caller: &Caller, id: &str) -> Result<ApiResponse> {
+        let step = Step {
+            caller,
+            action: Action::Cancel,
+            body: &req.body,
+            decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
+            apply: |o: &mut Order, (), _: &Loaded, now| Ok(o.cancel(caller, now)?),
+            status: 200,
+            needs_limit: false,
+            _input: std::marker::PhantomData,
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    pub async fn ship(&self, req: &ApiRequest, caller: &Caller, id: &str) -> Result<ApiResponse> {
+        let step = Step {
+            caller,
+            action: Action::Ship,
+            body: &req.body,
+            decode: |b: &[u8]| {
+                let body: dto::ShipmentBody = dto::decode(b)?;
+                let mut f = Fields::default();
+                let carrier = f.check("carrier", domain::text::ShortText::parse(&body.carrier));
+                let tracking = f.check(
+                    "tracking_number",
+                    domain::text::ShortText::parse(&body.tracking_number),
+                );
+                let shipped_at = match &body.shipped_at {
+                    Some(s) => dto::instant(&mut f, "shipped_at", s).map(Some),
+                    None => Some(None),
+                };
+                f.finish(carrier.zip(tracking).zip(shipped_at).map(
+                    |((carrier, tracking_number), shipped_at)| ShipmentDetails {
+                        carrier,
+                        tracking_number,
+                        shipped_at,
+                    },
+                ))
+            },
+            apply: |o: &mut Order, details: ShipmentDetails, _: &Loaded, now| {
+                Ok(o.ship(caller, details, now)?)
+            },
+            status: 200,
+            needs_limit: false,
+            _input: std::marker::PhantomData,
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    pub async fn delivery(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let step = Step {
+            caller,
+            action: Action::RecordDelivery,
+            body: &req.body,
+            decode: |b: &[u8]| {
+                let body: dto::DeliveryBody = dto::decode(b)?;
+                let mut f = Fields::default();
+                let customs = match &body.customs_cleared_at {
+                    Some(s) => dto::instant(&mut f, "customs_cleared_at", s).map(Some),
+                    None => Some(None),
+                };
+                let delivered = match &body.delivered_at {
+                    Some(s) => dto::instant(&mut f, "delivered_at", s).map(Some),
+                    None => Some(None),
+                };
+                if body.customs_cleared_at.is_none() && body.delivered_at.is_none() {
+                    f.fail(
+                        "customs_cleared_at",
+                        "give customs_cleared_at or delivered_at",
+                    );
+                }
+                f.finish(customs.zip(delivered))
+            },
+            apply: |o: &mut Order, (customs, delivered), _: &Loaded, now| {
+                Ok(o.record_delivery(caller, customs, delivered, now)?)
+            },
+            status: 200,
+            needs_limit: false,
+            _input: std::marker::PhantomData,
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    pub async fn receipt(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let step = Step {
+            caller,
+            action: Action::ConfirmReceipt,
+            body: &req.body,
+            decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
+            apply: |o: &mut Order, (), _: &Loaded, now| Ok(o.confirm_receipt(caller, now)?),
+            status: 200,
+            needs_limit: false,
+            _input: std::marker::PhantomData,
+        };
+        let (resp, order) = self.run_step(req, caller, id, step).await?;
+        if order.is_some() {
+            metrics::count("OrdersCompleted");
+        }
+        Ok(resp)
+    }
+
+    pub async fn feedback(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let step = Step {
+            caller,
+            action: Action::LeaveFeedback,
+            body: &req.body,
+            decode: |b: &[u8]| {
+                let body: dto::FeedbackBody = dto::decode(b)?;
+                let mut f = Fields::default();
+                let parsed = body.parse(&mut f);
+                f.finish(parsed)
+            },
+            apply: |o: &mut Order, (rating, comment), _: &Loaded, now| {
+                Ok(o.leave_feedback(caller, rating, comment, now)?)
+            },
+            status: 201,
+            needs_limit: false,
+            _input: std::marker::PhantomData,
+        };
+        // The order view is stored for replays; the response is the feedback.
+        let (resp, order) = self.run_step(req, caller, id, step).await?;
+        match order {
+            None => Ok(resp),
+            Some(o) => Ok(ok_json(
+                201,
+                &json!({"order_id": o.id(), "supplier_id": o.supplier_id(), "feedback": o.feedback()}),
+            )),
+        }
+    }
+
+    pub async fn supplier_feedback(&self, _caller: &Caller, supplier: &str) -> Result<ApiResponse> {
+        let supplier = UserId::parse(supplier).map_err(|_| ApiError::NotFound)?;
+        let summary = self.backend.rating(&supplier).await?;
+        let page = self
+            .backend
+            .list(
+                &Listing::Supplier(supplier.clone()),
+                &PageRequest::first(100),
+            )
+            .await?;
+        let items: Vec<_> = page
+            .items
+            .iter()
+            .filter_map(|o| {
+                o.feedback().map(|f| {
+                    json!({"order_id": o.id(), "rating": f.rating, "comment": f.comment, "at": f.at})
+                })
+            })
+            .collect();
+        Ok(ok_json(
+            200,
+            &view::rating(supplier.as_str(), &summary, items),
+        ))
+    }
+
+    // ---- supplier limits ---------------------------------------------------
+
+    pub async fn put_limit(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        supplier: &str,
+    ) -> Result<ApiResponse> {
+        if !caller.has(Role::Arbiter) {
+            return Err(ApiError::Forbidden(
+                "only an arbiter sets assurance limits".into(),
+            ));
+        }
+        let supplier = UserId::parse(supplier).map_err(|_| ApiError::NotFound)?;
+        let body: dto::LimitBody = dto::decode(&req.body)?;
+        let mut f = Fields::default();
+        let parsed = body.parse(&mut f);
+        let (limit, account) = f.finish(parsed)?;
+        let stored = self
+            .backend
+            .set_limit(&supplier, limit, account.as_ref())
+            .await?;
+        Ok(ok_json(200, &view::limit(&stored)))
+    }
+
+    pub async fn get_limit(&self, caller: &Caller, supplier: &str) -> Result<ApiResponse> {
+        let supplier = UserId::parse(supplier).map_err(|_| ApiError::NotFound)?;
+        let own = caller.id == supplier && caller.has(Role::Supplier);
+        if !own && !caller.has(Role::Arbiter) {
+            return Err(ApiError::Forbidden(
+                "only the supplier and arbiters see its limit".into(),
+            ));
+        }
+        let limit = self
+            .backend
+            .get_limit(&supplier)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        Ok(ok_json(200, &view::limit(&limit)))
+    }
+}
+
+/// Creating an order, for the `create` use case.
+struct Create<'a> {
+    caller: &'a Caller,
+    new: NewOrder,
+}
+
+impl Creation for Create<'_> {
+    type Error = ApiError;
+
+    fn create(&self, now: Timestamp) -> Result<(Order, Vec<DomainEvent>)> {
+        Ok(Order::create(self.caller, self.new.clone(), now)?)
+    }
+
+    fn respond(&self, order: &Order) -> StoredResponse {
+        stored(201, &view::order(order))
+    }
+
+    fn respond_error(&self, error: &ApiError) -> StoredResponse {
+        let r = error.to_response();
+        StoredResponse {
+            status: r.status,
+            content_type: r.content_type,
+            body: r.body,
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The HTTP conventions in one place, used by every function and by the
+//! local stack: the route table, the caller from the request context,
+//! strict decoding, problem+json errors, idempotency keys, response shapes,
+//! and one handler per route.
+
+pub mod dto;
+pub mod handlers;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod metrics;
+pub mod problem;
+pub mod request;
+pub mod routes;
+pub mod view;
+
+use app::ports::{Backend, Clock};
+
+pub use handlers::Api;
+use problem::{ApiError, error_chain};
+use request::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+
+impl<B: Backend, C: Clock> Api<B, C> {
+    /// Answer a request, if `function` serves its route (`None`: any route,
+    /// as the local stack does). 401 → 413 → route → the handler's checks.
+    pub async fn handle(&self, function: Option<&str>, req: &ApiRequest) -> ApiResponse {
+        let result = self.dispatch(function, req).await;
+        match result {
+            Ok(r) => r,
+            Err(e) => {
+                match &e {
+                    ApiError::Internal(detail) => {
+                        tracing::error!(request_id = %req.request_id, error = %detail, "request failed")
+                    }
+                    ApiError::Unavailable => {
+                        tracing::warn!(request_id = %req.request_id, "dependency unavailable")
+                    }
+                    other => {
+                        tracing::info!(request_id = %req.request_id, status = other.status(), "refused")
+                    }
+                }
+                e.to_response()
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        function: Option<&str>,
+        req: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        let caller = req.claims.caller().ok_or(ApiError::Unauthenticated)?;
+        if req.body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let (route, params) =
+            routes::find(&req.method, &req.path).ok_or(ApiError::RouteNotFound)?;
+        if function.is_some_and(|f| f != route.function) {
+            return Err(ApiError::RouteNotFound);
+        }
+        let id = params.first().map(|(_, v)| *v).unwrap_or_default();
+        let c = &caller;
+        match (route.method, route.path) {
+            ("POST", "/v1/orders") => self.create_order(req, c).await,
+            ("GET", "/v1/orders") => self.list_orders(req, c).await,
+            ("GET", "/v1/orders/{id}") => self.get_order(c, id, "order").await,
+            ("GET", "/v1/orders/{id}/history") => self.get_order(c, id, "history").await,
+            ("GET", "/v1/orders/{id}/payments") => self.get_order(c, id, "payments").await,
+            ("POST", "/v1/orders/{id}/amend") => self.amend(req, c, id).await,
+            ("POST", "/v1/orders/{id}/confirm") => self.confirm(req, c, id).await,
+            ("POST", "/v1/orders/{id}/remind") => self.remind(req, c, id).await,
+            ("POST", "/v1/orders/{id}/cancel") => self.cancel(req, c, id).await,
+            ("POST", "/v1/orders/{id}/shipment") => self.ship(req, c, id).await,
+            ("POST", "/v1/orders/{id}/delivery") => self.delivery(req, c, id).await,
+            ("POST", "/v1/orders/{id}/receipt") => self.receipt(req, c, id).await,
+            ("POST", "/v1/orders/{id}/feedback") => self.feedback(req, c, id).await,
+            ("GET", "/v1/suppliers/{id}/feedback") => self.supplier_feedback(c, id).await,
+            ("PUT", "/v1/suppliers/{id}/assurance-limit") => self.put_limit(req, c, id).await,
+            ("GET", "/v1/suppliers/{id}/assurance-limit") => self.get_limit(c, id).await,
+            _ => Err(ApiError::Internal(error_chain(&std::io::Error::other(
+                format!("route {} {} has no handler", route.method, route.path),
+            )))),
+        }
+    }
+}
+
+/// A fresh order id: `ord_` + time-ordered, unguessable hex (time in
+/// microseconds and 64 bits from the OS-seeded hasher).
+pub fn new_order_id() -> String {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default();
+    let noise = std::collections::hash_map::RandomState::new()
+        .hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("ord_{micros:x}{noise:016x}")
+}

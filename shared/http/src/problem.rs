@@ -1,0 +1,248 @@
+//! Every refusal of the API, and the one place it becomes an RFC 9457
+//! problem+json response with a status. Internal detail is logged, never
+//! returned.
+
+use app::error::{ConflictKind, StoreError};
+use app::usecases::UseCaseError;
+use domain::error::{ErrorKind, OrderError};
+use serde::Serialize;
+
+use crate::request::ApiResponse;
+
+/// One field that failed to decode or validate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthenticated,
+    PayloadTooLarge,
+    NotFound,
+    RouteNotFound,
+    MethodNotAllowed,
+    Forbidden(String),
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    Conflict {
+        code: &'static str,
+        detail: String,
+    },
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// Throttled or a dependency is down: retry later (503).
+    Unavailable,
+    /// A bug: logged with its chain, answered without detail.
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    pub fn bad_request(errors: Vec<FieldError>) -> Self {
+        ApiError::BadRequest {
+            detail: "the request is malformed".into(),
+            errors,
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Unauthenticated => 401,
+            ApiError::PayloadTooLarge => 413,
+            ApiError::NotFound | ApiError::RouteNotFound => 404,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::Forbidden(_) => 403,
+            ApiError::BadRequest { .. } => 400,
+            ApiError::Conflict { .. } => 409,
+            ApiError::Unprocessable { .. } => 422,
+            ApiError::Unavailable => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The problem+json response.
+    pub fn to_response(&self) -> ApiResponse {
+        let (slug, title, detail, errors): (&str, &str, String, &[FieldError]) = match self {
+            ApiError::Unauthenticated => (
+                "unauthenticated",
+                "Unauthorized",
+                "a valid token is required".into(),
+                &[],
+            ),
+            ApiError::PayloadTooLarge => (
+                "payload-too-large",
+                "Payload Too Large",
+                format!(
+                    "request bodies are limited to {} bytes",
+                    crate::request::MAX_BODY_BYTES
+                ),
+                &[],
+            ),
+            ApiError::NotFound => ("not-found", "Not Found", "no such resource".into(), &[]),
+            ApiError::RouteNotFound => ("not-found", "Not Found", "no such route".into(), &[]),
+            ApiError::MethodNotAllowed => (
+                "method-not-allowed",
+                "Method Not Allowed",
+                "method not allowed".into(),
+                &[],
+            ),
+            ApiError::Forbidden(d) => ("forbidden", "Forbidden", d.clone(), &[]),
+            ApiError::BadRequest { detail, errors } => {
+                ("bad-request", "Bad Request", detail.clone(), errors)
+            }
+            ApiError::Conflict { code, detail } => (code, "Conflict", detail.clone(), &[]),
+            ApiError::Unprocessable {
+                code,
+                detail,
+                errors,
+            } => (code, "Unprocessable Content", detail.clone(), errors),
+            ApiError::Unavailable => (
+                "unavailable",
+                "Service Unavailable",
+                "please retry later".into(),
+                &[],
+            ),
+            ApiError::Internal(_) => (
+                "internal",
+                "Internal Server Error",
+                "something went wrong on our side".into(),
+                &[],
+            ),
+        };
+        let problem = Problem {
+            kind: format!("https://trade-assurance.dev/problems/{slug}"),
+            title,
+            status: self.status(),
+            detail: &detail,
+            errors,
+        };
+        let body = serde_json::to_string(&problem).unwrap_or_else(|_| "{}".into());
+        let mut r = ApiResponse::json(self.status(), body);
+        r.content_type = "application/problem+json".into();
+        if matches!(self, ApiError::Unavailable) {
+            r = r.with_header("retry-after", "1");
+        }
+        r
+    }
+}
+
+impl From<OrderError> for ApiError {
+    fn from(e: OrderError) -> Self {
+        match e.kind() {
+            ErrorKind::NotFound => ApiError::NotFound,
+            ErrorKind::Forbidden => ApiError::Forbidden(e.to_string()),
+            ErrorKind::Conflict => ApiError::Conflict {
+                code: match &e {
+                    OrderError::WrongStatus { .. } => "wrong-status",
+                    _ => "conflict",
+                },
+                detail: e.to_string(),
+            },
+            ErrorKind::Unprocessable => ApiError::Unprocessable {
+                code: match &e {
+                    OrderError::Rule(r) => r.code(),
+                    OrderError::Terms(_) => "invalid-terms",
+                    OrderError::Limit(_) => "assurance-limit",
+                    OrderError::Credit(_) => "credit-line",
+                    _ => "rule",
+                },
+                errors: match &e {
+                    OrderError::Terms(t) => vec![FieldError::new(t.field(), t)],
+                    _ => Vec::new(),
+                },
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(kind) => conflict(kind),
+            StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::InvalidCursor => ApiError::bad_request(vec![FieldError::new(
+                "cursor",
+                "the cursor is not valid for this listing",
+            )]),
+            other => ApiError::Internal(error_chain(&other)),
+        }
+    }
+}
+
+fn conflict(kind: ConflictKind) -> ApiError {
+    match kind {
+        ConflictKind::LimitInsufficient => ApiError::Unprocessable {
+            code: "no-assurance-limit-available",
+            detail: "the supplier's assurance limit has no room for this order".into(),
+            errors: Vec::new(),
+        },
+        ConflictKind::CreditInsufficient => ApiError::Unprocessable {
+            code: "insufficient-credit",
+            detail: "the Pay Later credit line has no room for this payment".into(),
+            errors: Vec::new(),
+        },
+        _ => ApiError::Conflict {
+            code: "concurrent-change",
+            detail: "the order was changed by another request; read it again and retry".into(),
+        },
+    }
+}
+
+impl<E: Into<ApiError>> From<UseCaseError<E>> for ApiError {
+    fn from(e: UseCaseError<E>) -> Self {
+        match e {
+            UseCaseError::NotFound => ApiError::NotFound,
+            UseCaseError::Refused(e) => e.into(),
+            UseCaseError::IdempotencyMismatch => ApiError::Unprocessable {
+                code: "idempotency-key-reused",
+                detail: "this Idempotency-Key was used with another request body".into(),
+                errors: Vec::new(),
+            },
+            UseCaseError::InProgress => ApiError::Conflict {
+                code: "request-in-progress",
+                detail: "a request with this Idempotency-Key is still being processed".into(),
+            },
+            UseCaseError::Contended(kind) => conflict(kind),
+            UseCaseError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// `error: cause: cause…` for the logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,83 @@
+//! A transport-neutral request and response, built from API Gateway's
+//! event by `lambda.rs` and from a plain HTTP request by the local stack.
+
+use domain::actor::{Caller, Role};
+use domain::ids::UserId;
+
+/// Bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The caller as API Gateway's JWT authorizer passed it on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Claims {
+    pub sub: Option<String>,
+    /// `cognito:groups` as API Gateway renders arrays: `[buyer supplier]`,
+    /// or a JSON array, or a single name.
+    pub groups: Option<String>,
+}
+
+impl Claims {
+    /// The signed-in caller, if the claims name one.
+    pub fn caller(&self) -> Option<Caller> {
+        let id = UserId::parse(self.sub.clone()?).ok()?;
+        let groups = self.groups.as_deref().unwrap_or_default();
+        let roles = groups
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .map(|g| g.trim_matches('"'))
+            .filter_map(Role::parse);
+        Some(Caller::new(id, roles))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApiRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub claims: Claims,
+    pub request_id: String,
+}
+
+impl ApiRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl ApiResponse {
+    pub fn json(status: u16, body: String) -> Self {
+        ApiResponse {
+            status,
+            content_type: "application/json".into(),
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}

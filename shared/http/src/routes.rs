@@ -1,0 +1,141 @@
+//! Every HTTP route and the function that serves it: the one table the SAM
+//! template, the sample events, the local stack and the OpenAPI document
+//! are checked against.
+
+/// One API route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway path syntax, e.g. `/v1/orders/{id}`.
+    pub path: &'static str,
+    /// The function package (`functions/<function>`).
+    pub function: &'static str,
+    /// Reachable without a token (API Gateway's authorizer is off for it).
+    pub public: bool,
+}
+
+const fn r(method: &'static str, path: &'static str, function: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        function,
+        public: false,
+    }
+}
+
+/// The routes of the lifecycle functions. Payments and disputes add theirs
+/// here with their functions.
+pub const ROUTES: &[Route] = &[
+    r("POST", "/v1/orders", "create-order"),
+    r("GET", "/v1/orders", "list-orders"),
+    r("GET", "/v1/orders/{id}", "get-order"),
+    r("GET", "/v1/orders/{id}/history", "get-order"),
+    r("GET", "/v1/orders/{id}/payments", "get-order"),
+    r("POST", "/v1/orders/{id}/amend", "amend-order"),
+    r("POST", "/v1/orders/{id}/confirm", "confirm-order"),
+    r("POST", "/v1/orders/{id}/remind", "confirm-order"),
+    r("POST", "/v1/orders/{id}/cancel", "cancel-order"),
+    r("POST", "/v1/orders/{id}/shipment", "ship-order"),
+    r("POST", "/v1/orders/{id}/delivery", "record-delivery"),
+    r("POST", "/v1/orders/{id}/receipt", "confirm-receipt"),
+    r("POST", "/v1/orders/{id}/feedback", "leave-feedback"),
+    r("GET", "/v1/suppliers/{id}/feedback", "leave-feedback"),
+    r(
+        "PUT",
+        "/v1/suppliers/{id}/assurance-limit",
+        "set-assurance-limit",
+    ),
+    r(
+        "GET",
+        "/v1/suppliers/{id}/assurance-limit",
+        "set-assurance-limit",
+    ),
+];
+
+/// The function packages, in route order, each once.
+pub fn functions() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for route in ROUTES {
+        if !out.contains(&route.function) {
+            out.push(route.function);
+        }
+    }
+    out
+}
+
+/// `create-order` → `CreateOrderFunction`, the template's logical id.
+pub fn logical_id(function: &str) -> String {
+    let mut out = String::new();
+    for part in function.split('-') {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    out.push_str("Function");
+    out
+}
+
+/// Match a concrete path against a route path; the `{id}` value if it fits.
+pub fn match_path<'a>(pattern: &str, path: &'a str) -> Option<Vec<(&'static str, &'a str)>> {
+    let mut params = Vec::new();
+    let mut pat = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (pat.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(p), Some(g)) if p.starts_with('{') && p.ends_with('}') => {
+                if g.is_empty() {
+                    return None;
+                }
+                params.push(("id", g));
+            }
+            (Some(p), Some(g)) if p == g => {}
+            _ => return None,
+        }
+    }
+}
+
+/// The route serving `method path`, with its path parameters.
+pub fn find<'a>(
+    method: &str,
+    path: &'a str,
+) -> Option<(&'static Route, Vec<(&'static str, &'a str)>)> {
+    ROUTES
+        .iter()
+        .filter(|r| r.method == method)
+        .find_map(|r| match_path(r.path, path).map(|p| (r, p)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_ids_follow_the_package_names() {
+        assert_eq!(logical_id("create-order"), "CreateOrderFunction");
+        assert_eq!(
+            logical_id("set-assurance-limit"),
+            "SetAssuranceLimitFunction"
+        );
+    }
+
+    #[test]
+    fn paths_match_with_their_id() {
+        let (route, params) = find("POST", "/v1/orders/ord_1/confirm").expect("route");
+        assert_eq!(route.function, "confirm-order");
+        assert_eq!(params, [("id", "ord_1")]);
+        assert!(find("POST", "/v1/orders//confirm").is_none());
+        assert!(find("DELETE", "/v1/orders").is_none());
+        assert_eq!(
+            find("GET", "/v1/orders").map(|(r, _)| r.function),
+            Some("list-orders")
+        );
+    }
+
+    #[test]
+    fn every_function_serves_at_least_one_route() {
+        assert_eq!(functions().len(), 11);
+    }
+}

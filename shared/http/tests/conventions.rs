@@ -1,0 +1,433 @@
+//! Each HTTP convention, proven through the same `Api::handle` every
+//! function runs, on the in-memory backend: checks in the order
+//! 401 → 413 → 404 → 403 → 400 → 409 → 422, problem+json errors, strict
+//! decoding, idempotency keys, money as `{"amount", "currency"}`.
+
+use app::clock::FixedClock;
+use app::idempotency::{IdemKey, IdemRecord, PayloadHash};
+use app::memory::MemoryBackend;
+use app::ports::{Idempotency, SupplierLimits};
+use chrono::{TimeZone, Utc};
+use domain::Usd;
+use domain::ids::UserId;
+use http_api::Api;
+use http_api::request::{ApiRequest, ApiResponse, Claims};
+use serde_json::{Value, json};
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2027, 1, 4, 9, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn api() -> Api<MemoryBackend, FixedClock> {
+    Api {
+        backend: MemoryBackend::new(),
+        clock: FixedClock::at(now()),
+        ids: http_api::new_order_id,
+    }
+}
+
+fn req(method: &str, path: &str, who: Option<(&str, &str)>, body: &Value) -> ApiRequest {
+    ApiRequest {
+        method: method.into(),
+        path: path.into(),
+        body: if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        },
+        claims: match who {
+            Some((sub, group)) => Claims {
+                sub: Some(sub.into()),
+                groups: Some(format!("[{group}]")),
+            },
+            None => Claims::default(),
+        },
+        request_id: "req-1".into(),
+        ..ApiRequest::default()
+    }
+}
+
+const BUYER: Option<(&str, &str)> = Some(("buyer-1", "buyer"));
+const SUPPLIER: Option<(&str, &str)> = Some(("sup-1", "supplier"));
+const STRANGER: Option<(&str, &str)> = Some(("buyer-9", "buyer"));
+const ARBITER: Option<(&str, &str)> = Some(("arb-1", "arbiter"));
+
+fn order_body() -> Value {
+    json!({"supplier_id": "sup-1",
+        "items": [{"description": "LED panel", "quantity": 100, "unit_price": "30.00"}],
+        "shipping_fee": "0.00", "currency": "USD", "initial_payment": "1500.00",
+        "ship_by": "2027-01-31", "quality_terms": "IP65, 3 year warranty",
+        "destination_country": "US", "coverage": "pre_shipment",
+        "inspection": {"agency": "SGS", "location": "china"}})
+}
+
+fn json_of(r: &ApiResponse) -> Value {
+    serde_json::from_str(&r.body).expect("JSON body")
+}
+
+async fn created(api: &Api<MemoryBackend, FixedClock>) -> String {
+    let r = api
+        .handle(None, &req("POST", "/v1/orders", BUYER, &order_body()))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    json_of(&r)["id"].as_str().expect("id").to_owned()
+}
+
+fn assert_problem(r: &ApiResponse, status: u16) -> Value {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.content_type, "application/problem+json");
+    let p = json_of(r);
+    assert_eq!(p["status"], status);
+    assert!(
+        p["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("https://"))
+    );
+    assert!(p["title"].is_string() && p["detail"].is_string());
+    p
+}
+
+#[tokio::test]
+async fn without_a_caller_every_route_is_401() {
+    let api = api();
+    let r = api
+        .handle(None, &req("POST", "/v1/orders", None, &order_body()))
+        .await;
+    assert_problem(&r, 401);
+    let r = api
+        .handle(None, &req("GET", "/v1/orders/ord_x", None, &Value::Null))
+        .await;
+    assert_problem(&r, 401);
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413_after_401_and_before_everything_else() {
+    let api = api();
+    let mut big = req(
+        "POST",
+        "/v1/orders/ord_unknown/cancel",
+        STRANGER,
+        &Value::Null,
+    );
+    big.body = vec![b' '; 64 * 1024 + 1];
+    assert_problem(&api.handle(None, &big).await, 413);
+    big.claims = Claims::default();
+    assert_problem(&api.handle(None, &big).await, 401);
+    let mut fits = req(
+        "POST",
+        "/v1/orders/ord_unknown/cancel",
+        STRANGER,
+        &Value::Null,
+    );
+    fits.body = vec![b' '; 64 * 1024];
+    assert_problem(&api.handle(None, &fits).await, 404);
+}
+
+#[tokio::test]
+async fn someone_elses_order_is_404_like_an_unknown_one_even_with_a_bad_body() {
+    let api = api();
+    let id = created(&api).await;
+    let path = format!("/v1/orders/{id}");
+    assert_problem(
+        &api.handle(None, &req("GET", &path, STRANGER, &Value::Null))
+            .await,
+        404,
+    );
+    assert_problem(
+        &api.handle(
+            None,
+            &req("GET", "/v1/orders/ord_nope", BUYER, &Value::Null),
+        )
+        .await,
+        404,
+    );
+    let bad = req(
+        "POST",
+        &format!("{path}/cancel"),
+        STRANGER,
+        &json!({"status": "cancelled"}),
+    );
+    assert_problem(&api.handle(None, &bad).await, 404);
+    // The parties and arbiters do see it.
+    assert_eq!(
+        api.handle(None, &req("GET", &path, SUPPLIER, &Value::Null))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.handle(None, &req("GET", &path, ARBITER, &Value::Null))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_other_partys_action_is_403_before_the_body_is_read() {
+    let api = api();
+    let id = created(&api).await;
+    let r = api
+        .handle(
+            None,
+            &req(
+                "POST",
+                &format!("/v1/orders/{id}/shipment"),
+                BUYER,
+                &json!({"nonsense": true}),
+            ),
+        )
+        .await;
+    assert_problem(&r, 403);
+    let r = api
+        .handle(
+            None,
+            &req(
+                "PUT",
+                "/v1/suppliers/sup-1/assurance-limit",
+                SUPPLIER,
+                &json!({"limit": "1.00"}),
+            ),
+        )
+        .await;
+    assert_problem(&r, 403);
+}
+
+#[tokio::test]
+async fn unknown_fields_and_malformed_values_are_400_with_field_errors() {
+    let api = api();
+    let mut body = order_body();
+    body["status"] = json!("completed");
+    let p = assert_problem(
+        &api.handle(None, &req("POST", "/v1/orders", BUYER, &body))
+            .await,
+        400,
+    );
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown field")),
+        "{p}"
+    );
+
+    let mut body = order_body();
+    body["items"][0]["unit_price"] = json!("30.001");
+    body["currency"] = json!("EUR");
+    let p = assert_problem(
+        &api.handle(None, &req("POST", "/v1/orders", BUYER, &body))
+            .await,
+        400,
+    );
+    let fields: Vec<_> = p["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].clone())
+        .collect();
+    assert!(
+        fields.contains(&json!("currency")) && fields.contains(&json!("items[0].unit_price")),
+        "{p}"
+    );
+
+    let mut raw = req("POST", "/v1/orders", BUYER, &Value::Null);
+    raw.body = b"{not json".to_vec();
+    assert_problem(&api.handle(None, &raw).await, 400);
+}
+
+#[tokio::test]
+async fn a_stale_version_or_a_wrong_status_is_409_and_a_business_rule_is_422() {
+    let api = api();
+    let id = created(&api).await;
+    let confirm = |v: u64| {
+        req(
+            "POST",
+            &format!("/v1/orders/{id}/confirm"),
+            SUPPLIER,
+            &json!({"version": v}),
+        )
+    };
+    // No assurance limit: a rule says no.
+    let p = assert_problem(&api.handle(None, &confirm(1)).await, 422);
+    assert_eq!(
+        p["type"],
+        "https://trade-assurance.dev/problems/no-assurance-limit-available"
+    );
+    api.backend
+        .set_limit(
+            &UserId::parse("sup-1").expect("id"),
+            Usd::dollars(2000).expect("usd"),
+            None,
+        )
+        .await
+        .expect("limit");
+    assert_problem(&api.handle(None, &confirm(7)).await, 409);
+    let r = api.handle(None, &confirm(1)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let order = json_of(&r);
+    assert_eq!(order["status"], "awaiting_initial_payment");
+    assert_eq!(
+        order["coverage"]["covered_amount"],
+        json!({"amount": "1500.00", "currency": "USD"})
+    );
+    // Shipping before the initial payment has arrived: wrong status.
+    let ship = req(
+        "POST",
+        &format!("/v1/orders/{id}/shipment"),
+        SUPPLIER,
+        &json!({"carrier": "DHL", "tracking_number": "1"}),
+    );
+    let p = assert_problem(&api.handle(None, &ship).await, 409);
+    assert_eq!(
+        p["type"],
+        "https://trade-assurance.dev/problems/wrong-status"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_response_and_refuses_another_body() {
+    let api = api();
+    let mut first = req("POST", "/v1/orders", BUYER, &order_body());
+    first.headers.push(("idempotency-key".into(), "k-1".into()));
+    let a = api.handle(None, &first).await;
+    let b = api.handle(None, &first).await;
+    assert_eq!(a.status, 201);
+    assert_eq!(
+        (b.status, &b.body),
+        (a.status, &a.body),
+        "the same response again"
+    );
+    assert!(
+        b.headers
+            .iter()
+            .any(|(k, v)| k == "idempotent-replayed" && v == "true")
+    );
+
+    let mut other = first.clone();
+    let mut body = order_body();
+    body["initial_payment"] = json!("1000.00");
+    other.body = body.to_string().into_bytes();
+    let p = assert_problem(&api.handle(None, &other).await, 422);
+    assert_eq!(
+        p["type"],
+        "https://trade-assurance.dev/problems/idempotency-key-reused"
+    );
+
+    // Scoped to the caller: another buyer's same key is a new request.
+    let mut theirs = first.clone();
+    theirs.claims.sub = Some("buyer-2".into());
+    let c = api.handle(None, &theirs).await;
+    assert_eq!(c.status, 201);
+    assert_ne!(json_of(&c)["id"], json_of(&a)["id"]);
+
+    // On a transition too: a retried cancel answers 200 again, not 409.
+    let id = json_of(&a)["id"].as_str().expect("id").to_owned();
+    let mut cancel = req(
+        "POST",
+        &format!("/v1/orders/{id}/cancel"),
+        BUYER,
+        &Value::Null,
+    );
+    cancel
+        .headers
+        .push(("idempotency-key".into(), "c-1".into()));
+    let x = api.handle(None, &cancel).await;
+    let y = api.handle(None, &cancel).await;
+    assert_eq!((x.status, y.status), (200, 200), "{}", y.body);
+    assert_eq!(x.body, y.body);
+}
+
+#[tokio::test]
+async fn a_duplicate_while_the_first_is_still_running_is_409() {
+    let api = api();
+    let body = order_body().to_string();
+    // The first request holds its lease (it is between its two writes).
+    let key = IdemKey::new(
+        &UserId::parse("buyer-1").expect("id"),
+        "POST",
+        "/v1/orders",
+        "k-running",
+    )
+    .expect("key");
+    let lease = IdemRecord::in_progress(key, PayloadHash::of(body.as_bytes()), now());
+    api.backend.begin(&lease, now()).await.expect("lease");
+    let mut dup = req("POST", "/v1/orders", BUYER, &order_body());
+    dup.headers
+        .push(("idempotency-key".into(), "k-running".into()));
+    let p = assert_problem(&api.handle(None, &dup).await, 409);
+    assert_eq!(
+        p["type"],
+        "https://trade-assurance.dev/problems/request-in-progress"
+    );
+}
+
+#[tokio::test]
+async fn money_is_an_amount_and_a_currency_and_no_error_leaks_internals() {
+    let api = api();
+    let id = created(&api).await;
+    let order = json_of(
+        &api.handle(
+            None,
+            &req("GET", &format!("/v1/orders/{id}"), BUYER, &Value::Null),
+        )
+        .await,
+    );
+    assert_eq!(
+        order["total"],
+        json!({"amount": "3000.00", "currency": "USD"})
+    );
+    assert_eq!(
+        order["balance"],
+        json!({"amount": "1500.00", "currency": "USD"})
+    );
+    assert_eq!(
+        order["inspection"]["fee"],
+        json!({"amount": "200.00", "currency": "USD"})
+    );
+    let r = api
+        .handle(None, &req("GET", "/v1/nowhere", BUYER, &Value::Null))
+        .await;
+    let p = assert_problem(&r, 404);
+    assert!(!p.to_string().contains("handler") && !p.to_string().contains("panicked"));
+}
+
+#[tokio::test]
+async fn a_function_answers_only_its_own_routes() {
+    let api = api();
+    let r = api
+        .handle(
+            Some("get-order"),
+            &req("POST", "/v1/orders", BUYER, &order_body()),
+        )
+        .await;
+    assert_problem(&r, 404);
+    let r = api
+        .handle(
+            Some("create-order"),
+            &req("POST", "/v1/orders", BUYER, &order_body()),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn a_buyer_lists_own_orders_newest_first_with_a_cursor() {
+    let api = api();
+    for _ in 0..3 {
+        created(&api).await;
+    }
+    let mut page = req("GET", "/v1/orders", BUYER, &Value::Null);
+    page.query = vec![("limit".into(), "2".into())];
+    let first = json_of(&api.handle(None, &page).await);
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(2));
+    let cursor = first["next_cursor"].as_str().expect("more").to_owned();
+    page.query.push(("cursor".into(), cursor.clone()));
+    let second = json_of(&api.handle(None, &page).await);
+    assert_eq!(second["items"].as_array().map(Vec::len), Some(1));
+    assert!(second.get("next_cursor").is_none());
+    // Another buyer cannot use that cursor to read this listing.
+    let mut theirs = req("GET", "/v1/orders", STRANGER, &Value::Null);
+    theirs.query = vec![("cursor".into(), cursor)];
+    assert_problem(&api.handle(None, &theirs).await, 400);
+}
