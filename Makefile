@@ -20,7 +20,7 @@ TEST_ENV := AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	AWS_EC2_METADATA_DISABLED=true TA_PYTHON=$(CURDIR)/$(VENV)/bin/python
 
-.PHONY: test run fmt fmt-check lint unit diagram help venv
+.PHONY: test run fmt fmt-check lint lint-template unit diagram help venv
 
 help:
 	@echo "make run    - the local stack on 127.0.0.1:\$${PORT:-3000} (not there yet)"
@@ -28,7 +28,7 @@ help:
 	@echo "make fmt    - format the code"
 
 ## The whole suite, as CI runs it.
-test: venv fmt-check lint unit
+test: venv fmt-check lint lint-template unit
 
 venv: $(VENV_STAMP)
 
@@ -41,13 +41,19 @@ $(VENV_STAMP): tools/requirements.lock
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
+## cfn-lint (pinned in tools/requirements.in) on the SAM template.
+lint-template: venv
+	$(VENV)/bin/cfn-lint infra/template.yaml
+
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-# Every test target (no doc-tests: there are none), then one closing line
-# that totals every binary's result.
+# Every function binary in one build (the Runtime API tests run them), every
+# test target (no doc-tests: there are none), then one closing line that
+# totals every test binary's result.
 unit: venv
 	@mkdir -p "$(CARGO_TARGET_DIR)"
+	$(CARGO) build --workspace --bins --locked
 	$(TEST_ENV) $(CARGO) test --workspace --locked --lib --bins --tests 2>&1 | tee "$(CARGO_TARGET_DIR)/test-output.log"
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i; exit (p == 0 || f > 0) }' "$(CARGO_TARGET_DIR)/test-output.log"
 
