@@ -80,6 +80,9 @@ struct Step<'a, I, D, A> {
     decode: D,
     apply: A,
     status: u16,
+    /// The response body for the changed order: the same for the first
+    /// answer and for every replay.
+    render: fn(&Order) -> serde_json::Value,
     needs_limit: bool,
     _input: std::marker::PhantomData<I>,
 }
@@ -109,7 +112,7 @@ where
     }
 
     fn respond(&self, order: &Order) -> StoredResponse {
-        stored(self.status, &view::order(order))
+        stored(self.status, &(self.render)(order))
     }
 
     fn needs_limit(&self) -> bool {
@@ -141,7 +144,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
         let idem = idempotency(req, caller)?;
         match usecases::transition(&self.backend, self.now(), &id, idem.as_ref(), &step).await? {
             Outcome::Replayed(r) => Ok((replayed(r), None)),
-            Outcome::Done(order) => Ok((ok_json(step.status, &view::order(&order)), Some(order))),
+            Outcome::Done(order) => Ok((ok_json(step.status, &(step.render)(&order)), Some(order))),
         }
     }
 
@@ -304,6 +307,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             },
             apply: |o: &mut Order, terms: Terms, _: &Loaded, now| Ok(o.amend(caller, terms, now)?),
             status: 200,
+            render: view::order,
             needs_limit: false,
             _input: std::marker::PhantomData,
         };
@@ -329,6 +333,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 Ok(o.confirm(caller, version, &limit, now)?)
             },
             status: 200,
+            render: view::order,
             needs_limit: true,
             _input: std::marker::PhantomData,
         };
@@ -347,6 +352,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
             apply: |o: &mut Order, (), _: &Loaded, now| Ok(o.remind(caller, now)?),
             status: 200,
+            render: view::order,
             needs_limit: false,
             _input: std::marker::PhantomData,
         };
@@ -361,6 +367,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
             apply: |o: &mut Order, (), _: &Loaded, now| Ok(o.cancel(caller, now)?),
             status: 200,
+            render: view::order,
             needs_limit: false,
             _input: std::marker::PhantomData,
         };
@@ -396,6 +403,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 Ok(o.ship(caller, details, now)?)
             },
             status: 200,
+            render: view::order,
             needs_limit: false,
             _input: std::marker::PhantomData,
         };
@@ -435,6 +443,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 Ok(o.record_delivery(caller, customs, delivered, now)?)
             },
             status: 200,
+            render: view::order,
             needs_limit: false,
             _input: std::marker::PhantomData,
         };
@@ -454,6 +463,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
             apply: |o: &mut Order, (), _: &Loaded, now| Ok(o.confirm_receipt(caller, now)?),
             status: 200,
+            render: view::order,
             needs_limit: false,
             _input: std::marker::PhantomData,
         };
@@ -484,18 +494,11 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 Ok(o.leave_feedback(caller, rating, comment, now)?)
             },
             status: 201,
+            render: view::feedback,
             needs_limit: false,
             _input: std::marker::PhantomData,
         };
-        // The order view is stored for replays; the response is the feedback.
-        let (resp, order) = self.run_step(req, caller, id, step).await?;
-        match order {
-            None => Ok(resp),
-            Some(o) => Ok(ok_json(
-                201,
-                &json!({"order_id": o.id(), "supplier_id": o.supplier_id(), "feedback": o.feedback()}),
-            )),
-        }
+        Ok(self.run_step(req, caller, id, step).await?.0)
     }
 
     pub async fn supplier_feedback(&self, _caller: &Caller, supplier: &str) -> Result<ApiResponse> {

@@ -91,6 +91,11 @@ pub fn order(o: &Order) -> Value {
     })
 }
 
+/// What leaving feedback created.
+pub fn feedback(o: &Order) -> Value {
+    json!({"order_id": o.id(), "supplier_id": o.supplier_id(), "feedback": o.feedback()})
+}
+
 pub fn history(entries: &[HistoryEntry]) -> Value {
     json!({"items": entries})
 }
