@@ -8,6 +8,10 @@ pub fn repo_root() -> std::path::PathBuf {
         .unwrap_or_default()
 }
 
+pub mod runtime_api;
+
+#[cfg(test)]
+mod consistency;
 #[cfg(test)]
 mod purity;
 #[cfg(test)]
