@@ -42,6 +42,8 @@ use domain::{Order, Usd};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::transient::is_transient;
+
 type Item = HashMap<String, AttributeValue>;
 
 /// How often a transaction that hit a conflict (not a failed condition) is
@@ -287,16 +289,6 @@ fn event_from(item: EventItem) -> StoreResult<DomainEvent> {
 
 // ---- errors ------------------------------------------------------------------------
 
-const RETRYABLE_CODES: &[&str] = &[
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionInProgressException",
-    "TransactionConflictException",
-];
-
 /// Map an SDK error: a failed condition is a conflict of `kind`; throttling,
 /// 5xx, timeouts and transport failures are retryable; the rest is a bug.
 fn map_err<E>(err: SdkError<E>, kind: ConflictKind) -> StoreError
@@ -304,19 +296,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match &err {
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or_default();
-            if code == "ConditionalCheckFailedException" {
-                StoreError::Conflict(kind)
-            } else if RETRYABLE_CODES.contains(&code) || se.raw().status().is_server_error() {
-                StoreError::Unavailable(Box::new(err))
-            } else {
-                StoreError::Backend(Box::new(err))
-            }
+        SdkError::ServiceError(se)
+            if se.err().code() == Some("ConditionalCheckFailedException") =>
+        {
+            StoreError::Conflict(kind)
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Unavailable(Box::new(err))
-        }
+        _ if is_transient(&err) => StoreError::Unavailable(Box::new(err)),
         _ => StoreError::Backend(Box::new(err)),
     }
 }
@@ -346,10 +331,6 @@ fn classify_transaction(
                 // No reasons given: treat as a failed condition on the order.
                 return TxOutcome::Fail(StoreError::Conflict(ConflictKind::Version));
             }
-            return TxOutcome::Retry(StoreError::Unavailable(Box::new(err)));
-        }
-        let code = se.err().code().unwrap_or_default();
-        if RETRYABLE_CODES.contains(&code) || se.raw().status().is_server_error() {
             return TxOutcome::Retry(StoreError::Unavailable(Box::new(err)));
         }
     }

@@ -14,6 +14,8 @@
 use std::time::Duration;
 
 use app::error::MessagingError;
+
+use crate::transient::is_transient;
 use app::ports::EventBus;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
@@ -189,35 +191,6 @@ fn result_codes(
         vec![None; requested]
     } else {
         vec![Some(UNMATCHED_RESULT.to_owned()); requested]
-    }
-}
-
-/// Error codes that mean "slow down" or "try again", whatever the HTTP
-/// status says.
-const TRANSIENT_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "InternalException",
-    "InternalFailure",
-    "ServiceUnavailable",
-];
-
-fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
-    match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ResponseError(e) => e.raw().status().is_server_error(),
-        SdkError::ServiceError(e) => {
-            let status = e.raw().status();
-            status.is_server_error()
-                || status.as_u16() == 429
-                || e.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
-        }
-        _ => false,
     }
 }
 

@@ -10,3 +10,4 @@ pub mod eventbridge;
 pub mod sqs;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+pub mod transient;

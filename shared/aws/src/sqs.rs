@@ -9,6 +9,8 @@
 //! reading a message in the console or the DLQ without parsing it.
 
 use app::error::MessagingError;
+
+use crate::transient::is_transient;
 use app::ports::{PaymentQueue, ProviderMessage};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::Client;
@@ -71,39 +73,6 @@ impl PaymentQueue for SqsQueue {
             .await
             .map(|_| ())
             .map_err(messaging_error)
-    }
-}
-
-/// Error codes that mean "slow down" or "try again", whatever the HTTP
-/// status says.
-const TRANSIENT_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "KmsThrottled",
-    "SlowDown",
-    "ServiceUnavailable",
-    "InternalError",
-    "InternalFailure",
-];
-
-/// Throttling, a 5xx, a timeout or a failure to reach the service: the
-/// caller may retry later.
-fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
-    match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ResponseError(e) => e.raw().status().is_server_error(),
-        SdkError::ServiceError(e) => {
-            let status = e.raw().status();
-            status.is_server_error()
-                || status.as_u16() == 429
-                || e.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
-        }
-        _ => false,
     }
 }
 

@@ -124,6 +124,33 @@ where
     }
 }
 
+/// A step whose request has no fields (`{}` or an empty body) and whose
+/// command needs only the caller and the time.
+#[allow(clippy::type_complexity)]
+fn no_body_step<'a>(
+    caller: &'a Caller,
+    action: Action,
+    body: &'a [u8],
+    command: impl Fn(&mut Order, Timestamp) -> Result<Vec<DomainEvent>> + 'a,
+) -> Step<
+    'a,
+    (),
+    impl Fn(&[u8]) -> Result<()>,
+    impl Fn(&mut Order, (), &Loaded, Timestamp) -> Result<Vec<DomainEvent>>,
+> {
+    Step {
+        caller,
+        action,
+        body,
+        decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
+        apply: move |o: &mut Order, (), _: &Loaded, now| command(o, now),
+        status: 200,
+        render: view::order,
+        needs_limit: false,
+        _input: std::marker::PhantomData,
+    }
+}
+
 impl<B: Backend, C: Clock> Api<B, C> {
     fn now(&self) -> Timestamp {
         self.clock.now()
@@ -345,32 +372,16 @@ impl<B: Backend, C: Clock> Api<B, C> {
     }
 
     pub async fn remind(&self, req: &ApiRequest, caller: &Caller, id: &str) -> Result<ApiResponse> {
-        let step = Step {
-            caller,
-            action: Action::Remind,
-            body: &req.body,
-            decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
-            apply: |o: &mut Order, (), _: &Loaded, now| Ok(o.remind(caller, now)?),
-            status: 200,
-            render: view::order,
-            needs_limit: false,
-            _input: std::marker::PhantomData,
-        };
+        let step = no_body_step(caller, Action::Remind, &req.body, |o: &mut Order, now| {
+            Ok(o.remind(caller, now)?)
+        });
         Ok(self.run_step(req, caller, id, step).await?.0)
     }
 
     pub async fn cancel(&self, req: &ApiRequest, caller: &Caller, id: &str) -> Result<ApiResponse> {
-        let step = Step {
-            caller,
-            action: Action::Cancel,
-            body: &req.body,
-            decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
-            apply: |o: &mut Order, (), _: &Loaded, now| Ok(o.cancel(caller, now)?),
-            status: 200,
-            render: view::order,
-            needs_limit: false,
-            _input: std::marker::PhantomData,
-        };
+        let step = no_body_step(caller, Action::Cancel, &req.body, |o: &mut Order, now| {
+            Ok(o.cancel(caller, now)?)
+        });
         Ok(self.run_step(req, caller, id, step).await?.0)
     }
 
@@ -456,17 +467,12 @@ impl<B: Backend, C: Clock> Api<B, C> {
         caller: &Caller,
         id: &str,
     ) -> Result<ApiResponse> {
-        let step = Step {
+        let step = no_body_step(
             caller,
-            action: Action::ConfirmReceipt,
-            body: &req.body,
-            decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
-            apply: |o: &mut Order, (), _: &Loaded, now| Ok(o.confirm_receipt(caller, now)?),
-            status: 200,
-            render: view::order,
-            needs_limit: false,
-            _input: std::marker::PhantomData,
-        };
+            Action::ConfirmReceipt,
+            &req.body,
+            |o: &mut Order, now| Ok(o.confirm_receipt(caller, now)?),
+        );
         let (resp, order) = self.run_step(req, caller, id, step).await?;
         if order.is_some() {
             metrics::count("OrdersCompleted");

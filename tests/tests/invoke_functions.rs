@@ -1,0 +1,754 @@
+//! Every function binary, run as Lambda runs it: a real process talking to
+//! the Runtime API (`system_tests::runtime_api`), fed its sample event from
+//! `events/<function>.json`, with DynamoDB on the moto server.
+//!
+//! The sample events carry fixed ids (`buyer-1`, `sup-1`, `arbiter-1`,
+//! `ord_sample1`), so each test gets a table of its own and seeds the state
+//! its event needs through the domain and the DynamoDB adapter.
+//!
+//! The binaries come from `cargo build --workspace --bins` in
+//! `$CARGO_TARGET_DIR/debug/` (default: the workspace's `target/`). A
+//! missing binary fails the test with that instruction; nothing is skipped.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use app::ports::{Commit, LoadRequest, OrderStore, SupplierLimits};
+use aws_adapters::dynamodb::DynamoStore;
+use aws_adapters::test_support::{MotoServer, sdk_config};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use domain::contract::{
+    Inspection, InspectionAgency, InspectionLocation, LineItem, Terms, TermsDraft,
+};
+use domain::coverage::CoverageType;
+use domain::event::DomainEvent;
+use domain::ids::{OrderId, PaymentId, UserId};
+use domain::order::{Counterparty, NewOrder, PaymentReport, PaymentRequest, ShipmentDetails};
+use domain::payment::{CardBrand, PaymentContext, PaymentMethod, PaymentSignal, Stage};
+use domain::text::{CountryCode, LongText, ShortText};
+use domain::{Caller, Order, OrderError, OrderStatus, Provider, Role, Timestamp, Usd};
+use serde_json::{Map, Value, json};
+use system_tests::repo_root;
+use system_tests::runtime_api::RuntimeApi;
+
+const ORDER: &str = "ord_sample1";
+const BUYER: &str = "buyer-1";
+const SUPPLIER: &str = "sup-1";
+/// Debug binaries against a single-threaded moto shared by parallel tests.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(90);
+
+// ---- locating and running a function ------------------------------------------
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                repo_root().join(dir)
+            }
+        }
+        _ => repo_root().join("target"),
+    }
+}
+
+fn binary(function: &str) -> PathBuf {
+    let path = target_dir().join("debug").join(function);
+    assert!(
+        path.is_file(),
+        "function binary {} not found: run `cargo build --workspace --bins` first \
+         (binaries are looked up in $CARGO_TARGET_DIR/debug, else the workspace's target/debug)",
+        path.display()
+    );
+    path
+}
+
+fn sample_event(function: &str) -> Value {
+    let path = repo_root().join("events").join(format!("{function}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("sample event {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("sample event {}: {e}", path.display()))
+}
+
+/// An API Gateway HTTP API (payload 2.0) response, decoded.
+#[derive(Debug)]
+struct HttpAnswer {
+    status: u64,
+    headers: Map<String, Value>,
+    body: Value,
+}
+
+impl HttpAnswer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+    }
+
+    fn expect(&self, function: &str, status: u64) {
+        assert_eq!(
+            self.status, status,
+            "{function}: status {} (expected {status}); body: {}",
+            self.status, self.body
+        );
+        let ct = self.header("content-type").unwrap_or_default();
+        assert!(
+            ct.starts_with("application/json"),
+            "{function}: content-type {ct:?}, expected application/json; headers: {:?}",
+            self.headers
+        );
+    }
+}
+
+fn decode(function: &str, raw: &Value) -> HttpAnswer {
+    let status = raw["statusCode"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{function}: no statusCode in the response {raw}"));
+    let headers = raw["headers"].as_object().cloned().unwrap_or_default();
+    let text = match raw.get("body") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if raw["isBase64Encoded"] == json!(true) => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .unwrap_or_else(|e| panic!("{function}: body is not base64: {e}"));
+            String::from_utf8(bytes).unwrap_or_else(|e| panic!("{function}: body: {e}"))
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => panic!("{function}: body is not a string: {other}"),
+    };
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{function}: body is not JSON ({e}): {text:?}"));
+    HttpAnswer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A fresh table on moto and a runtime to seed it from.
+struct Fixture {
+    tokio: tokio::runtime::Runtime,
+    endpoint: String,
+    table: String,
+    store: DynamoStore,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let moto = MotoServer::shared();
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
+        let table = app::contract::unique("invoke-");
+        let store = tokio.block_on(async {
+            let config = sdk_config(&moto.endpoint).await;
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.as_str());
+            store.create_table_if_missing().await.unwrap_or_else(|e| {
+                panic!(
+                    "cannot create table {table} on moto at {}: {e:?}",
+                    moto.endpoint
+                )
+            });
+            store
+        });
+        Fixture {
+            tokio,
+            endpoint: moto.endpoint.clone(),
+            table,
+            store,
+        }
+    }
+
+    /// Run `function` on its sample event against this table.
+    fn invoke(&self, function: &str) -> HttpAnswer {
+        let binary = binary(function);
+        let event = sample_event(function);
+        let rt = RuntimeApi::start().unwrap_or_else(|e| panic!("runtime api: {e}"));
+        let process = rt
+            .spawn(
+                &binary,
+                [
+                    ("TABLE_NAME", self.table.as_str()),
+                    ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+                    ("AWS_REGION", "us-east-1"),
+                    ("AWS_DEFAULT_REGION", "us-east-1"),
+                    ("AWS_ACCESS_KEY_ID", "testing"),
+                    ("AWS_SECRET_ACCESS_KEY", "testing"),
+                    ("AWS_EC2_METADATA_DISABLED", "true"),
+                    ("AWS_LAMBDA_FUNCTION_NAME", function),
+                    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+                    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                    ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{function}: {e}"));
+        let raw = rt
+            .invoke(&event, INVOKE_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{function}: {e}"));
+        eprintln!(
+            "{function}: init {:?}, answered {raw}",
+            process.init_duration()
+        );
+        decode(function, &raw)
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.tokio.block_on(f)
+    }
+
+    /// The order as stored now.
+    fn stored(&self, id: &str) -> Order {
+        let id = OrderId::parse(id).unwrap_or_else(|e| panic!("{e}"));
+        self.block_on(self.store.load(
+            LoadRequest {
+                order: &id,
+                idempotency: None,
+                limit_of: None,
+            },
+            Utc::now(),
+        ))
+        .unwrap_or_else(|e| panic!("load {id}: {e:?}"))
+        .order
+        .unwrap_or_else(|| panic!("order {id} is not in the table"))
+    }
+
+    // ---- seeding: the domain's commands, committed through the store port ----
+
+    fn commit(&self, order: &Order, expected: Option<u64>, events: &[DomainEvent], now: Timestamp) {
+        self.block_on(self.store.commit(Commit {
+            order,
+            expected_version: expected,
+            events,
+            idempotency: None,
+            dedup: None,
+            now,
+        }))
+        .unwrap_or_else(|e| panic!("commit {}: {e:?}", order.id()));
+    }
+
+    /// Apply one command to `order` and commit it on the version it had.
+    fn step(
+        &self,
+        order: &mut Order,
+        now: Timestamp,
+        command: impl FnOnce(&mut Order) -> Result<Vec<DomainEvent>, OrderError>,
+    ) {
+        let before = order.version();
+        let events = command(order).unwrap_or_else(|e| panic!("seeding {}: {e}", order.id()));
+        self.commit(order, Some(before), &events, now);
+    }
+
+    fn set_limit(&self, supplier: &str, limit: &str) {
+        self.block_on(self.store.set_limit(&user(supplier), usd(limit), None))
+            .unwrap_or_else(|e| panic!("set limit: {e:?}"));
+    }
+
+    /// `id`, created by `buyer` naming sup-1 on the §5 example terms (with
+    /// `initial` as the initial payment).
+    fn create(&self, id: &str, buyer: &str, initial: &str, now: Timestamp) -> Order {
+        let (order, events) = Order::create(
+            &caller(buyer, Role::Buyer),
+            NewOrder {
+                id: OrderId::parse(id).unwrap_or_else(|e| panic!("{e}")),
+                counterparty: Counterparty::Supplier(user(SUPPLIER)),
+                terms: sample_terms(initial),
+            },
+            now,
+        )
+        .unwrap_or_else(|e| panic!("create {id}: {e}"));
+        self.commit(&order, None, &events, now);
+        order
+    }
+
+    /// ord_sample1 confirmed by sup-1 (limit 50,000.00).
+    fn confirmed(&self, initial: &str, now: Timestamp) -> Order {
+        self.set_limit(SUPPLIER, "50000.00");
+        let mut order = self.create(ORDER, BUYER, initial, now);
+        let limit = self
+            .block_on(self.store.get_limit(&user(SUPPLIER)))
+            .unwrap_or_else(|e| panic!("get limit: {e:?}"))
+            .unwrap_or_else(|| panic!("no limit for {SUPPLIER}"));
+        let supplier = caller(SUPPLIER, Role::Supplier);
+        self.step(&mut order, now, |o| {
+            o.confirm(&supplier, o.version(), &limit, now)
+        });
+        order
+    }
+
+    /// ord_sample1 confirmed and its initial payment (card) arrived.
+    fn paid(&self, initial: &str, now: Timestamp) -> Order {
+        let mut order = self.confirmed(initial, now);
+        let pay = PaymentId::parse("pay_sample1").unwrap_or_else(|e| panic!("{e}"));
+        let buyer = caller(BUYER, Role::Buyer);
+        self.step(&mut order, now, |o| {
+            o.initiate_payment(
+                &buyer,
+                PaymentRequest {
+                    id: pay.clone(),
+                    stage: Stage::Initial,
+                    method: PaymentMethod::CreditCard {
+                        card_brand: CardBrand::Visa,
+                    },
+                },
+                PaymentContext::default(),
+                now,
+            )
+        });
+        let amount = order
+            .payment(&pay)
+            .map(|p| p.amount)
+            .unwrap_or_else(|| panic!("payment {pay} missing"));
+        self.step(&mut order, now, |o| {
+            o.apply_payment_report(
+                Provider::Card,
+                PaymentReport {
+                    payment_id: pay.clone(),
+                    signal: PaymentSignal::Succeeded,
+                    confirmed: Some((amount, "USD".into())),
+                    provider_reference: Some("ch_sample1".into()),
+                },
+                now,
+            )
+        });
+        assert_eq!(order.status(), OrderStatus::AwaitingShipment);
+        order
+    }
+
+    /// ord_sample1 paid and shipped (shipped_at = `now`).
+    fn shipped(&self, initial: &str, now: Timestamp) -> Order {
+        let mut order = self.paid(initial, now);
+        let supplier = caller(SUPPLIER, Role::Supplier);
+        self.step(&mut order, now, |o| {
+            o.ship(
+                &supplier,
+                ShipmentDetails {
+                    carrier: text("DHL"),
+                    tracking_number: text("1Z999AA10123456784"),
+                    shipped_at: None,
+                },
+                now,
+            )
+        });
+        order
+    }
+}
+
+fn user(id: &str) -> UserId {
+    UserId::parse(id).unwrap_or_else(|e| panic!("user {id}: {e}"))
+}
+
+fn caller(id: &str, role: Role) -> Caller {
+    Caller::new(user(id), [role])
+}
+
+fn usd(s: &str) -> Usd {
+    Usd::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn text(s: &str) -> ShortText {
+    ShortText::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// The create-order example of DESIGN §5: 100 × LED panel at 30.00, no
+/// shipping fee, ship by 2030-06-28, pre-shipment, SGS inspection in China.
+fn sample_terms(initial: &str) -> Terms {
+    Terms::new(TermsDraft {
+        items: vec![LineItem {
+            description: text("LED panel"),
+            quantity: 100,
+            unit_price: usd("30.00"),
+        }],
+        shipping_fee: Usd::ZERO,
+        initial_payment: usd(initial),
+        ship_by: NaiveDate::from_ymd_opt(2030, 6, 28).unwrap_or_else(|| panic!("date")),
+        quality_terms: LongText::parse("IP65, 3 year warranty").unwrap_or_else(|e| panic!("{e}")),
+        destination_country: CountryCode::US,
+        coverage: CoverageType::PreShipment,
+        inspection: Some(Inspection {
+            agency: InspectionAgency::Sgs,
+            location: InspectionLocation::China,
+        }),
+        contract_document: None,
+    })
+    .unwrap_or_else(|e| panic!("terms: {e}"))
+}
+
+/// Seeding time for state the sample events act on: before the fixed
+/// customs-clearance time in `events/record-delivery.json`.
+fn seeded_at() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_else(|| panic!("time"))
+}
+
+fn money(amount: &str) -> Value {
+    json!({"amount": amount, "currency": "USD"})
+}
+
+fn instant(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| panic!("not an RFC 3339 time: {v}"))
+}
+
+/// The fields DESIGN §5 says an order representation carries at least.
+const ORDER_FIELDS: [&str; 17] = [
+    "id",
+    "status",
+    "buyer_id",
+    "supplier_id",
+    "items",
+    "total",
+    "initial_payment",
+    "balance",
+    "coverage",
+    "confirmations",
+    "payments",
+    "shipment",
+    "dispute",
+    "deadlines",
+    "version",
+    "created_at",
+    "updated_at",
+];
+
+fn assert_order_shape(function: &str, order: &Value) {
+    let missing: Vec<&str> = ORDER_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| order.get(*f).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{function}: the order lacks {missing:?} (DESIGN §5); body: {order}"
+    );
+}
+
+// ---- one test per function -------------------------------------------------------
+
+#[test]
+fn create_order_answers_its_sample_event() {
+    let fx = Fixture::new();
+    let answer = fx.invoke("create-order");
+    answer.expect("create-order", 201);
+    let b = &answer.body;
+    assert_order_shape("create-order", b);
+    let id = b["id"].as_str().unwrap_or_default();
+    assert!(id.starts_with("ord_"), "create-order: id {id:?}");
+    assert_eq!(b["status"], "awaiting_confirmation", "{b}");
+    assert_eq!(b["buyer_id"], BUYER, "{b}");
+    assert_eq!(b["supplier_id"], SUPPLIER, "{b}");
+    assert_eq!(b["total"], money("3000.00"), "{b}");
+    assert_eq!(b["initial_payment"], money("1500.00"), "{b}");
+    assert_eq!(b["balance"], money("1500.00"), "{b}");
+    assert_eq!(b["coverage"]["type"], "pre_shipment", "{b}");
+    assert_eq!(b["version"], 1, "{b}");
+    assert!(!b["confirmations"]["buyer"].is_null(), "{b}");
+    assert!(b["confirmations"]["supplier"].is_null(), "{b}");
+    assert_eq!(b["items"][0]["description"], "LED panel", "{b}");
+    assert_eq!(b["items"][0]["quantity"], 100, "{b}");
+
+    let stored = fx.stored(id);
+    assert_eq!(stored.buyer_id().as_str(), BUYER);
+    assert_eq!(stored.status(), OrderStatus::AwaitingConfirmation);
+}
+
+#[test]
+fn list_orders_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.create(ORDER, BUYER, "1500.00", seeded_at());
+    // Someone else's order is not listed.
+    fx.create("ord_other1", "buyer-2", "1500.00", seeded_at());
+    let answer = fx.invoke("list-orders");
+    answer.expect("list-orders", 200);
+    let b = &answer.body;
+    let items = b["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("list-orders: no items array: {b}"));
+    let ids: Vec<&str> = items.iter().filter_map(|o| o["id"].as_str()).collect();
+    assert_eq!(ids, [ORDER], "list-orders: {b}");
+    assert_eq!(items[0]["buyer_id"], BUYER, "{b}");
+    assert_eq!(items[0]["status"], "awaiting_confirmation", "{b}");
+    assert!(
+        b.get("next_cursor").is_none_or(Value::is_null),
+        "list-orders: a single page has no next_cursor: {b}"
+    );
+}
+
+#[test]
+fn get_order_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.create(ORDER, BUYER, "1500.00", seeded_at());
+    let answer = fx.invoke("get-order");
+    answer.expect("get-order", 200);
+    let b = &answer.body;
+    assert_order_shape("get-order", b);
+    assert_eq!(b["id"], ORDER, "{b}");
+    assert_eq!(b["status"], "awaiting_confirmation", "{b}");
+    assert_eq!(b["buyer_id"], BUYER, "{b}");
+    assert_eq!(b["supplier_id"], SUPPLIER, "{b}");
+    assert_eq!(b["total"], money("3000.00"), "{b}");
+    assert_eq!(b["version"], 1, "{b}");
+    assert_eq!(instant(&b["created_at"]), seeded_at(), "{b}");
+}
+
+#[test]
+fn amend_order_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.create(ORDER, BUYER, "1500.00", seeded_at());
+    let answer = fx.invoke("amend-order");
+    answer.expect("amend-order", 200);
+    let b = &answer.body;
+    assert_order_shape("amend-order", b);
+    assert_eq!(b["id"], ORDER, "{b}");
+    assert_eq!(b["status"], "awaiting_confirmation", "{b}");
+    assert_eq!(b["initial_payment"], money("1000.00"), "{b}");
+    assert_eq!(b["balance"], money("2000.00"), "{b}");
+    assert_eq!(b["total"], money("3000.00"), "{b}");
+    assert_eq!(b["version"], 2, "{b}");
+    assert!(!b["confirmations"]["buyer"].is_null(), "{b}");
+    assert!(b["confirmations"]["supplier"].is_null(), "{b}");
+
+    let stored = fx.stored(ORDER);
+    assert_eq!(stored.version(), 2);
+    assert_eq!(stored.terms().initial_payment(), usd("1000.00"));
+}
+
+#[test]
+fn confirm_order_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.set_limit(SUPPLIER, "50000.00");
+    fx.create(ORDER, BUYER, "1500.00", seeded_at());
+    let answer = fx.invoke("confirm-order");
+    answer.expect("confirm-order", 200);
+    let b = &answer.body;
+    assert_order_shape("confirm-order", b);
+    assert_eq!(b["id"], ORDER, "{b}");
+    assert_eq!(b["status"], "awaiting_initial_payment", "{b}");
+    assert_eq!(b["version"], 2, "{b}");
+    assert!(!b["confirmations"]["supplier"].is_null(), "{b}");
+    assert_eq!(b["coverage"]["type"], "pre_shipment", "{b}");
+    assert_eq!(b["coverage"]["covered_amount"], money("1500.00"), "{b}");
+
+    assert_eq!(
+        fx.stored(ORDER).status(),
+        OrderStatus::AwaitingInitialPayment
+    );
+    let limit = fx
+        .block_on(fx.store.get_limit(&user(SUPPLIER)))
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("limit"));
+    assert_eq!(limit.reserved(), usd("1500.00"));
+}
+
+#[test]
+fn cancel_order_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.create(ORDER, BUYER, "1500.00", seeded_at());
+    let answer = fx.invoke("cancel-order");
+    answer.expect("cancel-order", 200);
+    let b = &answer.body;
+    assert_order_shape("cancel-order", b);
+    assert_eq!(b["id"], ORDER, "{b}");
+    assert_eq!(b["status"], "cancelled", "{b}");
+    assert_eq!(b["version"], 2, "{b}");
+    assert_eq!(fx.stored(ORDER).status(), OrderStatus::Cancelled);
+}
+
+#[test]
+fn ship_order_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.paid("1500.00", seeded_at());
+    let before = Utc::now();
+    let answer = fx.invoke("ship-order");
+    answer.expect("ship-order", 200);
+    let b = &answer.body;
+    assert_order_shape("ship-order", b);
+    assert_eq!(b["id"], ORDER, "{b}");
+    assert_eq!(b["status"], "shipped", "{b}");
+    assert_eq!(b["shipment"]["carrier"], "DHL", "{b}");
+    assert_eq!(
+        b["shipment"]["tracking_number"], "1Z999AA10123456784",
+        "{b}"
+    );
+    assert_eq!(b["shipment"]["late"], false, "{b}");
+    // No shipped_at in the request: it defaults to now.
+    let shipped_at = instant(&b["shipment"]["shipped_at"]);
+    assert!(
+        shipped_at >= before - TimeDelta::seconds(5) && shipped_at <= Utc::now(),
+        "ship-order: shipped_at {shipped_at} is not now; {b}"
+    );
+    assert_eq!(fx.stored(ORDER).status(), OrderStatus::Shipped);
+}
+
+#[test]
+fn record_delivery_answers_its_sample_event() {
+    let fx = Fixture::new();
+    // Shipped before the sample's customs clearance (2026-01-05T10:00:00Z).
+    fx.shipped("1500.00", seeded_at());
+    let answer = fx.invoke("record-delivery");
+    answer.expect("record-delivery", 200);
+    let b = &answer.body;
+    assert_order_shape("record-delivery", b);
+    assert_eq!(b["id"], ORDER, "{b}");
+    assert_eq!(b["status"], "shipped", "{b}");
+    let cleared = Utc
+        .with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+        .single()
+        .unwrap_or_else(|| panic!("time"));
+    assert_eq!(
+        instant(&b["shipment"]["customs_cleared_at"]),
+        cleared,
+        "{b}"
+    );
+    assert_eq!(
+        fx.stored(ORDER)
+            .shipment()
+            .and_then(|s| s.customs_cleared_at),
+        Some(cleared)
+    );
+}
+
+#[test]
+fn confirm_receipt_answers_its_sample_event() {
+    let fx = Fixture::new();
+    // Paid in full up front: shipped, the order waits for the receipt.
+    let order = fx.shipped("3000.00", seeded_at());
+    assert_eq!(order.status(), OrderStatus::AwaitingReceiptConfirmation);
+    let answer = fx.invoke("confirm-receipt");
+    answer.expect("confirm-receipt", 200);
+    let b = &answer.body;
+    assert_order_shape("confirm-receipt", b);
+    assert_eq!(b["id"], ORDER, "{b}");
+    assert_eq!(b["status"], "completed", "{b}");
+    assert_eq!(fx.stored(ORDER).status(), OrderStatus::Completed);
+}
+
+#[test]
+fn leave_feedback_answers_its_sample_event() {
+    let fx = Fixture::new();
+    // Feedback is taken within 60 days of completion on the real clock.
+    let now = Utc::now() - TimeDelta::hours(3);
+    let mut order = fx.shipped("3000.00", now);
+    let buyer = caller(BUYER, Role::Buyer);
+    fx.step(&mut order, now, |o| o.confirm_receipt(&buyer, now));
+    let answer = fx.invoke("leave-feedback");
+    answer.expect("leave-feedback", 201);
+    let b = &answer.body;
+    // "Feedback ... answer[s] 201 with what they created": the feedback
+    // (accepted at the top level or under `feedback`).
+    let feedback = if b.get("rating").is_some() {
+        b
+    } else {
+        &b["feedback"]
+    };
+    assert_eq!(feedback["rating"], 5, "leave-feedback: {b}");
+    assert_eq!(
+        feedback["comment"],
+        "Panels arrived well packed and match the IP65 spec. Will order again.",
+        "leave-feedback: {b}"
+    );
+    let stored = fx.stored(ORDER);
+    assert_eq!(stored.feedback().map(|f| f.rating.get()), Some(5));
+}
+
+#[test]
+fn set_assurance_limit_answers_its_sample_event() {
+    let fx = Fixture::new();
+    let answer = fx.invoke("set-assurance-limit");
+    answer.expect("set-assurance-limit", 200);
+    let b = &answer.body;
+    assert_eq!(b["supplier_id"], SUPPLIER, "{b}");
+    assert_eq!(b["limit"], money("50000.00"), "{b}");
+    assert_eq!(b["reserved"], money("0.00"), "{b}");
+    assert_eq!(b["available"], money("50000.00"), "{b}");
+
+    let limit = fx
+        .block_on(fx.store.get_limit(&user(SUPPLIER)))
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("set-assurance-limit stored no limit"));
+    assert_eq!(limit.limit(), usd("50000.00"));
+    let account = limit
+        .receiving_account
+        .unwrap_or_else(|| panic!("set-assurance-limit stored no receiving account"));
+    assert_eq!(account.swift.as_str(), "BKCHCNBJ45A");
+}
+
+// ---- every function has its sample event and its test ------------------------------
+
+/// Each function of the route table has `events/<function>.json`, an API
+/// Gateway v2 event for one of its routes (route key, path, method and path
+/// parameters consistent), and a test above that runs it.
+#[test]
+fn every_function_has_a_sample_event_and_an_invocation_test() {
+    let this_file = include_str!("invoke_functions.rs");
+    for function in http_api::routes::functions() {
+        let ev = sample_event(function);
+        let ctx = &ev["requestContext"];
+        assert_eq!(ev["version"], "2.0", "{function}: payload format");
+        let route_key = ev["routeKey"].as_str().unwrap_or_default();
+        assert_eq!(ctx["routeKey"], route_key, "{function}: routeKey");
+        let (method, pattern) = route_key
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("{function}: routeKey {route_key:?}"));
+        let route = http_api::routes::ROUTES
+            .iter()
+            .find(|r| r.method == method && r.path == pattern)
+            .unwrap_or_else(|| panic!("{function}: no route {route_key:?}"));
+        assert_eq!(
+            route.function, function,
+            "{function}: {route_key} is served by another function"
+        );
+        let path = ev["rawPath"].as_str().unwrap_or_default();
+        assert_eq!(ctx["http"]["path"], path, "{function}: http.path");
+        assert_eq!(ctx["http"]["method"], method, "{function}: http.method");
+        let params = http_api::routes::match_path(pattern, path)
+            .unwrap_or_else(|| panic!("{function}: {path} does not match {pattern}"));
+        for (name, value) in params {
+            assert_eq!(
+                ev["pathParameters"][name], value,
+                "{function}: pathParameters"
+            );
+        }
+        let claims = &ctx["authorizer"]["jwt"]["claims"];
+        assert!(claims["sub"].is_string(), "{function}: claims.sub");
+        assert!(
+            claims["cognito:groups"]
+                .as_str()
+                .is_some_and(|g| g.starts_with('[') && g.ends_with(']')),
+            "{function}: cognito:groups as API Gateway passes it (\"[buyer]\")"
+        );
+        assert!(
+            ev["headers"]["authorization"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("Bearer ")),
+            "{function}: authorization header"
+        );
+        if let Some(body) = ev.get("body") {
+            let body = body
+                .as_str()
+                .unwrap_or_else(|| panic!("{function}: body is a string"));
+            serde_json::from_str::<Value>(body)
+                .unwrap_or_else(|e| panic!("{function}: body is not JSON: {e}"));
+            assert_eq!(
+                ev["headers"]["content-type"], "application/json",
+                "{function}"
+            );
+        }
+        assert_eq!(ev["isBase64Encoded"], false, "{function}");
+        let test = format!(
+            "fn {}_answers_its_sample_event()",
+            function.replace('-', "_")
+        );
+        assert!(
+            this_file.contains(&test),
+            "{function}: no test `{test}` here"
+        );
+    }
+}
