@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{TimeDelta, Utc};
+use chrono::{SubsecRound, TimeDelta, Utc};
 use domain::calendar::Timestamp;
 
 use crate::ports::Clock;
@@ -11,9 +11,15 @@ use crate::ports::Clock;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
+/// Business time is kept to the microsecond (what the store's sort keys
+/// and the API show).
+fn micros(t: Timestamp) -> Timestamp {
+    t.trunc_subsecs(6)
+}
+
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Utc::now()
+        micros(Utc::now())
     }
 }
 
@@ -37,7 +43,7 @@ impl OffsetClock {
 
 impl Clock for OffsetClock {
     fn now(&self) -> Timestamp {
-        Utc::now() + self.offset()
+        micros(Utc::now() + self.offset())
     }
 }
 
