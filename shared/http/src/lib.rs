@@ -8,6 +8,7 @@ pub mod handlers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod request;
 pub mod routes;

@@ -1,0 +1,239 @@
+//! The OpenAPI 3.1 document of the API, generated from the route table (so
+//! no route can be missing) with the request schemas the handlers decode
+//! (strict: no additional properties) and the problem+json error shape.
+
+use serde_json::{Value, json};
+
+use crate::routes::{ROUTES, Route};
+
+fn money() -> Value {
+    json!({"type": "object", "required": ["amount", "currency"], "additionalProperties": false,
+        "properties": {"amount": {"$ref": "#/components/schemas/Amount"}, "currency": {"const": "USD"}}})
+}
+
+fn schemas() -> Value {
+    json!({
+        "Amount": {"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,2})?$",
+            "description": "US dollars as a decimal string, at most 2 decimal places"},
+        "Money": money(),
+        "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string", "format": "uri"}, "title": {"type": "string"},
+                "status": {"type": "integer"}, "detail": {"type": "string"},
+                "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
+        "LineItem": {"type": "object", "additionalProperties": false,
+            "required": ["description", "quantity", "unit_price"],
+            "properties": {"description": {"type": "string", "minLength": 1, "maxLength": 200},
+                "quantity": {"type": "integer", "minimum": 1, "maximum": 4294967295u64},
+                "unit_price": {"$ref": "#/components/schemas/Amount"}}},
+        "Terms": {"type": "object", "additionalProperties": false,
+            "required": ["items", "currency", "initial_payment", "ship_by", "quality_terms", "destination_country", "coverage"],
+            "properties": {
+                "supplier_id": {"type": "string", "description": "a buyer creating names the supplier"},
+                "buyer_id": {"type": "string", "description": "a supplier drafting names the buyer"},
+                "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/LineItem"}},
+                "shipping_fee": {"$ref": "#/components/schemas/Amount"},
+                "currency": {"const": "USD"},
+                "initial_payment": {"$ref": "#/components/schemas/Amount"},
+                "ship_by": {"type": "string", "format": "date"},
+                "quality_terms": {"type": "string", "minLength": 1, "maxLength": 4000},
+                "destination_country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                "coverage": {"enum": ["pre_shipment", "post_delivery"]},
+                "inspection": {"type": "object", "additionalProperties": false, "required": ["agency", "location"],
+                    "properties": {"agency": {"enum": ["SGS", "BV", "TUV"]}, "location": {"enum": ["china", "overseas"]}}},
+                "contract_document": {"type": "object", "additionalProperties": false, "required": ["name", "url", "sha256"],
+                    "properties": {"name": {"type": "string"}, "url": {"type": "string"},
+                        "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}}}},
+        "Confirm": {"type": "object", "additionalProperties": false, "required": ["version"],
+            "properties": {"version": {"type": "integer", "minimum": 0}}},
+        "Empty": {"type": "object", "additionalProperties": false},
+        "Shipment": {"type": "object", "additionalProperties": false, "required": ["carrier", "tracking_number"],
+            "properties": {"carrier": {"type": "string"}, "tracking_number": {"type": "string"},
+                "shipped_at": {"type": "string", "format": "date-time"}}},
+        "Delivery": {"type": "object", "additionalProperties": false,
+            "properties": {"customs_cleared_at": {"type": "string", "format": "date-time"},
+                "delivered_at": {"type": "string", "format": "date-time"}}},
+        "Feedback": {"type": "object", "additionalProperties": false, "required": ["rating", "comment"],
+            "properties": {"rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                "comment": {"type": "string", "minLength": 1, "maxLength": 4000}}},
+        "AssuranceLimit": {"type": "object", "additionalProperties": false, "required": ["limit"],
+            "properties": {"limit": {"$ref": "#/components/schemas/Amount"},
+                "receiving_account": {"type": "object", "additionalProperties": false,
+                    "required": ["bank_name", "account_name", "account_number", "swift"],
+                    "properties": {"bank_name": {"type": "string"}, "account_name": {"type": "string"},
+                        "account_number": {"type": "string"}, "swift": {"type": "string"}}}}},
+        "Order": {"type": "object", "required": ["id", "status", "buyer_id", "supplier_id", "items", "total",
+            "initial_payment", "balance", "coverage", "confirmations", "payments", "deadlines", "version",
+            "created_at", "updated_at"],
+            "properties": {"id": {"type": "string"}, "status": {"type": "string"},
+                "total": {"$ref": "#/components/schemas/Money"}, "initial_payment": {"$ref": "#/components/schemas/Money"},
+                "balance": {"$ref": "#/components/schemas/Money"}, "version": {"type": "integer"}}},
+    })
+}
+
+/// The request body a route decodes, if any.
+fn request_schema(route: &Route) -> Option<&'static str> {
+    match (route.method, route.path) {
+        ("POST", "/v1/orders") | ("POST", "/v1/orders/{id}/amend") => Some("Terms"),
+        ("POST", "/v1/orders/{id}/confirm") => Some("Confirm"),
+        ("POST", "/v1/orders/{id}/shipment") => Some("Shipment"),
+        ("POST", "/v1/orders/{id}/delivery") => Some("Delivery"),
+        ("POST", "/v1/orders/{id}/feedback") => Some("Feedback"),
+        ("PUT", "/v1/suppliers/{id}/assurance-limit") => Some("AssuranceLimit"),
+        ("POST", _) => Some("Empty"),
+        _ => None,
+    }
+}
+
+fn success_status(route: &Route) -> &'static str {
+    match (route.method, route.path) {
+        ("POST", "/v1/orders") | ("POST", "/v1/orders/{id}/feedback") => "201",
+        _ => "200",
+    }
+}
+
+fn operation(route: &Route) -> Value {
+    let problem =
+        json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
+    let mut responses = serde_json::Map::new();
+    let body = if route.path.starts_with("/v1/orders")
+        && !matches!(
+            route.path,
+            "/v1/orders"
+                | "/v1/orders/{id}/history"
+                | "/v1/orders/{id}/payments"
+                | "/v1/orders/{id}/feedback"
+        ) {
+        json!({"$ref": "#/components/schemas/Order"})
+    } else {
+        json!({"type": "object"})
+    };
+    responses.insert(
+        success_status(route).into(),
+        json!({"description": "success", "content": {"application/json": {"schema": body}}}),
+    );
+    for (code, what) in [
+        ("400", "malformed request"),
+        ("401", "no valid token"),
+        ("403", "not your action"),
+        ("404", "unknown, or not yours"),
+        ("409", "wrong status or a concurrent change"),
+        ("413", "body over 64 KiB"),
+        ("422", "a business rule said no"),
+        ("503", "retry later"),
+    ] {
+        responses.insert(
+            code.into(),
+            json!({"description": what, "content": problem.clone()}),
+        );
+    }
+    let mut op = json!({
+        "operationId": format!("{}-{}", route.function, route.method.to_ascii_lowercase())
+            + &route.path.replace(['/', '{', '}'], "-").replace("--", "-"),
+        "tags": [route.function],
+        "responses": responses,
+    });
+    let mut params = Vec::new();
+    if route.path.contains("{id}") {
+        params.push(
+            json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
+        );
+    }
+    if route.method == "POST" {
+        params.push(
+            json!({"name": "Idempotency-Key", "in": "header", "required": false,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255}}),
+        );
+    }
+    if (route.method, route.path) == ("GET", "/v1/orders") {
+        params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}));
+        params.push(json!({"name": "cursor", "in": "query", "schema": {"type": "string"}}));
+        params.push(json!({"name": "status", "in": "query", "schema": {"type": "string"}}));
+        params
+            .push(json!({"name": "as", "in": "query", "schema": {"enum": ["buyer", "supplier"]}}));
+    }
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
+    if let Some(schema) = request_schema(route) {
+        op["requestBody"] = json!({"required": schema != "Empty",
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    }
+    if route.public {
+        op["security"] = json!([]);
+    }
+    op
+}
+
+/// The document, every route of [`ROUTES`] in it.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for route in ROUTES {
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        entry[route.method.to_ascii_lowercase()] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Trade Assurance order service", "version": "1.0.0",
+            "description": "Orders protected by Trade Assurance: contract, coverage, payments, shipment, receipt, feedback, disputes."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": schemas(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_document_with_its_method() {
+        let doc = document();
+        for r in ROUTES {
+            let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {} missing", r.method, r.path);
+            assert!(op["responses"]["401"].is_object());
+        }
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = part.split('"').next().unwrap_or_default();
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "unresolved {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn request_bodies_refuse_unknown_fields_like_the_handlers() {
+        let doc = document();
+        for name in [
+            "Terms",
+            "Confirm",
+            "Empty",
+            "Shipment",
+            "Delivery",
+            "Feedback",
+            "AssuranceLimit",
+            "LineItem",
+        ] {
+            assert_eq!(
+                doc["components"]["schemas"][name]["additionalProperties"], false,
+                "{name}"
+            );
+        }
+    }
+}
