@@ -1,0 +1,14 @@
+//! The local stack: the whole service on one machine, no AWS account.
+//!
+//! An HTTP server on `127.0.0.1:$PORT` routes exactly like the API Gateway
+//! of `infra/template.yaml` (both follow `http_api::routes::ROUTES`) into
+//! the same `http_api::Api::handle` every Lambda runs, over the embedded
+//! in-memory backend, with an emulated JWT authorizer ([`jwt`]), an
+//! in-process event bus fed from the outbox ([`stack`]), time travel and the
+//! other local-only endpoints ([`local`]).
+
+pub mod gateway;
+pub mod jwt;
+pub mod local;
+pub mod server;
+pub mod stack;

@@ -1,0 +1,156 @@
+//! `local-stack [serve]` runs the stack; `local-stack token` mints a token.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use local_stack::jwt::{self, JwtConfig};
+use local_stack::server;
+use local_stack::stack::Stack;
+
+const DEFAULT_PORT: u16 = 3000;
+
+const USAGE: &str = "\
+usage:
+  local-stack [serve]
+      The local stack on 127.0.0.1:$PORT (default 3000; PORT=0 picks a free
+      port). The first stdout line is `listening on http://127.0.0.1:<port>`.
+  local-stack token --sub <user> --role <buyer|supplier|arbiter>... [--ttl-seconds N]
+      Print a token for the emulated JWT authorizer (HS256, LOCAL_JWT_SECRET).
+      Repeat --role or separate roles with commas. Default lifetime 3600 s.
+
+environment:
+  PORT                 port to listen on (default 3000)
+  LOCAL_JWT_SECRET     HS256 secret (default local-dev-secret)
+  LOCAL_JWT_ISSUER     if set, tokens must carry this `iss` (minted ones do)
+  LOCAL_JWT_AUDIENCE   if set (comma-separated), tokens must name one as `aud`
+  RUST_LOG             log filter for stderr (default info)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") if args.len() <= 1 => serve(),
+        Some("token") => token(&args[1..]),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => usage_error(&format!("unexpected arguments: {}", args.join(" "))),
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("local-stack: {message}\n\n{USAGE}");
+    ExitCode::from(2)
+}
+
+fn token(args: &[String]) -> ExitCode {
+    let mut sub: Option<String> = None;
+    let mut roles: Vec<String> = Vec::new();
+    let mut ttl = jwt::DEFAULT_TTL_SECONDS;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        if !matches!(flag, "--sub" | "--role" | "--ttl-seconds") {
+            return usage_error(&format!("unknown option {arg:?}"));
+        }
+        let Some(value) = inline.or_else(|| rest.next().cloned()) else {
+            return usage_error(&format!("{flag} needs a value"));
+        };
+        match flag {
+            "--sub" => sub = Some(value),
+            "--role" => roles.push(value),
+            _ => match value.parse::<i64>() {
+                Ok(n) => ttl = n,
+                Err(_) => return usage_error(&format!("--ttl-seconds {value:?} is not a number")),
+            },
+        }
+    }
+    let Some(sub) = sub else {
+        return usage_error("--sub is required");
+    };
+    let roles = match jwt::parse_roles(roles.iter().map(String::as_str)) {
+        Ok(roles) => roles,
+        Err(e) => return usage_error(&e),
+    };
+    let now = chrono::Utc::now().timestamp();
+    match jwt::mint(&JwtConfig::from_env(), &sub, roles, ttl, now) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(&e),
+    }
+}
+
+fn serve() -> ExitCode {
+    let port = match std::env::var("PORT") {
+        Err(_) => DEFAULT_PORT,
+        Ok(p) if p.is_empty() => DEFAULT_PORT,
+        Ok(p) => match p.parse::<u16>() {
+            Ok(port) => port,
+            Err(_) => return usage_error(&format!("PORT={p:?} is not a port number")),
+        },
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("local-stack: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match server::bind(port).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!(
+                    "local-stack: cannot listen on 127.0.0.1:{port}: {e} \
+                     (set PORT to another port, or PORT=0 for any free one)"
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        let bound = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+        let stack = Arc::new(Stack::embedded(JwtConfig::from_env()));
+        println!("listening on http://127.0.0.1:{bound}");
+        println!("{}", quickstart(bound));
+        tracing::info!(port = bound, backend = "embedded", "local stack ready");
+        match server::serve(listener, stack).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("local-stack: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn quickstart(port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}");
+    format!(
+        "  backend   embedded, in memory (state is lost when the stack stops)
+  health    curl -s {url}/health
+  token     make token SUB=buyer-1 ROLE=buyer
+            (or: local-stack token --sub buyer-1 --role buyer; roles buyer, supplier, arbiter)
+  try       TOKEN=$(make -s token SUB=buyer-1 ROLE=buyer)
+            curl -s {url}/v1/orders -H \"authorization: Bearer $TOKEN\"
+  local     GET {url}/_local/events   GET {url}/_local/clock
+            POST {url}/_local/clock/advance  {{\"seconds\": 86400}}
+  stop      Ctrl-C"
+    )
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,732 @@
+//! End to end over HTTP against the local stack, as clients use it: the
+//! built `local-stack` binary started on a free port (`spawn_app`), driven
+//! with plain HTTP/1.1 requests, tokens minted for the emulated JWT
+//! authorizer.
+//!
+//! The binary comes from `cargo build --workspace --bins` (or
+//! `cargo build -p local-stack`) in `$CARGO_TARGET_DIR/debug/` (default:
+//! the workspace's `target/`). A missing binary fails the test with that
+//! instruction; nothing is skipped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use local_stack::jwt::{JwtConfig, sign_claims};
+use serde_json::{Value, json};
+use system_tests::repo_root;
+
+/// The stack under test signs with this, not the default secret.
+const SECRET: &str = "e2e-local-secret";
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---- the stack ------------------------------------------------------------------
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                repo_root().join(dir)
+            }
+        }
+        _ => repo_root().join("target"),
+    }
+}
+
+fn binary() -> PathBuf {
+    let path = target_dir().join("debug").join("local-stack");
+    assert!(
+        path.is_file(),
+        "local-stack binary {} not found: run `cargo build --workspace --bins` (or \
+         `cargo build -p local-stack`) first (binaries are looked up in \
+         $CARGO_TARGET_DIR/debug, else the workspace's target/debug)",
+        path.display()
+    );
+    path
+}
+
+/// A running stack; killed when dropped.
+struct App {
+    child: Child,
+    port: u16,
+    /// What the stack wrote after its first line, for failure messages.
+    output: Arc<Mutex<String>>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keep(output: &Arc<Mutex<String>>, line: &str) {
+    let mut out = output.lock().unwrap_or_else(|p| p.into_inner());
+    if out.len() < 256 * 1024 {
+        out.push_str(line);
+        out.push('\n');
+    }
+}
+
+/// Start the stack on a free port (`PORT=0`) and wait for the port it
+/// reports on its first stdout line.
+fn spawn_app() -> App {
+    let mut child = Command::new(binary())
+        .arg("serve")
+        .env("PORT", "0")
+        .env("LOCAL_JWT_SECRET", SECRET)
+        .env_remove("LOCAL_JWT_ISSUER")
+        .env_remove("LOCAL_JWT_AUDIENCE")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start local-stack");
+    let output = Arc::new(Mutex::new(String::new()));
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let (first_tx, first_rx) = mpsc::channel::<String>();
+    {
+        let output = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = first_tx.send(first);
+            }
+            for line in lines.map_while(Result::ok) {
+                keep(&output, &line);
+            }
+        });
+    }
+    {
+        let output = Arc::clone(&output);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                keep(&output, &line);
+            }
+        });
+    }
+    let mut app = App {
+        child,
+        port: 0,
+        output,
+    };
+    let first = first_rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|e| {
+        panic!(
+            "local-stack printed no first line within {STARTUP_TIMEOUT:?} ({e}); \
+             exit status {:?}; output:\n{}",
+            app.child.try_wait(),
+            app.output()
+        )
+    });
+    let port = first
+        .strip_prefix("listening on http://127.0.0.1:")
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    assert_ne!(port, 0);
+    app.port = port;
+    app
+}
+
+// ---- a small HTTP/1.1 client ----------------------------------------------------
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    /// Lower-case names.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+
+    /// Assert the status and a JSON body; the body.
+    #[track_caller]
+    fn expect(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        let ct = self.header("content-type").unwrap_or_default();
+        assert!(
+            ct.starts_with("application/json") || ct.starts_with("application/problem+json"),
+            "content-type {ct:?}"
+        );
+        self.json()
+    }
+}
+
+impl App {
+    fn output(&self) -> String {
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
+            .unwrap_or_else(|e| panic!("connect to the stack: {e}; output:\n{}", self.output()));
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\
+             content-length: {}\r\n",
+            self.port,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).expect("write head");
+        stream.write_all(body).expect("write body");
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .unwrap_or_else(|e| panic!("read the answer to {method} {path}: {e}"));
+        parse_reply(&raw)
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(auth) = &auth {
+            headers.push(("authorization", auth));
+        }
+        let body = body.map(Value::to_string).unwrap_or_default();
+        self.send(method, path, &headers, body.as_bytes())
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call("GET", path, token, None)
+    }
+
+    fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.call("POST", path, token, Some(body))
+    }
+
+    fn events(&self, order_id: &str) -> Vec<Value> {
+        let r = self.get(&format!("/_local/events?order_id={order_id}"), None);
+        r.expect(200)["items"].as_array().expect("items").clone()
+    }
+
+    fn advance(&self, seconds: i64) -> Value {
+        self.post(
+            "/_local/clock/advance",
+            None,
+            &json!({ "seconds": seconds }),
+        )
+        .expect(200)
+    }
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = &raw[split + 4..];
+    if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        body = &body[..len.min(body.len())];
+    }
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+// ---- tokens and bodies ------------------------------------------------------------
+
+fn now_secs() -> i64 {
+    Utc::now().timestamp()
+}
+
+fn config() -> JwtConfig {
+    JwtConfig::new(SECRET)
+}
+
+fn token_with(claims: Value) -> String {
+    sign_claims(&config(), &claims).expect("sign")
+}
+
+/// A token valid for an hour of real time.
+fn token(sub: &str, role: &str) -> String {
+    token_with(json!({"sub": sub, "cognito:groups": [role], "exp": now_secs() + 3600}))
+}
+
+/// Real today plus `days`.
+fn date_in(days: u64) -> NaiveDate {
+    Utc::now()
+        .date_naive()
+        .checked_add_days(Days::new(days))
+        .expect("date")
+}
+
+fn order_body(ship_by: NaiveDate) -> Value {
+    json!({"supplier_id": "sup-1",
+        "items": [{"description": "LED panel", "quantity": 100, "unit_price": "30.00"}],
+        "shipping_fee": "0.00", "currency": "USD", "initial_payment": "1500.00",
+        "ship_by": ship_by.to_string(), "quality_terms": "IP65, 3 year warranty",
+        "destination_country": "US", "coverage": "pre_shipment",
+        "inspection": {"agency": "SGS", "location": "china"}})
+}
+
+fn instant(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| panic!("not an RFC 3339 instant: {v}"))
+}
+
+fn create_order(app: &App, buyer: &str, ship_by: NaiveDate) -> Value {
+    app.post("/v1/orders", Some(buyer), &order_body(ship_by))
+        .expect(201)
+}
+
+fn detail_types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["detail-type"].as_str().expect("detail-type").to_owned())
+        .collect()
+}
+
+#[track_caller]
+fn assert_gateway_401(r: &Reply) {
+    assert_eq!(r.status, 401, "body: {}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.json(), json!({"message": "Unauthorized"}));
+}
+
+// ---- tests ----------------------------------------------------------------------
+
+#[test]
+fn health_and_local_endpoints_answer_without_a_token() {
+    let app = spawn_app();
+    let r = app.get("/health", None);
+    assert_eq!(r.expect(200), json!({"status": "ok"}));
+    assert!(r.header("apigw-requestid").is_some());
+
+    let clock = app.get("/_local/clock", None).expect(200);
+    assert_eq!(clock["offset_seconds"], 0);
+    let drift = (instant(&clock["now"]) - Utc::now()).num_seconds().abs();
+    assert!(drift < 60, "business time {clock} is the real time");
+    assert_eq!(
+        app.get("/_local/events", None).expect(200),
+        json!({"items": []})
+    );
+
+    // The OpenAPI document of the real routes, without a token.
+    let doc = app.get("/openapi.json", None).expect(200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for route in http_api::routes::ROUTES {
+        let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} is documented",
+            route.method,
+            route.path
+        );
+    }
+
+    // Unknown routes answer as API Gateway does, token or not.
+    for path in ["/v2/orders", "/v1/orders/", "/_local/nothing", "/"] {
+        let r = app.get(path, None);
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+        assert_eq!(r.json(), json!({"message": "Not Found"}), "{path}");
+    }
+    let r = app.call(
+        "DELETE",
+        "/v1/orders",
+        Some(&token("buyer-1", "buyer")),
+        None,
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json(), json!({"message": "Not Found"}));
+}
+
+#[test]
+fn v1_routes_refuse_missing_bad_and_expired_tokens() {
+    let app = spawn_app();
+    let now = now_secs();
+    let good = json!({"sub": "buyer-1", "cognito:groups": ["buyer"], "exp": now + 3600});
+    let default_secret = sign_claims(&JwtConfig::new("local-dev-secret"), &good).expect("sign");
+    let expired =
+        token_with(json!({"sub": "buyer-1", "cognito:groups": ["buyer"], "exp": now - 5}));
+    let no_exp = token_with(json!({"sub": "buyer-1", "cognito:groups": ["buyer"]}));
+    let valid = token_with(good.clone());
+    let tampered = {
+        let parts: Vec<&str> = valid.split('.').collect();
+        let other =
+            token_with(json!({"sub": "arb-1", "cognito:groups": ["arbiter"], "exp": now + 3600}));
+        let payload = other.split('.').nth(1).expect("payload").to_owned();
+        format!("{}.{payload}.{}", parts[0], parts[2])
+    };
+    let unsigned = {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.",
+            b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+            b64.encode(good.to_string())
+        )
+    };
+
+    let r = app.get("/v1/orders", None);
+    assert_gateway_401(&r);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    for (what, t) in [
+        ("garbage", "not-a-jwt"),
+        ("signed with another secret", default_secret.as_str()),
+        ("expired", expired.as_str()),
+        ("without exp", no_exp.as_str()),
+        ("tampered payload", tampered.as_str()),
+        ("alg none", unsigned.as_str()),
+    ] {
+        let r = app.get("/v1/orders", Some(t));
+        assert_eq!(r.status, 401, "{what}: {}", r.body);
+        assert_gateway_401(&r);
+        assert!(
+            r.header("www-authenticate")
+                .is_some_and(|h| h.contains("invalid_token")),
+            "{what}: {:?}",
+            r.headers
+        );
+        // A write is refused the same way, before anything happens.
+        let r = app.post("/v1/orders", Some(t), &order_body(date_in(30)));
+        assert_gateway_401(&r);
+    }
+    let r = app.send(
+        "GET",
+        "/v1/orders",
+        &[("authorization", "Basic dXNlcjpwYXNz")],
+        b"",
+    );
+    assert_gateway_401(&r);
+    assert!(
+        app.get("/_local/events", None).expect(200)["items"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+
+    // The same claims, correctly signed, pass; the handlers' own checks
+    // (here: a body over 64 KiB) come after the authorizer.
+    let big = vec![b' '; 64 * 1024 + 1];
+    let auth = format!("Bearer {valid}");
+    let r = app.send("POST", "/v1/orders", &[("authorization", &auth)], &big);
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    let r = app.send("POST", "/v1/orders", &[], &big);
+    assert_gateway_401(&r);
+    assert_eq!(
+        app.get("/v1/orders", Some(&valid)).expect(200),
+        json!({"items": []})
+    );
+}
+
+#[test]
+fn a_token_minted_by_the_cli_is_accepted() {
+    let app = spawn_app();
+    let out = Command::new(binary())
+        .args(["token", "--sub", "sup-1", "--role", "supplier,buyer"])
+        .args(["--ttl-seconds", "600"])
+        .env("LOCAL_JWT_SECRET", SECRET)
+        .env_remove("LOCAL_JWT_ISSUER")
+        .env_remove("LOCAL_JWT_AUDIENCE")
+        .output()
+        .expect("run local-stack token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let minted = String::from_utf8(out.stdout).expect("utf-8");
+    let minted = minted.trim();
+    assert_eq!(minted.split('.').count(), 3, "{minted}");
+    assert_eq!(
+        app.get("/v1/orders", Some(minted)).expect(200),
+        json!({"items": []})
+    );
+    // Both roles came through: the supplier may read its own limit.
+    app.get("/v1/suppliers/sup-1/assurance-limit", Some(minted))
+        .expect(404);
+
+    let bad = Command::new(binary())
+        .args(["token", "--sub", "sup-1", "--role", "admin"])
+        .output()
+        .expect("run local-stack token");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn an_order_is_created_and_confirmed_and_its_events_are_published() {
+    let app = spawn_app();
+    let buyer = token("buyer-1", "buyer");
+    let supplier = token("sup-1", "supplier");
+    let arbiter = token("arb-1", "arbiter");
+
+    let limit = app
+        .call(
+            "PUT",
+            "/v1/suppliers/sup-1/assurance-limit",
+            Some(&arbiter),
+            Some(&json!({"limit": "50000.00"})),
+        )
+        .expect(200);
+    assert_eq!(limit["available"]["amount"], "50000.00");
+
+    let order = create_order(&app, &buyer, date_in(60));
+    let id = order["id"].as_str().expect("id").to_owned();
+    assert_eq!(order["status"], "awaiting_confirmation");
+
+    // The supplier reads the order and confirms the version it saw.
+    let seen = app
+        .get(&format!("/v1/orders/{id}"), Some(&supplier))
+        .expect(200);
+    let version = seen["version"].as_u64().expect("version");
+    let stale = app.post(
+        &format!("/v1/orders/{id}/confirm"),
+        Some(&supplier),
+        &json!({ "version": version + 1 }),
+    );
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert_eq!(
+        stale.header("content-type"),
+        Some("application/problem+json")
+    );
+    let confirmed = app
+        .post(
+            &format!("/v1/orders/{id}/confirm"),
+            Some(&supplier),
+            &json!({ "version": version }),
+        )
+        .expect(200);
+    assert_eq!(confirmed["status"], "awaiting_initial_payment");
+    let covered = confirmed["coverage"]["covered_amount"]["amount"].clone();
+    assert!(covered.is_string(), "{confirmed}");
+    let limit = app
+        .get("/v1/suppliers/sup-1/assurance-limit", Some(&supplier))
+        .expect(200);
+    assert_eq!(limit["reserved"]["amount"], covered);
+
+    // Every event of the order was published, oldest first, exactly as
+    // its history tells it.
+    let events = app.events(&id);
+    let types = detail_types(&events);
+    assert_eq!(types.first().map(String::as_str), Some("OrderCreated"));
+    assert!(types.iter().any(|t| t == "OrderConfirmed"), "{types:?}");
+    assert!(types.iter().any(|t| t == "CoverageReserved"), "{types:?}");
+    let history = app
+        .get(&format!("/v1/orders/{id}/history"), Some(&buyer))
+        .expect(200);
+    let told: Vec<String> = history["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|h| h["event"].as_str().expect("event").to_owned())
+        .collect();
+    assert_eq!(types, told);
+    for e in &events {
+        assert_eq!(e["source"], "trade-assurance");
+        assert_eq!(e["detail"]["order_id"], id.as_str());
+        assert_eq!(e["time"], e["detail"]["at"]);
+    }
+    let times: Vec<DateTime<Utc>> = events.iter().map(|e| instant(&e["time"])).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+
+    // Another order's events are listed apart; the full list has both.
+    let other = create_order(&app, &buyer, date_in(60));
+    let other_id = other["id"].as_str().expect("id");
+    assert_eq!(detail_types(&app.events(other_id)), ["OrderCreated"]);
+    let all = app.get("/_local/events", None).expect(200);
+    assert_eq!(
+        all["items"].as_array().map(Vec::len),
+        Some(events.len() + 1)
+    );
+    // A refused request published nothing more.
+    assert_eq!(app.events(&id).len(), events.len());
+}
+
+#[test]
+fn concurrent_writes_publish_each_event_once() {
+    let app = spawn_app();
+    let buyer = token("buyer-1", "buyer");
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    create_order(&app, &buyer, date_in(60))["id"]
+                        .as_str()
+                        .expect("id")
+                        .to_owned()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let all = app.get("/_local/events", None).expect(200);
+    let items = all["items"].as_array().expect("items");
+    assert_eq!(items.len(), ids.len(), "{all}");
+    for id in &ids {
+        assert_eq!(detail_types(&app.events(id)), ["OrderCreated"], "{id}");
+    }
+}
+
+#[test]
+fn time_travel_moves_business_time_and_tokens_keep_working() {
+    let app = spawn_app();
+    // Valid for two minutes of real time only: long past in business time
+    // after the jump, and still accepted.
+    let buyer =
+        token_with(json!({"sub": "buyer-1", "cognito:groups": ["buyer"], "exp": now_secs() + 120}));
+
+    let first = create_order(&app, &buyer, date_in(400));
+    const TEN_DAYS: i64 = 10 * 24 * 3600;
+    let moved = app.advance(TEN_DAYS);
+    assert_eq!(moved["offset_seconds"], TEN_DAYS);
+    let ahead = (instant(&moved["now"]) - Utc::now()).num_seconds();
+    assert!((TEN_DAYS - 60..=TEN_DAYS).contains(&ahead), "{moved}");
+    assert_eq!(
+        app.get("/_local/clock", None).expect(200)["offset_seconds"],
+        TEN_DAYS
+    );
+
+    let second = create_order(&app, &buyer, date_in(400));
+    let apart = instant(&second["created_at"]) - instant(&first["created_at"]);
+    assert!(
+        (TEN_DAYS..TEN_DAYS + 60).contains(&apart.num_seconds()),
+        "created {} then {}",
+        first["created_at"],
+        second["created_at"]
+    );
+    // History and events carry business time too.
+    let id = second["id"].as_str().expect("id");
+    let events = app.events(id);
+    assert_eq!(events[0]["time"], second["created_at"]);
+
+    // A year later the same token still works: expiry is on the real clock.
+    app.advance(366 * 24 * 3600);
+    app.get(&format!("/v1/orders/{id}"), Some(&buyer))
+        .expect(200);
+    let total = app.get("/_local/clock", None).expect(200);
+    assert_eq!(total["offset_seconds"], TEN_DAYS + 366 * 24 * 3600);
+}
+
+#[test]
+fn a_ship_by_date_in_the_past_of_travelled_time_is_refused() {
+    let app = spawn_app();
+    let buyer = token("buyer-1", "buyer");
+    // In ten days by the real calendar: fine now.
+    create_order(&app, &buyer, date_in(10));
+    app.advance(30 * 24 * 3600);
+    let r = app.post("/v1/orders", Some(&buyer), &order_body(date_in(10)));
+    let problem = r.expect(422);
+    assert_eq!(
+        problem["type"],
+        "https://trade-assurance.dev/problems/ship-by-in-past"
+    );
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    // Forty days out by the real calendar is ten days ahead of business time.
+    create_order(&app, &buyer, date_in(40));
+}
+
+#[test]
+fn clock_advance_takes_strict_json_and_a_positive_whole_number() {
+    let app = spawn_app();
+    for body in [
+        r#"{"seconds": 0}"#,
+        r#"{"seconds": -60}"#,
+        r#"{"seconds": 1.5}"#,
+        r#"{"seconds": "60"}"#,
+        r#"{"seconds": 60, "minutes": 1}"#,
+        r#"{}"#,
+        "",
+        "seconds=60",
+        r#"{"seconds": 99999999999999}"#,
+    ] {
+        let r = app.send(
+            "POST",
+            "/_local/clock/advance",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        let problem = r.expect(400);
+        assert_eq!(problem["status"], 400, "{body}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/problem+json"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        app.get("/_local/clock", None).expect(200)["offset_seconds"],
+        0
+    );
+    let r = app.get("/_local/clock/advance", None);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    assert_eq!(app.advance(60)["offset_seconds"], 60);
+}
+
+/// `make demo` is `python3 tools/demo.py`: it walks an order through every
+/// step against a running stack and must complete.
+#[test]
+fn the_demo_completes_against_a_running_stack() {
+    let app = spawn_app();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .to_path_buf();
+    let out = std::process::Command::new("python3")
+        .arg(root.join("tools/demo.py"))
+        .env("TA_URL", format!("http://127.0.0.1:{}", app.port))
+        .env("LOCAL_JWT_SECRET", SECRET)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Done:"), "{stdout}");
+}
