@@ -124,3 +124,26 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .load()
         .await
 }
+
+/// A DynamoDB store on the shared moto server whose every call is counted,
+/// its table created (the counter is reset afterwards).
+#[cfg(feature = "dynamodb")]
+pub async fn counted_dynamo_store(
+    table: &str,
+) -> (crate::dynamodb::DynamoStore, crate::counting::CallCounter) {
+    let moto = MotoServer::shared();
+    let config = sdk_config(&moto.endpoint).await;
+    let counter = crate::counting::CallCounter::new();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&config)
+        .interceptor(counter.clone())
+        .build();
+    let store = crate::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
+    if let Err(e) = store.create_table_if_missing().await {
+        panic!(
+            "cannot create table {table} on moto at {}: {e:?}",
+            moto.endpoint
+        );
+    }
+    counter.reset();
+    (store, counter)
+}

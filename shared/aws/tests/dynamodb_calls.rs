@@ -7,26 +7,10 @@ use app::idempotency::{IdemKey, IdemRecord, PayloadHash, StoredResponse};
 use app::ports::{Commit, LoadRequest, OrderStore, SupplierLimits};
 use aws_adapters::counting::CallCounter;
 use aws_adapters::dynamodb::DynamoStore;
-use aws_adapters::test_support::{MotoServer, sdk_config};
 use domain::Usd;
 
 async fn counted() -> (DynamoStore, CallCounter) {
-    let moto = MotoServer::shared();
-    let config = sdk_config(&moto.endpoint).await;
-    let counter = CallCounter::new();
-    let conf = aws_sdk_dynamodb::config::Builder::from(&config)
-        .interceptor(counter.clone())
-        .build();
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(conf),
-        "trade-assurance-calls",
-    );
-    store
-        .create_table_if_missing()
-        .await
-        .expect("table on moto");
-    counter.reset();
-    (store, counter)
+    aws_adapters::test_support::counted_dynamo_store("trade-assurance-calls").await
 }
 
 #[tokio::test]

@@ -80,6 +80,18 @@ pub fn instant(f: &mut Fields, field: &str, s: &str) -> Option<DateTime<Utc>> {
     )
 }
 
+/// An optional RFC 3339 field: absent stays `None`.
+pub fn optional_instant(
+    f: &mut Fields,
+    field: &str,
+    s: Option<&String>,
+) -> Option<Option<DateTime<Utc>>> {
+    match s {
+        Some(s) => instant(f, field, s).map(Some),
+        None => Some(None),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemBody {

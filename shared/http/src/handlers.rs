@@ -398,10 +398,8 @@ impl<B: Backend, C: Clock> Api<B, C> {
                     "tracking_number",
                     domain::text::ShortText::parse(&body.tracking_number),
                 );
-                let shipped_at = match &body.shipped_at {
-                    Some(s) => dto::instant(&mut f, "shipped_at", s).map(Some),
-                    None => Some(None),
-                };
+                let shipped_at =
+                    dto::optional_instant(&mut f, "shipped_at", body.shipped_at.as_ref());
                 f.finish(carrier.zip(tracking).zip(shipped_at).map(
                     |((carrier, tracking_number), shipped_at)| ShipmentDetails {
                         carrier,
@@ -434,14 +432,13 @@ impl<B: Backend, C: Clock> Api<B, C> {
             decode: |b: &[u8]| {
                 let body: dto::DeliveryBody = dto::decode(b)?;
                 let mut f = Fields::default();
-                let customs = match &body.customs_cleared_at {
-                    Some(s) => dto::instant(&mut f, "customs_cleared_at", s).map(Some),
-                    None => Some(None),
-                };
-                let delivered = match &body.delivered_at {
-                    Some(s) => dto::instant(&mut f, "delivered_at", s).map(Some),
-                    None => Some(None),
-                };
+                let customs = dto::optional_instant(
+                    &mut f,
+                    "customs_cleared_at",
+                    body.customs_cleared_at.as_ref(),
+                );
+                let delivered =
+                    dto::optional_instant(&mut f, "delivered_at", body.delivered_at.as_ref());
                 if body.customs_cleared_at.is_none() && body.delivered_at.is_none() {
                     f.fail(
                         "customs_cleared_at",

@@ -6,7 +6,6 @@ use app::clock::FixedClock;
 use app::ports::SupplierLimits;
 use aws_adapters::counting::CallCounter;
 use aws_adapters::dynamodb::DynamoStore;
-use aws_adapters::test_support::{MotoServer, sdk_config};
 use chrono::{TimeZone, Utc};
 use domain::Usd;
 use domain::ids::UserId;
@@ -15,20 +14,8 @@ use http_api::request::{ApiRequest, Claims};
 use serde_json::{Value, json};
 
 async fn api() -> (Api<DynamoStore, FixedClock>, CallCounter) {
-    let moto = MotoServer::shared();
-    let config = sdk_config(&moto.endpoint).await;
-    let counter = CallCounter::new();
-    let conf = aws_sdk_dynamodb::config::Builder::from(&config)
-        .interceptor(counter.clone())
-        .build();
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(conf),
-        "trade-assurance-budget",
-    );
-    store
-        .create_table_if_missing()
-        .await
-        .expect("table on moto");
+    let (store, counter) =
+        aws_adapters::test_support::counted_dynamo_store("trade-assurance-budget").await;
     let now = Utc
         .with_ymd_and_hms(2027, 1, 4, 9, 0, 0)
         .single()
