@@ -7,6 +7,12 @@
 //! `cargo build -p local-stack`) in `$CARGO_TARGET_DIR/debug/` (default:
 //! the workspace's `target/`). A missing binary fails the test with that
 //! instruction; nothing is skipped.
+//!
+//! The scenarios that touch the backend run twice: on the embedded backend
+//! (`spawn_app`) and in AWS-endpoint mode on the test process's moto server
+//! with a table and bus of their own (`spawn_app_on_moto`, the `…_on_moto`
+//! tests), which also read the table and the bus back. If moto cannot be
+//! started those tests fail; they never skip.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -16,7 +22,12 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use app::contract::unique;
+use app::ports::{LoadRequest, OrderStore, Outbox};
+use aws_adapters::dynamodb::DynamoStore;
+use aws_adapters::test_support::{MotoServer, sdk_config};
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use domain::ids::OrderId;
 use local_stack::jwt::{JwtConfig, sign_claims};
 use serde_json::{Value, json};
 use system_tests::repo_root;
@@ -60,6 +71,16 @@ struct App {
     port: u16,
     /// What the stack wrote after its first line, for failure messages.
     output: Arc<Mutex<String>>,
+    /// In AWS-endpoint mode: where its table and bus are.
+    aws: Option<AwsTarget>,
+}
+
+/// The endpoint, table and bus of a stack in AWS-endpoint mode.
+#[derive(Debug, Clone)]
+struct AwsTarget {
+    endpoint: String,
+    table: String,
+    bus: String,
 }
 
 impl Drop for App {
@@ -77,21 +98,52 @@ fn keep(output: &Arc<Mutex<String>>, line: &str) {
     }
 }
 
+/// Start the stack on the embedded backend.
+fn spawn_app() -> App {
+    spawn(None)
+}
+
+/// Start the stack in AWS-endpoint mode on the shared moto server, with a
+/// table and a bus of its own.
+fn spawn_app_on_moto() -> App {
+    let moto = MotoServer::shared();
+    spawn(Some(AwsTarget {
+        endpoint: moto.endpoint.clone(),
+        table: unique("ta-e2e-"),
+        bus: unique("ta-e2e-bus-"),
+    }))
+}
+
 /// Start the stack on a free port (`PORT=0`) and wait for the port it
 /// reports on its first stdout line.
-fn spawn_app() -> App {
-    let mut child = Command::new(binary())
+fn spawn(aws: Option<AwsTarget>) -> App {
+    let mut command = Command::new(binary());
+    command
         .arg("serve")
         .env("PORT", "0")
         .env("LOCAL_JWT_SECRET", SECRET)
         .env_remove("LOCAL_JWT_ISSUER")
         .env_remove("LOCAL_JWT_AUDIENCE")
         .env("RUST_LOG", "warn")
+        // Nothing here may reach real AWS or instance metadata.
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start local-stack");
+        .stderr(Stdio::piped());
+    match &aws {
+        Some(target) => command
+            .env("AWS_ENDPOINT_URL", &target.endpoint)
+            .env("TABLE_NAME", &target.table)
+            .env("EVENT_BUS_NAME", &target.bus),
+        None => command
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("TABLE_NAME")
+            .env_remove("EVENT_BUS_NAME"),
+    };
+    let mut child = command.spawn().expect("start local-stack");
     let output = Arc::new(Mutex::new(String::new()));
     let stdout = child.stdout.take().expect("stdout");
     let stderr = child.stderr.take().expect("stderr");
@@ -120,6 +172,7 @@ fn spawn_app() -> App {
         child,
         port: 0,
         output,
+        aws,
     };
     let first = first_rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|e| {
         panic!(
@@ -135,7 +188,34 @@ fn spawn_app() -> App {
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
     assert_ne!(port, 0);
     app.port = port;
+    // The banner names the backend in use.
+    let banner = wait_for_output(&app, "Ctrl-C");
+    match &app.aws {
+        Some(t) => {
+            for part in [&t.endpoint, &t.table, &t.bus] {
+                assert!(banner.contains(part.as_str()), "{part} in:\n{banner}");
+            }
+        }
+        None => assert!(banner.contains("backend   embedded"), "{banner}"),
+    }
     app
+}
+
+/// The output so far once it holds `needle` (the banner ends with
+/// "stop      Ctrl-C").
+fn wait_for_output(app: &App, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        let out = app.output();
+        if out.contains(needle) {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} from the stack within {STARTUP_TIMEOUT:?}; output:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 // ---- a small HTTP/1.1 client ----------------------------------------------------
@@ -494,9 +574,7 @@ fn a_token_minted_by_the_cli_is_accepted() {
     assert!(bad.stdout.is_empty());
 }
 
-#[test]
-fn an_order_is_created_and_confirmed_and_its_events_are_published() {
-    let app = spawn_app();
+fn order_lifecycle(app: &App) -> String {
     let buyer = token("buyer-1", "buyer");
     let supplier = token("sup-1", "supplier");
     let arbiter = token("arb-1", "arbiter");
@@ -511,7 +589,7 @@ fn an_order_is_created_and_confirmed_and_its_events_are_published() {
         .expect(200);
     assert_eq!(limit["available"]["amount"], "50000.00");
 
-    let order = create_order(&app, &buyer, date_in(60));
+    let order = create_order(app, &buyer, date_in(60));
     let id = order["id"].as_str().expect("id").to_owned();
     assert_eq!(order["status"], "awaiting_confirmation");
 
@@ -571,7 +649,7 @@ fn an_order_is_created_and_confirmed_and_its_events_are_published() {
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 
     // Another order's events are listed apart; the full list has both.
-    let other = create_order(&app, &buyer, date_in(60));
+    let other = create_order(app, &buyer, date_in(60));
     let other_id = other["id"].as_str().expect("id");
     assert_eq!(detail_types(&app.events(other_id)), ["OrderCreated"]);
     let all = app.get("/_local/events", None).expect(200);
@@ -581,17 +659,36 @@ fn an_order_is_created_and_confirmed_and_its_events_are_published() {
     );
     // A refused request published nothing more.
     assert_eq!(app.events(&id).len(), events.len());
+    id
 }
 
 #[test]
-fn concurrent_writes_publish_each_event_once() {
-    let app = spawn_app();
+fn an_order_is_created_and_confirmed_and_its_events_are_published() {
+    order_lifecycle(&spawn_app());
+}
+
+#[test]
+fn an_order_is_created_and_confirmed_and_its_events_are_published_on_moto() {
+    let app = spawn_app_on_moto();
+    let id = order_lifecycle(&app);
+    let orders = assert_aws_backend_holds_what_was_published(&app);
+    assert_eq!(orders.len(), 2, "{orders:?}");
+    assert_eq!(
+        orders
+            .iter()
+            .find(|(o, _)| *o == id)
+            .map(|(_, s)| s.as_str()),
+        Some("awaiting_initial_payment")
+    );
+}
+
+fn concurrent_writes(app: &App) -> Vec<String> {
     let buyer = token("buyer-1", "buyer");
     let ids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 s.spawn(|| {
-                    create_order(&app, &buyer, date_in(60))["id"]
+                    create_order(app, &buyer, date_in(60))["id"]
                         .as_str()
                         .expect("id")
                         .to_owned()
@@ -609,17 +706,29 @@ fn concurrent_writes_publish_each_event_once() {
     for id in &ids {
         assert_eq!(detail_types(&app.events(id)), ["OrderCreated"], "{id}");
     }
+    ids
 }
 
 #[test]
-fn time_travel_moves_business_time_and_tokens_keep_working() {
-    let app = spawn_app();
+fn concurrent_writes_publish_each_event_once() {
+    concurrent_writes(&spawn_app());
+}
+
+#[test]
+fn concurrent_writes_publish_each_event_once_on_moto() {
+    let app = spawn_app_on_moto();
+    let ids = concurrent_writes(&app);
+    let orders = assert_aws_backend_holds_what_was_published(&app);
+    assert_eq!(orders.len(), ids.len());
+}
+
+fn time_travel(app: &App) -> String {
     // Valid for two minutes of real time only: long past in business time
     // after the jump, and still accepted.
     let buyer =
         token_with(json!({"sub": "buyer-1", "cognito:groups": ["buyer"], "exp": now_secs() + 120}));
 
-    let first = create_order(&app, &buyer, date_in(400));
+    let first = create_order(app, &buyer, date_in(400));
     const TEN_DAYS: i64 = 10 * 24 * 3600;
     let moved = app.advance(TEN_DAYS);
     assert_eq!(moved["offset_seconds"], TEN_DAYS);
@@ -630,7 +739,7 @@ fn time_travel_moves_business_time_and_tokens_keep_working() {
         TEN_DAYS
     );
 
-    let second = create_order(&app, &buyer, date_in(400));
+    let second = create_order(app, &buyer, date_in(400));
     let apart = instant(&second["created_at"]) - instant(&first["created_at"]);
     assert!(
         (TEN_DAYS..TEN_DAYS + 60).contains(&apart.num_seconds()),
@@ -649,14 +758,47 @@ fn time_travel_moves_business_time_and_tokens_keep_working() {
         .expect(200);
     let total = app.get("/_local/clock", None).expect(200);
     assert_eq!(total["offset_seconds"], TEN_DAYS + 366 * 24 * 3600);
+    second["created_at"]
+        .as_str()
+        .expect("created_at")
+        .to_owned()
 }
 
 #[test]
-fn a_ship_by_date_in_the_past_of_travelled_time_is_refused() {
-    let app = spawn_app();
+fn time_travel_moves_business_time_and_tokens_keep_working() {
+    time_travel(&spawn_app());
+}
+
+#[test]
+fn time_travel_moves_business_time_and_tokens_keep_working_on_moto() {
+    let app = spawn_app_on_moto();
+    let created_at = time_travel(&app);
+    let orders = assert_aws_backend_holds_what_was_published(&app);
+    assert_eq!(orders.len(), 2);
+    // The table keeps the travelled business time.
+    let rt = runtime();
+    let config = rt.block_on(sdk_config(&moto_target(&app).endpoint));
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        moto_target(&app).table.as_str(),
+    );
+    let stored: Vec<String> = orders
+        .iter()
+        .map(|(id, _)| {
+            let order = load(&rt, &store, id);
+            serde_json::to_value(&order).expect("order JSON")["created_at"]
+                .as_str()
+                .expect("created_at")
+                .to_owned()
+        })
+        .collect();
+    assert!(stored.contains(&created_at), "{stored:?} has {created_at}");
+}
+
+fn ship_by_in_travelled_past(app: &App) {
     let buyer = token("buyer-1", "buyer");
     // In ten days by the real calendar: fine now.
-    create_order(&app, &buyer, date_in(10));
+    create_order(app, &buyer, date_in(10));
     app.advance(30 * 24 * 3600);
     let r = app.post("/v1/orders", Some(&buyer), &order_body(date_in(10)));
     let problem = r.expect(422);
@@ -666,7 +808,19 @@ fn a_ship_by_date_in_the_past_of_travelled_time_is_refused() {
     );
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
     // Forty days out by the real calendar is ten days ahead of business time.
-    create_order(&app, &buyer, date_in(40));
+    create_order(app, &buyer, date_in(40));
+}
+
+#[test]
+fn a_ship_by_date_in_the_past_of_travelled_time_is_refused() {
+    ship_by_in_travelled_past(&spawn_app());
+}
+
+#[test]
+fn a_ship_by_date_in_the_past_of_travelled_time_is_refused_on_moto() {
+    let app = spawn_app_on_moto();
+    ship_by_in_travelled_past(&app);
+    assert_eq!(assert_aws_backend_holds_what_was_published(&app).len(), 2);
 }
 
 #[test]
@@ -709,9 +863,7 @@ fn clock_advance_takes_strict_json_and_a_positive_whole_number() {
 
 /// `make demo` is `python3 tools/demo.py`: it walks an order through every
 /// step against a running stack and must complete.
-#[test]
-fn the_demo_completes_against_a_running_stack() {
-    let app = spawn_app();
+fn demo(app: &App) -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("repository root")
@@ -729,4 +881,103 @@ fn the_demo_completes_against_a_running_stack() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("Done:"), "{stdout}");
+    stdout.into_owned()
+}
+
+#[test]
+fn the_demo_completes_against_a_running_stack() {
+    demo(&spawn_app());
+}
+
+#[test]
+fn the_demo_completes_against_a_running_stack_on_moto() {
+    let app = spawn_app_on_moto();
+    demo(&app);
+    let orders = assert_aws_backend_holds_what_was_published(&app);
+    assert!(!orders.is_empty());
+}
+
+// ---- AWS-endpoint mode: what the table and the bus hold ---------------------------
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn moto_target(app: &App) -> &AwsTarget {
+    app.aws.as_ref().expect("a stack in AWS-endpoint mode")
+}
+
+fn load(rt: &tokio::runtime::Runtime, store: &DynamoStore, id: &str) -> domain::Order {
+    let order_id = OrderId::parse(id).expect("order id");
+    let request = LoadRequest {
+        order: &order_id,
+        idempotency: None,
+        limit_of: None,
+    };
+    rt.block_on(store.load(request, Utc::now()))
+        .unwrap_or_else(|e| panic!("load {id} from the table: {e}"))
+        .order
+        .unwrap_or_else(|| panic!("order {id} is not in the table"))
+}
+
+/// Read the stack's table and bus back on the same endpoint: every order
+/// whose events `/_local/events` lists is in the table, in the status of its
+/// last event, with exactly those events as history; the outbox is drained
+/// (EventBridge accepted every event); the bus exists. The orders, each with
+/// its status.
+fn assert_aws_backend_holds_what_was_published(app: &App) -> Vec<(String, String)> {
+    let target = moto_target(app);
+    let items = app.get("/_local/events", None).expect(200)["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    let mut orders: Vec<(String, Vec<Value>)> = Vec::new();
+    for item in items {
+        let id = item["detail"]["order_id"]
+            .as_str()
+            .expect("order_id")
+            .to_owned();
+        match orders.iter_mut().find(|(o, _)| *o == id) {
+            Some((_, events)) => events.push(item),
+            None => orders.push((id, vec![item])),
+        }
+    }
+    let rt = runtime();
+    let config = rt.block_on(sdk_config(&target.endpoint));
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        target.table.as_str(),
+    );
+    let mut statuses = Vec::new();
+    for (id, events) in &orders {
+        let order = load(&rt, &store, id);
+        let status = serde_json::to_value(order.status()).expect("status JSON");
+        let last = events.last().expect("an event");
+        assert_eq!(status, last["detail"]["status"], "{id}");
+        let order_id = OrderId::parse(id.as_str()).expect("order id");
+        let history = rt
+            .block_on(store.history(&order_id))
+            .unwrap_or_else(|e| panic!("history of {id}: {e}"));
+        let stored: Vec<&str> = history.iter().map(|e| e.body.detail_type()).collect();
+        assert_eq!(stored, detail_types(events), "{id}");
+        statuses.push((id.clone(), status.as_str().expect("status").to_owned()));
+    }
+    let pending = rt
+        .block_on(store.unpublished(100))
+        .unwrap_or_else(|e| panic!("outbox of {}: {e}", target.table));
+    assert!(pending.is_empty(), "unpublished: {pending:?}");
+
+    let bus = rt
+        .block_on(
+            aws_sdk_eventbridge::Client::new(&config)
+                .describe_event_bus()
+                .name(&target.bus)
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("the stack's bus {}: {e:?}", target.bus));
+    assert_eq!(bus.name(), Some(target.bus.as_str()));
+    statuses
 }

@@ -5,8 +5,11 @@
 //! the same `http_api::Api::handle` every Lambda runs, over the embedded
 //! in-memory backend, with an emulated JWT authorizer ([`jwt`]), an
 //! in-process event bus fed from the outbox ([`stack`]), time travel and the
-//! other local-only endpoints ([`local`]).
+//! other local-only endpoints ([`local`]). With `AWS_ENDPOINT_URL` set it
+//! runs on the real DynamoDB and EventBridge adapters instead ([`aws`]).
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod gateway;
 pub mod jwt;
 pub mod local;

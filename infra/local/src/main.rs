@@ -3,9 +3,11 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use app::ports::{Backend, EventBus};
 use local_stack::jwt::{self, JwtConfig};
 use local_stack::server;
 use local_stack::stack::Stack;
+use tokio::net::TcpListener;
 
 const DEFAULT_PORT: u16 = 3000;
 
@@ -23,7 +25,16 @@ environment:
   LOCAL_JWT_SECRET     HS256 secret (default local-dev-secret)
   LOCAL_JWT_ISSUER     if set, tokens must carry this `iss` (minted ones do)
   LOCAL_JWT_AUDIENCE   if set (comma-separated), tokens must name one as `aud`
-  RUST_LOG             log filter for stderr (default info)";
+  RUST_LOG             log filter for stderr (default info)
+  AWS_ENDPOINT_URL     if set (a moto server, or real AWS): AWS-endpoint mode,
+                       the DynamoDB and EventBridge adapters instead of the
+                       embedded backend; a missing table or bus is created
+  TABLE_NAME           its table (default trade-assurance-local)
+  EVENT_BUS_NAME       its event bus (default trade-assurance-local)
+  AWS_REGION           its region (else AWS_DEFAULT_REGION, the profile, us-east-1);
+                       credentials from the environment or the profile, or
+                       testing/testing for a loopback endpoint when
+                       AWS_ACCESS_KEY_ID is unset; never instance metadata";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -117,24 +128,94 @@ fn serve() -> ExitCode {
             }
         };
         let bound = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-        let stack = Arc::new(Stack::embedded(JwtConfig::from_env()));
-        println!("listening on http://127.0.0.1:{bound}");
-        println!("{}", quickstart(bound));
-        tracing::info!(port = bound, backend = "embedded", "local stack ready");
-        match server::serve(listener, stack).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("local-stack: {e}");
-                ExitCode::FAILURE
-            }
+        let jwt = JwtConfig::from_env();
+        if let Some(settings) = aws_settings() {
+            return serve_aws(listener, bound, jwt, settings).await;
         }
+        let stack = Stack::embedded(jwt);
+        run(listener, bound, stack, EMBEDDED.to_owned(), "embedded").await
     })
 }
 
-fn quickstart(port: u16) -> String {
+const EMBEDDED: &str = "embedded, in memory (state is lost when the stack stops)";
+
+#[cfg(feature = "aws")]
+type AwsSettings = local_stack::aws::Settings;
+#[cfg(not(feature = "aws"))]
+type AwsSettings = String;
+
+#[cfg(feature = "aws")]
+fn aws_settings() -> Option<AwsSettings> {
+    local_stack::aws::Settings::from_env()
+}
+
+#[cfg(not(feature = "aws"))]
+fn aws_settings() -> Option<AwsSettings> {
+    std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+#[cfg(feature = "aws")]
+async fn serve_aws(
+    listener: TcpListener,
+    bound: u16,
+    jwt: JwtConfig,
+    settings: AwsSettings,
+) -> ExitCode {
+    let connected = match local_stack::aws::connect(&settings).await {
+        Ok(connected) => connected,
+        Err(e) => {
+            eprintln!("local-stack: AWS-endpoint mode (AWS_ENDPOINT_URL): {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let backend = format!(
+        "AWS endpoint {endpoint} (region {region}, {credentials} credentials)
+            DynamoDB table {table}, EventBridge bus {bus}",
+        endpoint = settings.endpoint,
+        region = connected.region,
+        credentials = connected.credentials,
+        table = settings.table,
+        bus = settings.bus,
+    );
+    let stack = Stack::new(connected.store, connected.bus, jwt);
+    run(listener, bound, stack, backend, "aws").await
+}
+
+#[cfg(not(feature = "aws"))]
+async fn serve_aws(_: TcpListener, _: u16, _: JwtConfig, endpoint: AwsSettings) -> ExitCode {
+    eprintln!(
+        "local-stack: AWS_ENDPOINT_URL={endpoint:?} is set, but this build has no \
+         AWS-endpoint mode (build with the `aws` feature, the default)"
+    );
+    ExitCode::FAILURE
+}
+
+/// Print the first line and the quickstart, then serve until the end.
+async fn run<B: Backend, U: EventBus + 'static>(
+    listener: TcpListener,
+    bound: u16,
+    stack: Stack<B, U>,
+    backend: String,
+    kind: &'static str,
+) -> ExitCode {
+    println!("listening on http://127.0.0.1:{bound}");
+    println!("{}", quickstart(bound, &backend));
+    tracing::info!(port = bound, backend = kind, "local stack ready");
+    match server::serve(listener, Arc::new(stack)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("local-stack: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn quickstart(port: u16, backend: &str) -> String {
     let url = format!("http://127.0.0.1:{port}");
     format!(
-        "  backend   embedded, in memory (state is lost when the stack stops)
+        "  backend   {backend}
   health    curl -s {url}/health
   token     make token SUB=buyer-1 ROLE=buyer
             (or: local-stack token --sub buyer-1 --role buyer; roles buyer, supplier, arbiter)

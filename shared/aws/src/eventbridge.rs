@@ -96,6 +96,36 @@ impl EventBridgeBus {
     }
 }
 
+/// Create the bus named `bus_name` if it does not exist (the local stack;
+/// in AWS the SAM template's `AWS::Events::EventBus` creates it, with a
+/// name and nothing else). `true` if this call created it. DescribeEventBus
+/// first; a bus created meanwhile by someone else counts as existing.
+pub async fn create_bus_if_missing(
+    client: &Client,
+    bus_name: &str,
+) -> Result<bool, MessagingError> {
+    match client.describe_event_bus().name(bus_name).send().await {
+        Ok(_) => return Ok(false),
+        Err(e) if e.code() == Some("ResourceNotFoundException") => {}
+        Err(e) => return Err(bus_setup_error(e)),
+    }
+    match client.create_event_bus().name(bus_name).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ResourceAlreadyExistsException") => Ok(false),
+        Err(e) => Err(bus_setup_error(e)),
+    }
+}
+
+fn bus_setup_error<E>(err: SdkError<E, HttpResponse>) -> MessagingError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match sdk_failure(err) {
+        SdkFailure::Transient(e) => MessagingError::Unavailable(e),
+        SdkFailure::Fatal(e) => MessagingError::Backend(e),
+    }
+}
+
 impl std::fmt::Debug for EventBridgeBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventBridgeBus")
@@ -519,6 +549,33 @@ mod tests {
             result_codes(2, 1, std::slice::from_ref(&ok)),
             vec![Some(UNMATCHED_RESULT.to_owned()); 2]
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_missing_bus_is_created_once_on_moto() {
+        use crate::test_support::{MotoServer, sdk_config};
+        let config = sdk_config(&MotoServer::shared().endpoint).await;
+        let client = Client::new(&config);
+        let name = app::contract::unique("ta-bus-");
+        let missing = client.describe_event_bus().name(&name).send().await;
+        assert_eq!(
+            missing.map_err(|e| e.code().map(str::to_owned)).err(),
+            Some(Some("ResourceNotFoundException".to_owned()))
+        );
+        assert!(create_bus_if_missing(&client, &name).await.unwrap());
+        let described = client
+            .describe_event_bus()
+            .name(&name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(described.name(), Some(name.as_str()));
+        assert!(!create_bus_if_missing(&client, &name).await.unwrap());
+        // The bus takes events.
+        EventBridgeBus::new(client, &name)
+            .publish(&[event(1)])
+            .await
+            .unwrap();
     }
 
     #[test]
