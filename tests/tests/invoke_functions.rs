@@ -209,6 +209,7 @@ impl Fixture {
                 order: &id,
                 idempotency: None,
                 limit_of: None,
+                credit_of: None,
             },
             Utc::now(),
         ))
@@ -545,6 +546,31 @@ fn confirm_order_answers_its_sample_event() {
         .unwrap_or_else(|e| panic!("{e:?}"))
         .unwrap_or_else(|| panic!("limit"));
     assert_eq!(limit.reserved(), usd("1500.00"));
+}
+
+#[test]
+fn initiate_payment_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.confirmed("1500.00", seeded_at());
+    let answer = fx.invoke("initiate-payment");
+    answer.expect("initiate-payment", 201);
+    let b = &answer.body;
+    assert!(
+        b["id"].as_str().is_some_and(|id| id.starts_with("pay_")),
+        "{b}"
+    );
+    assert_eq!(b["stage"], "initial", "{b}");
+    assert_eq!(b["method"], "credit_card", "{b}");
+    // The initial payment plus the SGS inspection in China, a separate line.
+    assert_eq!(b["amount"], money("1700.00"), "{b}");
+    assert_eq!(b["inspection_fee"], money("200.00"), "{b}");
+    assert_eq!(b["fee"], money("0.00"), "{b}");
+    assert_eq!(b["status"], "processing", "{b}");
+    assert!(b["expected_arrival"]["earliest"].is_string(), "{b}");
+    assert_eq!(
+        fx.stored(ORDER).status(),
+        OrderStatus::InitialPaymentProcessing
+    );
 }
 
 #[test]

@@ -134,6 +134,7 @@ async fn load<B: Backend>(
                 order: id,
                 idempotency: None,
                 limit_of,
+                credit_of: None,
             },
             now,
         )
@@ -440,6 +441,7 @@ pub async fn idempotency_record_rides_with_the_order_commit<B: Backend>(backend:
                 order: order.id(),
                 idempotency: Some(&key),
                 limit_of: None,
+                credit_of: None,
             },
             t0(),
         )

@@ -102,6 +102,7 @@ impl OrderStore for MemoryBackend {
             order: state.orders.get(request.order).cloned(),
             idempotency: request.idempotency.and_then(|k| live_idem(&state, k, now)),
             limit: request.limit_of.and_then(|s| state.limits.get(s).cloned()),
+            credit: request.credit_of.and_then(|b| state.credit.get(b).cloned()),
         })
     }
 

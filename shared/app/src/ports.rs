@@ -35,6 +35,8 @@ pub struct LoadRequest<'a> {
     pub idempotency: Option<&'a IdemKey>,
     /// A supplier's limit, read with the order (e.g. the supplier confirming).
     pub limit_of: Option<&'a UserId>,
+    /// A buyer's Pay Later credit line, read with the order (paying).
+    pub credit_of: Option<&'a UserId>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -43,6 +45,7 @@ pub struct Loaded {
     /// Live records only: an expired one reads as `None`.
     pub idempotency: Option<IdemRecord>,
     pub limit: Option<AssuranceLimit>,
+    pub credit: Option<CreditLine>,
 }
 
 /// A provider event applied by this commit; a second commit with the same

@@ -86,6 +86,10 @@ pub trait Transition {
     fn limit_hint(&self) -> Option<&UserId> {
         None
     }
+    /// The buyer whose Pay Later credit line to read with the order.
+    fn credit_hint(&self) -> Option<&UserId> {
+        None
+    }
 }
 
 /// Run a transition on an order: one read, one write.
@@ -108,6 +112,7 @@ where
                     order: order_id,
                     idempotency: idem.map(|i| &i.key),
                     limit_of: t.limit_hint(),
+                    credit_of: None,
                 },
                 now,
             )

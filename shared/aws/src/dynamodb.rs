@@ -662,7 +662,10 @@ fn version_value(v: u64) -> Item {
 impl OrderStore for DynamoStore {
     async fn load(&self, request: LoadRequest<'_>, now: Timestamp) -> StoreResult<Loaded> {
         let order_key = key(table::order_pk(request.order), ORDER_SK);
-        if request.idempotency.is_none() && request.limit_of.is_none() {
+        if request.idempotency.is_none()
+            && request.limit_of.is_none()
+            && request.credit_of.is_none()
+        {
             let order = self.get(order_key).await?.map(order_from).transpose()?;
             return Ok(Loaded {
                 order,
@@ -675,6 +678,9 @@ impl OrderStore for DynamoStore {
         }
         if let Some(s) = request.limit_of {
             gets.push(key(table::supplier_pk(s), LIMIT_SK));
+        }
+        if let Some(b) = request.credit_of {
+            gets.push(key(table::buyer_pk(b), CREDIT_SK));
         }
         let mut req = self.client.transact_get_items();
         for k in gets {
@@ -713,10 +719,15 @@ impl OrderStore for DynamoStore {
             Some(_) => items.next().flatten().map(limit_from).transpose()?,
             None => None,
         };
+        let credit = match request.credit_of {
+            Some(_) => items.next().flatten().map(credit_from).transpose()?,
+            None => None,
+        };
         Ok(Loaded {
             order,
             idempotency,
             limit,
+            credit,
         })
     }
 

@@ -331,3 +331,86 @@ impl LimitBody {
         Some((limit?, account?))
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBody {
+    pub stage: String,
+    pub method: String,
+    #[serde(default)]
+    pub card_brand: Option<String>,
+    #[serde(default)]
+    pub bank_country: Option<String>,
+    #[serde(default)]
+    pub account_type: Option<String>,
+    #[serde(default)]
+    pub term_months: Option<u32>,
+}
+
+impl PaymentBody {
+    /// The stage and the method with its details. Which brands, countries
+    /// and terms are accepted is the domain's rule (422), not decoding.
+    pub fn parse(
+        &self,
+        f: &mut Fields,
+    ) -> Option<(domain::payment::Stage, domain::payment::PaymentMethod)> {
+        use domain::payment::{AccountType, CardBrand, PaymentMethod, Stage};
+        let stage = f.check(
+            "stage",
+            match self.stage.as_str() {
+                "initial" => Ok(Stage::Initial),
+                "balance" => Ok(Stage::Balance),
+                _ => Err("must be initial or balance"),
+            },
+        );
+        let need = |f: &mut Fields, field: &str, v: &Option<String>| -> Option<String> {
+            if v.is_none() {
+                f.fail(field, "is required for this method");
+            }
+            v.clone()
+        };
+        let method = match self.method.as_str() {
+            "credit_card" => {
+                need(f, "card_brand", &self.card_brand).map(|b| PaymentMethod::CreditCard {
+                    card_brand: CardBrand::parse(&b),
+                })
+            }
+            "e_checking" => {
+                let country = need(f, "bank_country", &self.bank_country)
+                    .and_then(|c| f.check("bank_country", CountryCode::parse(&c)));
+                let account = need(f, "account_type", &self.account_type).and_then(|a| {
+                    f.check(
+                        "account_type",
+                        match a.as_str() {
+                            "checking" => Ok(AccountType::Checking),
+                            "savings" => Ok(AccountType::Savings),
+                            _ => Err("must be checking or savings"),
+                        },
+                    )
+                });
+                country
+                    .zip(account)
+                    .map(|(bank_country, account_type)| PaymentMethod::ECheck {
+                        bank_country,
+                        account_type,
+                    })
+            }
+            "telegraphic_transfer" => Some(PaymentMethod::TelegraphicTransfer),
+            "pay_later" => match self.term_months {
+                Some(term_months) => Some(PaymentMethod::PayLater { term_months }),
+                None => {
+                    f.fail("term_months", "is required for this method");
+                    None
+                }
+            },
+            _ => {
+                f.fail(
+                    "method",
+                    "must be e_checking, credit_card, telegraphic_transfer or pay_later",
+                );
+                None
+            }
+        };
+        Some((stage?, method?))
+    }
+}

@@ -84,6 +84,8 @@ struct Step<'a, I, D, A> {
     /// answer and for every replay.
     render: fn(&Order) -> serde_json::Value,
     needs_limit: bool,
+    /// Read the caller's Pay Later credit line with the order.
+    wants_credit: bool,
     _input: std::marker::PhantomData<I>,
 }
 
@@ -122,6 +124,10 @@ where
     fn limit_hint(&self) -> Option<&UserId> {
         (self.needs_limit && self.caller.has(Role::Supplier)).then_some(&self.caller.id)
     }
+
+    fn credit_hint(&self) -> Option<&UserId> {
+        self.wants_credit.then_some(&self.caller.id)
+    }
 }
 
 /// A step whose request has no fields (`{}` or an empty body) and whose
@@ -147,6 +153,7 @@ fn no_body_step<'a>(
         status: 200,
         render: view::order,
         needs_limit: false,
+        wants_credit: false,
         _input: std::marker::PhantomData,
     }
 }
@@ -225,6 +232,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                     order: &id,
                     idempotency: None,
                     limit_of: None,
+                    credit_of: None,
                 },
                 self.now(),
             )
@@ -336,6 +344,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             status: 200,
             render: view::order,
             needs_limit: false,
+            wants_credit: false,
             _input: std::marker::PhantomData,
         };
         Ok(self.run_step(req, caller, id, step).await?.0)
@@ -362,6 +371,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             status: 200,
             render: view::order,
             needs_limit: true,
+            wants_credit: false,
             _input: std::marker::PhantomData,
         };
         let (resp, order) = self.run_step(req, caller, id, step).await?;
@@ -382,6 +392,64 @@ impl<B: Backend, C: Clock> Api<B, C> {
         let step = no_body_step(caller, Action::Cancel, &req.body, |o: &mut Order, now| {
             Ok(o.cancel(caller, now)?)
         });
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    /// The buyer pays a stage. The credit line (Pay Later) is read with the
+    /// order; a wire transfer also reads the supplier's receiving account
+    /// (one more read: the supplier is known only from the order).
+    pub async fn initiate_payment(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        // Which extra records to read is decided from the method named in
+        // the body, leniently: the strict decoding comes after 404 / 403.
+        let method = serde_json::from_slice::<serde_json::Value>(&req.body)
+            .ok()
+            .and_then(|v| v.get("method").and_then(|m| m.as_str().map(str::to_owned)));
+        let stage = serde_json::from_slice::<serde_json::Value>(&req.body)
+            .ok()
+            .and_then(|v| v.get("stage").and_then(|m| m.as_str().map(str::to_owned)));
+        let action = if stage.as_deref() == Some("balance") {
+            Action::PayBalance
+        } else {
+            Action::PayInitial
+        };
+        let step = Step {
+            caller,
+            action,
+            body: &req.body,
+            decode: |b: &[u8]| {
+                let body: dto::PaymentBody = dto::decode(b)?;
+                let mut f = Fields::default();
+                let parsed = body.parse(&mut f);
+                f.finish(parsed)
+            },
+            apply: |o: &mut Order, (stage, method), loaded: &Loaded, now| {
+                let id = domain::ids::PaymentId::parse(new_payment_id())
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                let ctx = domain::payment::PaymentContext {
+                    credit_line: loaded.credit.as_ref(),
+                    receiving_account: loaded
+                        .limit
+                        .as_ref()
+                        .and_then(|l| l.receiving_account.as_ref()),
+                };
+                Ok(o.initiate_payment(
+                    caller,
+                    domain::order::PaymentRequest { id, stage, method },
+                    ctx,
+                    now,
+                )?)
+            },
+            status: 201,
+            render: view::last_payment,
+            needs_limit: method.as_deref() == Some("telegraphic_transfer"),
+            wants_credit: method.as_deref() == Some("pay_later"),
+            _input: std::marker::PhantomData,
+        };
         Ok(self.run_step(req, caller, id, step).await?.0)
     }
 
@@ -414,6 +482,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             status: 200,
             render: view::order,
             needs_limit: false,
+            wants_credit: false,
             _input: std::marker::PhantomData,
         };
         Ok(self.run_step(req, caller, id, step).await?.0)
@@ -453,6 +522,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             status: 200,
             render: view::order,
             needs_limit: false,
+            wants_credit: false,
             _input: std::marker::PhantomData,
         };
         Ok(self.run_step(req, caller, id, step).await?.0)
@@ -499,6 +569,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             status: 201,
             render: view::feedback,
             needs_limit: false,
+            wants_credit: false,
             _input: std::marker::PhantomData,
         };
         Ok(self.run_step(req, caller, id, step).await?.0)
@@ -569,6 +640,11 @@ impl<B: Backend, C: Clock> Api<B, C> {
             .ok_or(ApiError::NotFound)?;
         Ok(ok_json(200, &view::limit(&limit)))
     }
+}
+
+/// A fresh payment id, `pay_…` (unguessable, like order ids).
+fn new_payment_id() -> String {
+    crate::new_order_id().replacen("ord_", "pay_", 1)
 }
 
 /// Creating an order, for the `create` use case.

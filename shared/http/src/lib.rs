@@ -70,6 +70,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             ("POST", "/v1/orders/{id}/confirm") => self.confirm(req, c, id).await,
             ("POST", "/v1/orders/{id}/remind") => self.remind(req, c, id).await,
             ("POST", "/v1/orders/{id}/cancel") => self.cancel(req, c, id).await,
+            ("POST", "/v1/orders/{id}/payments") => self.initiate_payment(req, c, id).await,
             ("POST", "/v1/orders/{id}/shipment") => self.ship(req, c, id).await,
             ("POST", "/v1/orders/{id}/delivery") => self.delivery(req, c, id).await,
             ("POST", "/v1/orders/{id}/receipt") => self.receipt(req, c, id).await,

@@ -48,6 +48,13 @@ fn schemas() -> Value {
         "Confirm": {"type": "object", "additionalProperties": false, "required": ["version"],
             "properties": {"version": {"type": "integer", "minimum": 0}}},
         "Empty": {"type": "object", "additionalProperties": false},
+        "Payment": {"type": "object", "additionalProperties": false, "required": ["stage", "method"],
+            "properties": {"stage": {"enum": ["initial", "balance"]},
+                "method": {"enum": ["e_checking", "credit_card", "telegraphic_transfer", "pay_later"]},
+                "card_brand": {"type": "string", "description": "visa or mastercard are accepted"},
+                "bank_country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                "account_type": {"enum": ["checking", "savings"]},
+                "term_months": {"type": "integer", "minimum": 0, "maximum": 4294967295u64}}},
         "Shipment": {"type": "object", "additionalProperties": false, "required": ["carrier", "tracking_number"],
             "properties": {"carrier": {"type": "string"}, "tracking_number": {"type": "string"},
                 "shipped_at": {"type": "string", "format": "date-time"}}},
@@ -80,6 +87,7 @@ fn request_schema(route: &Route) -> Option<&'static str> {
         ("POST", "/v1/orders/{id}/shipment") => Some("Shipment"),
         ("POST", "/v1/orders/{id}/delivery") => Some("Delivery"),
         ("POST", "/v1/orders/{id}/feedback") => Some("Feedback"),
+        ("POST", "/v1/orders/{id}/payments") => Some("Payment"),
         ("PUT", "/v1/suppliers/{id}/assurance-limit") => Some("AssuranceLimit"),
         ("POST", _) => Some("Empty"),
         _ => None,
@@ -88,7 +96,9 @@ fn request_schema(route: &Route) -> Option<&'static str> {
 
 fn success_status(route: &Route) -> &'static str {
     match (route.method, route.path) {
-        ("POST", "/v1/orders") | ("POST", "/v1/orders/{id}/feedback") => "201",
+        ("POST", "/v1/orders")
+        | ("POST", "/v1/orders/{id}/feedback")
+        | ("POST", "/v1/orders/{id}/payments") => "201",
         _ => "200",
     }
 }

@@ -35,6 +35,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/v1/orders/{id}/confirm", "confirm-order"),
     r("POST", "/v1/orders/{id}/remind", "confirm-order"),
     r("POST", "/v1/orders/{id}/cancel", "cancel-order"),
+    r("POST", "/v1/orders/{id}/payments", "initiate-payment"),
     r("POST", "/v1/orders/{id}/shipment", "ship-order"),
     r("POST", "/v1/orders/{id}/delivery", "record-delivery"),
     r("POST", "/v1/orders/{id}/receipt", "confirm-receipt"),
@@ -136,6 +137,6 @@ mod tests {
 
     #[test]
     fn every_function_serves_at_least_one_route() {
-        assert_eq!(functions().len(), 11);
+        assert_eq!(functions().len(), 12);
     }
 }

@@ -96,6 +96,11 @@ pub fn feedback(o: &Order) -> Value {
     json!({"order_id": o.id(), "supplier_id": o.supplier_id(), "feedback": o.feedback()})
 }
 
+/// The payment a request just started: the order's newest payment.
+pub fn last_payment(o: &Order) -> Value {
+    o.payments().last().map_or(Value::Null, payment)
+}
+
 pub fn history(entries: &[HistoryEntry]) -> Value {
     json!({"items": entries})
 }

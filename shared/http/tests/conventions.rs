@@ -431,3 +431,190 @@ async fn a_buyer_lists_own_orders_newest_first_with_a_cursor() {
     theirs.query = vec![("cursor".into(), cursor)];
     assert_problem(&api.handle(None, &theirs).await, 400);
 }
+
+async fn confirmed(api: &Api<MemoryBackend, FixedClock>, body: Value) -> String {
+    let r = api
+        .handle(None, &req("POST", "/v1/orders", BUYER, &body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = json_of(&r)["id"].as_str().expect("id").to_owned();
+    api.backend
+        .set_limit(
+            &UserId::parse("sup-1").expect("id"),
+            Usd::dollars(100_000).expect("usd"),
+            None,
+        )
+        .await
+        .expect("limit");
+    let r = api
+        .handle(
+            None,
+            &req(
+                "POST",
+                &format!("/v1/orders/{id}/confirm"),
+                SUPPLIER,
+                &json!({"version": 1}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    id
+}
+
+#[tokio::test]
+async fn paying_checks_who_what_and_the_method_rules_in_order() {
+    let api = api();
+    let mut body = order_body();
+    body["items"][0]["unit_price"] = json!("500.00");
+    body["initial_payment"] = json!("20000.01");
+    body.as_object_mut().expect("object").remove("inspection");
+    let id = confirmed(&api, body).await;
+    let path = format!("/v1/orders/{id}/payments");
+    let pay = |who, body: Value| req("POST", &path, who, &body);
+
+    // The supplier may not pay (403), before its body is even read.
+    assert_problem(
+        &api.handle(None, &pay(SUPPLIER, json!({"bogus": 1}))).await,
+        403,
+    );
+    // Malformed: unknown method, a card without a brand.
+    assert_problem(
+        &api.handle(
+            None,
+            &pay(BUYER, json!({"stage": "initial", "method": "cash"})),
+        )
+        .await,
+        400,
+    );
+    let p = assert_problem(
+        &api.handle(
+            None,
+            &pay(BUYER, json!({"stage": "initial", "method": "credit_card"})),
+        )
+        .await,
+        400,
+    );
+    assert_eq!(p["errors"][0]["field"], "card_brand");
+    // Business rules name themselves.
+    let rule = |p: Value| {
+        p["type"]
+            .as_str()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let card = json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"});
+    let p = assert_problem(&api.handle(None, &pay(BUYER, card)).await, 422);
+    assert_eq!(rule(p), "card-limit-exceeded");
+    let amex = json!({"stage": "initial", "method": "credit_card", "card_brand": "amex"});
+    assert_eq!(
+        rule(assert_problem(
+            &api.handle(None, &pay(BUYER, amex)).await,
+            422
+        )),
+        "card-brand-not-accepted"
+    );
+    let savings = json!({"stage": "initial", "method": "e_checking", "bank_country": "US", "account_type": "savings"});
+    assert_eq!(
+        rule(assert_problem(
+            &api.handle(None, &pay(BUYER, savings)).await,
+            422
+        )),
+        "echeck-requires-us-checking"
+    );
+    let wire = json!({"stage": "initial", "method": "telegraphic_transfer"});
+    assert_eq!(
+        rule(assert_problem(
+            &api.handle(None, &pay(BUYER, wire)).await,
+            422
+        )),
+        "no-receiving-account"
+    );
+    let later = json!({"stage": "initial", "method": "pay_later", "term_months": 3});
+    assert_eq!(
+        rule(assert_problem(
+            &api.handle(None, &pay(BUYER, later)).await,
+            422
+        )),
+        "no-approved-credit-line"
+    );
+    let long = json!({"stage": "initial", "method": "pay_later", "term_months": 7});
+    assert_eq!(
+        rule(assert_problem(
+            &api.handle(None, &pay(BUYER, long)).await,
+            422
+        )),
+        "pay-later-term-out-of-range"
+    );
+    // The balance is not due before shipment.
+    let balance = json!({"stage": "balance", "method": "e_checking", "bank_country": "US", "account_type": "checking"});
+    assert_problem(&api.handle(None, &pay(BUYER, balance)).await, 409);
+
+    // e-Checking from a US checking account: 201 with the fee on top and the window.
+    let ok = json!({"stage": "initial", "method": "e_checking", "bank_country": "US", "account_type": "checking"});
+    let r = api.handle(None, &pay(BUYER, ok.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let payment = json_of(&r);
+    assert_eq!(
+        payment["amount"],
+        json!({"amount": "20000.01", "currency": "USD"})
+    );
+    assert_eq!(
+        payment["fee"],
+        json!({"amount": "15.00", "currency": "USD"})
+    );
+    assert_eq!(payment["status"], "processing");
+    // Monday + 4..5 working days.
+    assert_eq!(
+        payment["expected_arrival"],
+        json!({"earliest": "2027-01-08", "latest": "2027-01-11"})
+    );
+    // One payment in flight per stage.
+    assert_problem(&api.handle(None, &pay(BUYER, ok)).await, 409);
+}
+
+#[tokio::test]
+async fn a_wire_transfer_answers_with_the_suppliers_account_and_a_reference() {
+    let api = api();
+    let id = confirmed(&api, order_body()).await;
+    let account = domain::coverage::ReceivingAccount {
+        bank_name: domain::text::ShortText::parse("Citibank").expect("text"),
+        account_name: domain::text::ShortText::parse("Shenzhen LED Co").expect("text"),
+        account_number: domain::text::ShortText::parse("123456789").expect("text"),
+        swift: domain::text::ShortText::parse("CITIUS33").expect("text"),
+    };
+    api.backend
+        .set_limit(
+            &UserId::parse("sup-1").expect("id"),
+            Usd::dollars(100_000).expect("usd"),
+            Some(&account),
+        )
+        .await
+        .expect("limit");
+    let r = api
+        .handle(
+            None,
+            &req(
+                "POST",
+                &format!("/v1/orders/{id}/payments"),
+                BUYER,
+                &json!({"stage": "initial", "method": "telegraphic_transfer"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let p = json_of(&r);
+    assert_eq!(
+        p["amount"],
+        json!({"amount": "1700.00", "currency": "USD"}),
+        "initial + the $200 inspection line"
+    );
+    assert_eq!(p["instructions"]["swift"], "CITIUS33");
+    assert!(
+        p["instructions"]["reference"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("TA-"))
+    );
+}
