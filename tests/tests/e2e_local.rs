@@ -916,7 +916,7 @@ fn load(rt: &tokio::runtime::Runtime, store: &DynamoStore, id: &str) -> domain::
         order: &order_id,
         idempotency: None,
         limit_of: None,
-    credit_of: None,
+        credit_of: None,
     };
     rt.block_on(store.load(request, Utc::now()))
         .unwrap_or_else(|e| panic!("load {id} from the table: {e}"))

@@ -15,5 +15,6 @@ pub mod page;
 pub mod ports;
 pub mod table;
 pub mod usecases;
+pub mod webhooks;
 
 pub use error::{ConflictKind, MessagingError, StoreError};

@@ -22,7 +22,7 @@ async fn reading_one_order_is_one_get_item() {
         order: order.id(),
         idempotency: None,
         limit_of: None,
-    credit_of: None,
+        credit_of: None,
     };
     let (loaded, calls) = counter.during(store.load(request, t0())).await;
     assert!(loaded.expect("load").order.is_some());
@@ -47,7 +47,7 @@ async fn a_confirmation_with_idempotency_and_the_limit_is_one_read_and_one_write
                 order: order.id(),
                 idempotency: Some(&key),
                 limit_of: Some(&p.supplier.id),
-            credit_of: None,
+                credit_of: None,
             },
             t0(),
         ))
