@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use app::ports::{Commit, LoadRequest, OrderStore, SupplierLimits};
+use app::ports::{Commit, CreditLines, LoadRequest, OrderStore, SupplierLimits};
 use aws_adapters::dynamodb::DynamoStore;
 use aws_adapters::test_support::{MotoServer, sdk_config};
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
@@ -571,6 +571,28 @@ fn initiate_payment_answers_its_sample_event() {
         fx.stored(ORDER).status(),
         OrderStatus::InitialPaymentProcessing
     );
+}
+
+#[test]
+fn apply_credit_line_answers_its_sample_event() {
+    let fx = Fixture::new();
+    let answer = fx.invoke("apply-credit-line");
+    answer.expect("apply-credit-line", 201);
+    let b = &answer.body;
+    assert_eq!(b["buyer_id"], BUYER, "{b}");
+    assert_eq!(b["status"], "pending", "{b}");
+    assert!(
+        b["application_id"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("app_")),
+        "{b}"
+    );
+    assert_eq!(b["available"], money("0.00"), "{b}");
+    let stored = fx
+        .block_on(fx.store.get_credit(&user(BUYER)))
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("the application is stored"));
+    assert_eq!(stored.status(), domain::payment::CreditLineStatus::Pending);
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! One function per route: decode → one use case → encode. Checks run in
 //! the order 401 → 413 → 404 → 403 → 400 → 409 → 422.
 
-use app::idempotency::{IdemKey, PayloadHash, StoredResponse};
+use app::idempotency::{IdemDecision, IdemKey, IdemRecord, PayloadHash, StoredResponse, decide};
 use app::page::{Cursor, PageRequest};
 use app::ports::Backend;
 use app::ports::{Clock, Listing, LoadRequest, Loaded};
-use app::usecases::{self, Creation, IdemRequest, Outcome, Transition};
+use app::usecases::{self, Creation, IdemRequest, Outcome, Transition, UseCaseError};
 use domain::Order;
 use domain::actor::{Caller, Role};
 use domain::calendar::Timestamp;
@@ -598,6 +598,102 @@ impl<B: Backend, C: Clock> Api<B, C> {
             200,
             &view::rating(supplier.as_str(), &summary, items),
         ))
+    }
+
+    /// Run a POST that changes no order under its `Idempotency-Key`: a lease
+    /// first (a duplicate still running gets 409), then the response stored
+    /// for replays (server errors are not stored: the lease expires).
+    async fn idempotent<F, Fut>(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        run: F,
+    ) -> Result<ApiResponse>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<ApiResponse>>,
+    {
+        let Some(idem) = idempotency(req, caller)? else {
+            return run().await;
+        };
+        let now = self.now();
+        let lease = IdemRecord::in_progress(idem.key.clone(), idem.payload.clone(), now);
+        match self.backend.begin(&lease, now).await {
+            Ok(()) => {}
+            Err(app::error::StoreError::Conflict(app::error::ConflictKind::Idempotency)) => {
+                let existing = self.backend.get_record(&idem.key, now).await?;
+                return match decide(existing.as_ref(), &idem.payload, now) {
+                    IdemDecision::Replay(r) => Ok(replayed(r)),
+                    IdemDecision::PayloadMismatch => {
+                        Err(UseCaseError::<ApiError>::IdempotencyMismatch.into())
+                    }
+                    IdemDecision::InProgress | IdemDecision::Proceed => {
+                        Err(UseCaseError::<ApiError>::InProgress.into())
+                    }
+                };
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let result = run().await;
+        let response = match &result {
+            Ok(r) => r.clone(),
+            Err(e) => e.to_response(),
+        };
+        if response.status < 500 {
+            let stored = StoredResponse {
+                status: response.status,
+                content_type: response.content_type.clone(),
+                body: response.body.clone(),
+            };
+            let record = IdemRecord::complete(idem.key, idem.payload, stored, now);
+            self.backend.complete(&record, now).await?;
+        }
+        result
+    }
+
+    // ---- Pay Later credit lines ------------------------------------------------
+
+    /// A buyer applies for a Pay Later credit line: pending until the
+    /// lender's webhook approves (with a limit) or declines it.
+    pub async fn apply_for_credit(&self, req: &ApiRequest, caller: &Caller) -> Result<ApiResponse> {
+        if !caller.has(Role::Buyer) {
+            return Err(ApiError::Forbidden(
+                "only buyers apply for Pay Later".into(),
+            ));
+        }
+        dto::decode::<dto::EmptyBody>(&req.body)?;
+        self.idempotent(req, caller, || async {
+            let id = domain::ids::ApplicationId::parse(
+                crate::new_order_id().replacen("ord_", "app_", 1),
+            )
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let line = domain::payment::CreditLine::apply(caller.id.clone(), id, self.now());
+            match self.backend.apply_for_credit(&line).await {
+                Ok(()) => Ok(ok_json(201, &view::credit_line(&line))),
+                Err(app::error::StoreError::Conflict(app::error::ConflictKind::AlreadyExists)) => {
+                    Err(ApiError::Conflict {
+                        code: "credit-line-exists",
+                        detail: "you already have a credit line or an application pending".into(),
+                    })
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    pub async fn get_credit_line(&self, caller: &Caller) -> Result<ApiResponse> {
+        if !caller.has(Role::Buyer) {
+            return Err(ApiError::Forbidden(
+                "only buyers have Pay Later credit lines".into(),
+            ));
+        }
+        let line = self
+            .backend
+            .get_credit(&caller.id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        Ok(ok_json(200, &view::credit_line(&line)))
     }
 
     // ---- supplier limits ---------------------------------------------------

@@ -76,6 +76,8 @@ impl<B: Backend, C: Clock> Api<B, C> {
             ("POST", "/v1/orders/{id}/receipt") => self.receipt(req, c, id).await,
             ("POST", "/v1/orders/{id}/feedback") => self.feedback(req, c, id).await,
             ("GET", "/v1/suppliers/{id}/feedback") => self.supplier_feedback(c, id).await,
+            ("POST", "/v1/credit-line") => self.apply_for_credit(req, c).await,
+            ("GET", "/v1/credit-line") => self.get_credit_line(c).await,
             ("PUT", "/v1/suppliers/{id}/assurance-limit") => self.put_limit(req, c, id).await,
             ("GET", "/v1/suppliers/{id}/assurance-limit") => self.get_limit(c, id).await,
             _ => Err(ApiError::Internal(error_chain(&std::io::Error::other(

@@ -98,7 +98,8 @@ fn success_status(route: &Route) -> &'static str {
     match (route.method, route.path) {
         ("POST", "/v1/orders")
         | ("POST", "/v1/orders/{id}/feedback")
-        | ("POST", "/v1/orders/{id}/payments") => "201",
+        | ("POST", "/v1/orders/{id}/payments")
+        | ("POST", "/v1/credit-line") => "201",
         _ => "200",
     }
 }

@@ -41,6 +41,8 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/v1/orders/{id}/receipt", "confirm-receipt"),
     r("POST", "/v1/orders/{id}/feedback", "leave-feedback"),
     r("GET", "/v1/suppliers/{id}/feedback", "leave-feedback"),
+    r("POST", "/v1/credit-line", "apply-credit-line"),
+    r("GET", "/v1/credit-line", "apply-credit-line"),
     r(
         "PUT",
         "/v1/suppliers/{id}/assurance-limit",
@@ -137,6 +139,6 @@ mod tests {
 
     #[test]
     fn every_function_serves_at_least_one_route() {
-        assert_eq!(functions().len(), 12);
+        assert_eq!(functions().len(), 13);
     }
 }

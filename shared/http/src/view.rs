@@ -115,6 +115,19 @@ pub fn limit(l: &AssuranceLimit) -> Value {
     })
 }
 
+pub fn credit_line(c: &domain::payment::CreditLine) -> Value {
+    json!({
+        "buyer_id": c.buyer_id,
+        "application_id": c.application_id,
+        "status": c.status(),
+        "limit": money(c.limit()),
+        "reserved": money(c.reserved()),
+        "available": money(c.available()),
+        "applied_at": c.applied_at,
+        "decided_at": c.decided_at,
+    })
+}
+
 pub fn rating(supplier: &str, r: &RatingSummary, items: Vec<Value>) -> Value {
     json!({
         "supplier_id": supplier,

@@ -618,3 +618,51 @@ async fn a_wire_transfer_answers_with_the_suppliers_account_and_a_reference() {
             .is_some_and(|r| r.starts_with("TA-"))
     );
 }
+
+#[tokio::test]
+async fn a_buyer_applies_for_pay_later_once_and_a_retried_application_is_replayed() {
+    let api = api();
+    let mut apply = req("POST", "/v1/credit-line", BUYER, &Value::Null);
+    apply
+        .headers
+        .push(("idempotency-key".into(), "apply-1".into()));
+    let first = api.handle(None, &apply).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let line = json_of(&first);
+    assert_eq!(line["status"], "pending");
+    assert_eq!(
+        line["available"],
+        json!({"amount": "0.00", "currency": "USD"})
+    );
+    let again = api.handle(None, &apply).await;
+    assert_eq!((again.status, &again.body), (201, &first.body), "replayed");
+    // A new application while one is pending: 409.
+    let p = assert_problem(
+        &api.handle(None, &req("POST", "/v1/credit-line", BUYER, &json!({})))
+            .await,
+        409,
+    );
+    assert_eq!(
+        p["type"],
+        "https://trade-assurance.dev/problems/credit-line-exists"
+    );
+    // Another body under the same key: 422.
+    let mut other = apply.clone();
+    other.body = b"{\"x\":1}".to_vec();
+    assert_problem(&api.handle(None, &other).await, 400);
+    // Only buyers; and each buyer sees only their own line.
+    assert_problem(
+        &api.handle(None, &req("POST", "/v1/credit-line", SUPPLIER, &json!({})))
+            .await,
+        403,
+    );
+    let mine = api
+        .handle(None, &req("GET", "/v1/credit-line", BUYER, &Value::Null))
+        .await;
+    assert_eq!(json_of(&mine)["application_id"], line["application_id"]);
+    assert_problem(
+        &api.handle(None, &req("GET", "/v1/credit-line", STRANGER, &Value::Null))
+            .await,
+        404,
+    );
+}
