@@ -14,20 +14,23 @@ use domain::actor::{Caller, Provider, Role};
 use domain::calendar::Timestamp;
 use domain::contract::{LineItem, Terms, TermsDraft};
 use domain::coverage::CoverageType;
-use domain::event::{DomainEvent, EventBody};
+use domain::event::{DomainEvent, EventBody, FlagResolution};
 use domain::ids::{ApplicationId, OrderId, PaymentId, UserId};
 use domain::order::{Counterparty, NewOrder, PaymentReport, PaymentRequest};
 use domain::payment::{
-    CardBrand, CreditLine, PaymentContext, PaymentMethod, PaymentSignal, PaymentStatus, Stage,
+    CardBrand, CreditLine, CreditLineStatus, FlagReason, PaymentContext, PaymentMethod,
+    PaymentSignal, PaymentStatus, Stage,
 };
+use domain::refund::RefundStatus;
 use domain::status::OrderStatus;
 use domain::text::{CountryCode, LongText, ShortText};
 use domain::{Order, Usd};
 
+use crate::consumer::{self, Applied, ConsumeError};
 use crate::error::{ConflictKind, StoreError};
 use crate::idempotency::{IdemDecision, IdemKey, IdemRecord, PayloadHash, StoredResponse, decide};
 use crate::page::PageRequest;
-use crate::ports::{Commit, DedupMark, Listing, LoadRequest};
+use crate::ports::{Commit, DedupMark, Listing, LoadRequest, ProviderMessage};
 
 pub use crate::ports::Backend;
 
@@ -980,6 +983,417 @@ pub async fn a_lowered_limit_blocks_new_reservations<B: Backend>(backend: B) {
     assert_eq!(rating.count, 0);
 }
 
+// ---- the payment-events consumer -------------------------------------------
+
+fn provider_message(
+    provider: Provider,
+    webhook_id: &str,
+    body: serde_json::Value,
+) -> ProviderMessage {
+    ProviderMessage {
+        provider,
+        webhook_id: webhook_id.to_owned(),
+        received_at: t0(),
+        body: body.to_string(),
+    }
+}
+
+/// A `payment.*` body as DESIGN §6 shows it.
+fn payment_body(
+    kind: &str,
+    order: &OrderId,
+    pay: &PaymentId,
+    amount: &str,
+    currency: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "type": kind,
+        "data": {
+            "payment_id": pay.as_str(),
+            "order_id": order.as_str(),
+            "amount": amount,
+            "currency": currency,
+            "provider_reference": "ch_123",
+        }
+    })
+}
+
+/// A confirmed order with a card payment of 400.00 in flight.
+async fn order_paying_by_card<B: Backend>(backend: &B) -> (Parties, OrderId, PaymentId) {
+    let p = Parties::fresh();
+    backend
+        .set_limit(
+            &p.supplier.id,
+            Usd::dollars(100_000).unwrap_or_else(|e| panic!("{e}")),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let order = create(backend, &p, t0()).await;
+    confirm_with_retry(backend, &p, order.id(), t0()).await;
+    let mut o = load(backend, order.id(), None, t0())
+        .await
+        .order
+        .unwrap_or_else(|| panic!("order"));
+    let before = o.version();
+    let pay = PaymentId::parse(unique("pay_")).unwrap_or_else(|e| panic!("{e}"));
+    let events = o
+        .initiate_payment(
+            &p.buyer,
+            PaymentRequest {
+                id: pay.clone(),
+                stage: Stage::Initial,
+                method: PaymentMethod::CreditCard {
+                    card_brand: CardBrand::Visa,
+                },
+            },
+            PaymentContext::default(),
+            t0(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    commit_ok(backend, &o, Some(before), &events, t0()).await;
+    (p, order.id().clone(), pay)
+}
+
+async fn consumed<B: Backend>(backend: &B, message: &ProviderMessage) -> Applied {
+    consumer::consume(backend, message, t0())
+        .await
+        .unwrap_or_else(|e| panic!("consume {}: {e:?}", message.webhook_id))
+}
+
+async fn stored_order<B: Backend>(backend: &B, id: &OrderId) -> Order {
+    load(backend, id, None, t0())
+        .await
+        .order
+        .unwrap_or_else(|| panic!("order"))
+}
+
+async fn count_events<B: Backend>(backend: &B, id: &OrderId, detail_type: &str) -> usize {
+    backend
+        .history(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .iter()
+        .filter(|e| e.body.detail_type() == detail_type)
+        .count()
+}
+
+/// The same delivery twice has one effect; the same event under another
+/// `webhook-id` changes nothing, and its mark is still recorded.
+pub async fn consumer_applies_a_duplicated_delivery_once<B: Backend>(backend: B) {
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    let body = payment_body("payment.succeeded", &id, &pay, "400.00", "USD");
+    let first = provider_message(Provider::Card, &unique("msg_"), body.clone());
+    assert!(matches!(
+        consumed(&backend, &first).await,
+        Applied::Applied { .. }
+    ));
+    assert_eq!(consumed(&backend, &first).await, Applied::Duplicate);
+    let resent = provider_message(Provider::Card, &unique("msg_"), body);
+    assert_eq!(consumed(&backend, &resent).await, Applied::NoChange);
+    assert_eq!(consumed(&backend, &resent).await, Applied::Duplicate);
+    let o = stored_order(&backend, &id).await;
+    assert_eq!(o.status(), OrderStatus::AwaitingShipment);
+    assert_eq!(
+        o.payment(&pay).map(|p| p.status),
+        Some(PaymentStatus::Succeeded)
+    );
+    assert_eq!(count_events(&backend, &id, "PaymentSucceeded").await, 1);
+    for m in [&first, &resent] {
+        assert!(
+            backend
+                .seen(Provider::Card, &m.webhook_id, t0())
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"))
+        );
+    }
+}
+
+/// `payment.succeeded` then a late `payment.processing`: the payment does
+/// not move backwards.
+pub async fn consumer_never_moves_a_payment_backwards<B: Backend>(backend: B) {
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    let succeeded = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &id, &pay, "400.00", "USD"),
+    );
+    let processing = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.processing", &id, &pay, "400.00", "USD"),
+    );
+    assert!(matches!(
+        consumed(&backend, &succeeded).await,
+        Applied::Applied { .. }
+    ));
+    let version = stored_order(&backend, &id).await.version();
+    assert_eq!(consumed(&backend, &processing).await, Applied::NoChange);
+    let o = stored_order(&backend, &id).await;
+    assert_eq!(
+        o.version(),
+        version,
+        "an older signal does not save the order"
+    );
+    assert_eq!(
+        o.payment(&pay).map(|p| (p.status, p.flag.is_none())),
+        Some((PaymentStatus::Succeeded, true))
+    );
+    assert_eq!(o.status(), OrderStatus::AwaitingShipment);
+    assert_eq!(consumed(&backend, &processing).await, Applied::Duplicate);
+}
+
+/// A failure after a success, a confirmation of another amount or currency,
+/// and an event signed by a provider that does not serve the method are
+/// flagged, not applied (and acknowledged).
+pub async fn consumer_flags_contradictions_mismatches_and_wrong_providers<B: Backend>(backend: B) {
+    // A failure after success.
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    for kind in ["payment.succeeded", "payment.failed"] {
+        let m = provider_message(
+            Provider::Card,
+            &unique("msg_"),
+            payment_body(kind, &id, &pay, "400.00", "USD"),
+        );
+        assert!(matches!(
+            consumed(&backend, &m).await,
+            Applied::Applied { .. }
+        ));
+    }
+    let o = stored_order(&backend, &id).await;
+    let p = o.payment(&pay).unwrap_or_else(|| panic!("payment"));
+    assert_eq!(p.status, PaymentStatus::Succeeded);
+    assert_eq!(
+        p.flag.as_ref().map(|f| f.reason),
+        Some(FlagReason::ContradictsFinalStatus)
+    );
+    assert_eq!(o.status(), OrderStatus::AwaitingShipment);
+    assert_eq!(count_events(&backend, &id, "PaymentFailed").await, 0);
+
+    // Another amount, then another currency.
+    for (amount, currency, reason) in [
+        ("399.99", "USD", FlagReason::AmountMismatch),
+        ("400.00", "EUR", FlagReason::CurrencyMismatch),
+    ] {
+        let (_, id, pay) = order_paying_by_card(&backend).await;
+        let m = provider_message(
+            Provider::Card,
+            &unique("msg_"),
+            payment_body("payment.succeeded", &id, &pay, amount, currency),
+        );
+        assert_eq!(
+            consumed(&backend, &m).await,
+            Applied::Applied { events: 1 },
+            "only the flag"
+        );
+        let o = stored_order(&backend, &id).await;
+        let p = o.payment(&pay).unwrap_or_else(|| panic!("payment"));
+        assert_ne!(p.status, PaymentStatus::Succeeded);
+        assert_eq!(p.flag.as_ref().map(|f| f.reason), Some(reason));
+        assert_eq!(o.status(), OrderStatus::InitialPaymentProcessing);
+        assert_eq!(count_events(&backend, &id, "PaymentFlagged").await, 1);
+        assert_eq!(count_events(&backend, &id, "PaymentSucceeded").await, 0);
+    }
+
+    // Signed by the e-Checking provider for a card payment.
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    let m = provider_message(
+        Provider::Echeck,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &id, &pay, "400.00", "USD"),
+    );
+    assert_eq!(consumed(&backend, &m).await, Applied::Applied { events: 1 });
+    let o = stored_order(&backend, &id).await;
+    let p = o.payment(&pay).unwrap_or_else(|| panic!("payment"));
+    assert_ne!(p.status, PaymentStatus::Succeeded);
+    assert_eq!(
+        p.flag.as_ref().map(|f| f.reason),
+        Some(FlagReason::WrongProvider)
+    );
+    assert_eq!(o.status(), OrderStatus::InitialPaymentProcessing);
+    assert!(
+        backend
+            .seen(Provider::Echeck, &m.webhook_id, t0())
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    );
+}
+
+/// `refund.succeeded` settles the refund part it names.
+pub async fn consumer_settles_a_refund_part<B: Backend>(backend: B) {
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    // A mismatched confirmation is flagged; the arbiter refunds it.
+    let m = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &id, &pay, "399.99", "USD"),
+    );
+    consumed(&backend, &m).await;
+    let arbiter = Caller::new(user(&unique("a-")), [Role::Arbiter]);
+    let mut o = stored_order(&backend, &id).await;
+    let before = o.version();
+    let events = o
+        .resolve_payment(&arbiter, &pay, FlagResolution::Refund, t0())
+        .unwrap_or_else(|e| panic!("resolve: {e}"));
+    commit_ok(&backend, &o, Some(before), &events, t0()).await;
+    let part = o
+        .refunds()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("a refund part"));
+    assert_eq!(part.status, RefundStatus::Requested);
+
+    let refund = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        serde_json::json!({
+            "type": "refund.succeeded",
+            "data": {
+                "refund_id": part.id.as_str(),
+                "order_id": id.as_str(),
+                "amount": part.amount.to_string(),
+            }
+        }),
+    );
+    assert!(matches!(
+        consumed(&backend, &refund).await,
+        Applied::Applied { .. }
+    ));
+    assert_eq!(consumed(&backend, &refund).await, Applied::Duplicate);
+    let o = stored_order(&backend, &id).await;
+    let settled = o
+        .refunds()
+        .iter()
+        .find(|r| r.id == part.id)
+        .unwrap_or_else(|| panic!("part"));
+    assert_eq!(settled.status, RefundStatus::Succeeded);
+    assert_eq!(
+        o.payment(&pay).map(|p| (p.status, p.refunded)),
+        Some((PaymentStatus::Refunded, part.amount))
+    );
+    assert_eq!(count_events(&backend, &id, "RefundSucceeded").await, 1);
+}
+
+/// The lender's webhook approves a pending credit line, once.
+pub async fn consumer_approves_a_credit_line<B: Backend>(backend: B) {
+    let p = Parties::fresh();
+    let app = ApplicationId::parse(unique("app_")).unwrap_or_else(|e| panic!("{e}"));
+    let line = CreditLine::apply(p.buyer.id.clone(), app.clone(), t0());
+    backend
+        .apply_for_credit(&line)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let body = serde_json::json!({
+        "type": "credit_line.approved",
+        "data": {
+            "buyer_id": p.buyer.id.as_str(),
+            "application_id": app.as_str(),
+            "limit": "5000.00",
+        }
+    });
+    let m = provider_message(Provider::Paylater, &unique("msg_"), body.clone());
+    assert_eq!(consumed(&backend, &m).await, Applied::Applied { events: 0 });
+    assert_eq!(consumed(&backend, &m).await, Applied::Duplicate);
+    let again = provider_message(Provider::Paylater, &unique("msg_"), body);
+    assert_eq!(consumed(&backend, &again).await, Applied::NoChange);
+    let stored = backend
+        .get_credit(&p.buyer.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("line"));
+    assert_eq!(stored.status(), CreditLineStatus::Approved);
+    assert_eq!(
+        stored.limit(),
+        Usd::dollars(5000).unwrap_or_else(|e| panic!("{e}"))
+    );
+    assert_eq!(
+        stored.available(),
+        Usd::dollars(5000).unwrap_or_else(|e| panic!("{e}"))
+    );
+}
+
+/// 20 deliveries of one event at once: exactly one applies it.
+pub async fn consumer_applies_concurrent_deliveries_once<B: Backend>(backend: B) {
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    let m = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &id, &pay, "400.00", "USD"),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let backend = backend.clone();
+        let m = m.clone();
+        tasks.push(tokio::spawn(async move {
+            consumer::consume(&backend, &m, t0()).await
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        match t.await.unwrap_or_else(|e| panic!("task: {e}")) {
+            Ok(Applied::Applied { .. }) => applied += 1,
+            Ok(Applied::Duplicate) => {}
+            other => panic!("a concurrent delivery: {other:?}"),
+        }
+    }
+    assert_eq!(applied, 1, "exactly one delivery applies the event");
+    let o = stored_order(&backend, &id).await;
+    assert_eq!(
+        o.payment(&pay).map(|p| p.status),
+        Some(PaymentStatus::Succeeded)
+    );
+    assert_eq!(o.status(), OrderStatus::AwaitingShipment);
+    assert_eq!(count_events(&backend, &id, "PaymentSucceeded").await, 1);
+}
+
+/// A malformed body, an unknown order or payment: permanent, not retried.
+pub async fn consumer_refuses_malformed_and_unknown_events<B: Backend>(backend: B) {
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    for body in [
+        "not json".to_owned(),
+        serde_json::json!({"type": "payment.exploded", "data": {}}).to_string(),
+        serde_json::json!({"type": "payment.succeeded", "data": {"payment_id": pay.as_str()}})
+            .to_string(),
+    ] {
+        let m = ProviderMessage {
+            provider: Provider::Card,
+            webhook_id: unique("msg_"),
+            received_at: t0(),
+            body,
+        };
+        match consumer::consume(&backend, &m, t0()).await {
+            Err(e @ ConsumeError::Malformed(_)) => {
+                assert!(!e.is_retryable());
+                assert!(!e.report_as_failure());
+            }
+            other => panic!("{}: {other:?}", m.body),
+        }
+    }
+    let unknown_order = OrderId::parse(unique("ord_")).unwrap_or_else(|e| panic!("{e}"));
+    let m = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &unknown_order, &pay, "400.00", "USD"),
+    );
+    let r = consumer::consume(&backend, &m, t0()).await;
+    assert!(matches!(r, Err(ConsumeError::UnknownOrder)), "{r:?}");
+    let unknown_pay = PaymentId::parse(unique("pay_")).unwrap_or_else(|e| panic!("{e}"));
+    let m = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &id, &unknown_pay, "400.00", "USD"),
+    );
+    let r = consumer::consume(&backend, &m, t0()).await;
+    assert!(matches!(r, Err(ConsumeError::UnknownPayment)), "{r:?}");
+    assert!(r.err().is_some_and(|e| !e.is_retryable()));
+    let o = stored_order(&backend, &id).await;
+    assert_eq!(
+        o.payment(&pay)
+            .map(|p| p.status != PaymentStatus::Succeeded),
+        Some(true)
+    );
+}
+
 /// Expands to one `#[tokio::test]` per contract case for a backend.
 #[macro_export]
 macro_rules! contract_suite {
@@ -995,6 +1409,13 @@ macro_rules! contract_suite {
             history_outbox_and_limit_effects_follow_the_commits,
             credit_lines_reserve_with_payments_and_decide_once,
             a_lowered_limit_blocks_new_reservations,
+            consumer_applies_a_duplicated_delivery_once,
+            consumer_never_moves_a_payment_backwards,
+            consumer_flags_contradictions_mismatches_and_wrong_providers,
+            consumer_settles_a_refund_part,
+            consumer_approves_a_credit_line,
+            consumer_applies_concurrent_deliveries_once,
+            consumer_refuses_malformed_and_unknown_events,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -5,6 +5,7 @@
 //! both backends must pass is [`contract`] (feature `contract-suite`).
 
 pub mod clock;
+pub mod consumer;
 #[cfg(feature = "contract-suite")]
 pub mod contract;
 pub mod effects;

@@ -1,0 +1,298 @@
+//! The payment-events consumer use case (DESIGN §6): one verified provider
+//! webhook, taken from the queue, applied exactly once per (provider,
+//! `webhook-id`).
+//!
+//! Flow for a payment or refund event: `seen`? → parse → load the order
+//! (one read) → the domain report with the *signing* provider → commit the
+//! order with its events and the de-duplication mark in the same write,
+//! on the version that was read. A concurrent change is retried (bounded),
+//! checking `seen` again first; a concurrent duplicate that won the race
+//! fails the commit with `Conflict(Duplicate)`.
+//!
+//! An event that changes nothing (a repeated status, an older signal, a
+//! flag already raised) still records its mark: the commit then only checks
+//! the order's version and writes the mark, so a redelivery is a
+//! `Duplicate` and the consumer never reads twice for it.
+//!
+//! Credit-line events (`credit_line.approved` / `declined`) decide the
+//! buyer's pending application with the mark in the same write
+//! ([`CreditLines::decide_credit`]). A line that is no longer pending (or
+//! belongs to another application) is acknowledged as [`Applied::NoChange`];
+//! no mark is written then, as the store writes one only with a decision —
+//! a redelivery is again `NoChange`, which is just as harmless.
+
+use chrono::TimeDelta;
+use domain::calendar::Timestamp;
+use domain::error::OrderError;
+use domain::ids::UserId;
+use domain::payment::{CreditError, CreditLineStatus};
+use domain::{Order, Usd};
+use thiserror::Error;
+
+use crate::error::{ConflictKind, StoreError};
+use crate::ports::{Backend, Commit, DedupMark, LoadRequest, ProviderMessage};
+use crate::usecases::MAX_ATTEMPTS;
+use crate::webhooks::{EventParseError, ProviderEvent};
+
+/// How long a (provider, `webhook-id`) is remembered: providers retry
+/// deliveries for a few days at most.
+pub const DEDUP_RETENTION: TimeDelta = TimeDelta::days(7);
+
+/// What consuming a message did. Every variant acknowledges the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The event was applied with its de-duplication mark. `events` is the
+    /// number of domain events committed (a flag counts: a mismatched or
+    /// wrong-provider confirmation is applied as a flag, not as a payment).
+    /// A credit-line decision changes the line and emits no domain event:
+    /// `events` is 0 then.
+    Applied { events: usize },
+    /// This (provider, `webhook-id`) was already applied.
+    Duplicate,
+    /// The event changed nothing (a repeated or older signal; a credit line
+    /// already decided). For order events its mark was recorded.
+    NoChange,
+}
+
+/// Why a message was not applied.
+///
+/// How the SQS handler treats each: [`ConsumeError::report_as_failure`]
+/// says whether the message goes into `batchItemFailures` (redelivered,
+/// and after the queue's maximum receives moved to the DLQ); everything else
+/// is acknowledged and logged.
+#[derive(Debug, Error)]
+pub enum ConsumeError {
+    /// The body is not a well-formed event. Permanent: **acknowledged and
+    /// logged** (error level, with the provider, `webhook-id` and the parse
+    /// error's path), not sent to the DLQ. The webhook route parses every
+    /// verified body with the same parser and answers 400 before enqueuing,
+    /// so a malformed message here can only come from a bug or a version
+    /// skew; redelivering it five times cannot change the verdict and would
+    /// only hold up the retries of the batch, and the log line carries what
+    /// an operator needs (the provider still has the event and can resend
+    /// it once the consumer understands it).
+    #[error("malformed provider event: {0}")]
+    Malformed(#[from] EventParseError),
+    /// The event names an order that does not exist. Permanent: acknowledged
+    /// and logged (orders are committed before any payment is requested).
+    #[error("the event names an unknown order")]
+    UnknownOrder,
+    /// The event names a payment that is not part of its order. Permanent:
+    /// acknowledged and logged.
+    #[error("the event names a payment that is not part of its order")]
+    UnknownPayment,
+    /// The event names a refund part that is not part of its order.
+    /// Permanent: acknowledged and logged.
+    #[error("the event names a refund that is not part of its order")]
+    UnknownRefund,
+    /// A credit-line decision for a buyer without any credit line.
+    /// Permanent: acknowledged and logged.
+    #[error("the event names a buyer without a credit line application")]
+    UnknownCreditLine,
+    /// The domain refused the event (e.g. an approved limit above the Pay
+    /// Later maximum, an amount that overflows). Permanent: acknowledged
+    /// and logged; an operator settles it with the provider.
+    #[error("the event was refused: {0}")]
+    Refused(String),
+    /// The store failed, or every attempt lost a race (`Conflict(Version)`).
+    /// Retryable when [`ConsumeError::is_retryable`]: reported as a batch
+    /// item failure and redelivered. A non-retryable store error (corrupt
+    /// data, a refused request) is reported as a failure too, so the message
+    /// is kept and reaches the DLQ after the maximum receives (a poison
+    /// message) instead of being lost.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ConsumeError {
+    /// Whether a redelivery may succeed: the backend was unavailable or
+    /// throttling, or the order kept changing under the consumer.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ConsumeError::Store(e) => {
+                e.is_retryable() || e.conflict_kind() == Some(ConflictKind::Version)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the handler reports the message in `batchItemFailures`: every
+    /// store failure (retried; a persistent one ends in the DLQ). Malformed
+    /// and unknown events and domain refusals are acknowledged and logged.
+    pub fn report_as_failure(&self) -> bool {
+        matches!(self, ConsumeError::Store(_))
+    }
+}
+
+/// Apply one queued provider webhook. `now` is business time (the
+/// de-duplication mark lives [`DEDUP_RETENTION`] from it).
+pub async fn consume<B: Backend>(
+    backend: &B,
+    message: &ProviderMessage,
+    now: Timestamp,
+) -> Result<Applied, ConsumeError> {
+    let provider = message.provider;
+    let webhook_id = message.webhook_id.as_str();
+    if backend.seen(provider, webhook_id, now).await? {
+        return Ok(Applied::Duplicate);
+    }
+    let event = ProviderEvent::parse(message.body.as_bytes())?;
+    let mark = DedupMark {
+        provider,
+        event_id: webhook_id.to_owned(),
+        expires_at: now + DEDUP_RETENTION,
+    };
+    match &event {
+        ProviderEvent::CreditLineApproved {
+            buyer_id,
+            application_id,
+            limit,
+        } => {
+            decide_credit_line(
+                backend,
+                &mark,
+                buyer_id,
+                application_id.as_str(),
+                Some(*limit),
+                now,
+            )
+            .await
+        }
+        ProviderEvent::CreditLineDeclined {
+            buyer_id,
+            application_id,
+        } => decide_credit_line(backend, &mark, buyer_id, application_id.as_str(), None, now).await,
+        _ => apply_to_order(backend, message, &mark, &event, now).await,
+    }
+}
+
+/// A payment or refund event: one read, one write per attempt.
+async fn apply_to_order<B: Backend>(
+    backend: &B,
+    message: &ProviderMessage,
+    mark: &DedupMark,
+    event: &ProviderEvent,
+    now: Timestamp,
+) -> Result<Applied, ConsumeError> {
+    let Some(order_id) = event.order_id() else {
+        return Err(ConsumeError::Refused(format!(
+            "{} does not name an order",
+            event.event_type()
+        )));
+    };
+    for attempt in 0..MAX_ATTEMPTS {
+        // A concurrent delivery of the same event may have won the race.
+        if attempt > 0 && backend.seen(mark.provider, &mark.event_id, now).await? {
+            return Ok(Applied::Duplicate);
+        }
+        let loaded = backend
+            .load(
+                LoadRequest {
+                    order: order_id,
+                    idempotency: None,
+                    limit_of: None,
+                    credit_of: None,
+                },
+                now,
+            )
+            .await?;
+        let Some(mut order) = loaded.order else {
+            return Err(ConsumeError::UnknownOrder);
+        };
+        let before = order.version();
+        let events = apply_report(&mut order, message, event, now)?;
+        let result = backend
+            .commit(Commit {
+                order: &order,
+                expected_version: Some(before),
+                events: &events,
+                idempotency: None,
+                dedup: Some(mark),
+                now,
+            })
+            .await;
+        match result {
+            Ok(()) if events.is_empty() => return Ok(Applied::NoChange),
+            Ok(()) => {
+                return Ok(Applied::Applied {
+                    events: events.len(),
+                });
+            }
+            Err(StoreError::Conflict(ConflictKind::Duplicate)) => return Ok(Applied::Duplicate),
+            Err(StoreError::Conflict(ConflictKind::Version)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict(ConflictKind::Version).into())
+}
+
+/// The domain report of a payment or refund event, with the provider that
+/// signed the message (the domain flags one that does not serve the
+/// payment's method).
+fn apply_report(
+    order: &mut Order,
+    message: &ProviderMessage,
+    event: &ProviderEvent,
+    now: Timestamp,
+) -> Result<Vec<domain::event::DomainEvent>, ConsumeError> {
+    let result = if let Some((_, report)) = event.payment_report() {
+        order.apply_payment_report(message.provider, report, now)
+    } else if let Some((_, report)) = event.refund_report() {
+        order.apply_refund_report(message.provider, report, now)
+    } else {
+        return Err(ConsumeError::Refused(format!(
+            "{} is not a payment or refund event",
+            event.event_type()
+        )));
+    };
+    result.map_err(|e| match e {
+        OrderError::NotFound => ConsumeError::UnknownOrder,
+        OrderError::UnknownPayment(_) => ConsumeError::UnknownPayment,
+        OrderError::UnknownRefund(_) => ConsumeError::UnknownRefund,
+        other => ConsumeError::Refused(other.to_string()),
+    })
+}
+
+/// The lender's decision on a buyer's pending application (`limit` when
+/// approved), recorded with the mark in the same write.
+async fn decide_credit_line<B: Backend>(
+    backend: &B,
+    mark: &DedupMark,
+    buyer: &UserId,
+    application_id: &str,
+    limit: Option<Usd>,
+    now: Timestamp,
+) -> Result<Applied, ConsumeError> {
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 && backend.seen(mark.provider, &mark.event_id, now).await? {
+            return Ok(Applied::Duplicate);
+        }
+        let Some(mut line) = backend.get_credit(buyer).await? else {
+            return Err(ConsumeError::UnknownCreditLine);
+        };
+        if line.application_id.as_str() != application_id
+            || line.status() != CreditLineStatus::Pending
+        {
+            return Ok(Applied::NoChange);
+        }
+        let decided = match limit {
+            Some(limit) => line.approve(limit, now),
+            None => line.decline(now),
+        };
+        match decided {
+            Ok(()) => {}
+            Err(CreditError::AlreadyDecided) => return Ok(Applied::NoChange),
+            Err(e) => {
+                return Err(ConsumeError::Refused(e.to_string()));
+            }
+        }
+        match backend.decide_credit(&line, Some(mark)).await {
+            Ok(()) => return Ok(Applied::Applied { events: 0 }),
+            Err(StoreError::Conflict(ConflictKind::Duplicate)) => return Ok(Applied::Duplicate),
+            // Decided meanwhile (or a duplicate won): read again.
+            Err(StoreError::Conflict(ConflictKind::Version)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict(ConflictKind::Version).into())
+}
