@@ -30,7 +30,6 @@ use aws_sdk_dynamodb::types::{
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
     TimeToLiveSpecification, TransactGetItem, TransactWriteItem, Update,
 };
-use chrono::TimeDelta;
 use domain::actor::Provider;
 use domain::calendar::Timestamp;
 use domain::coverage::{AssuranceLimit, ReceivingAccount};
@@ -1253,6 +1252,3 @@ impl Dedup for DynamoStore {
         })
     }
 }
-
-/// How long a provider event id is remembered.
-pub const DEDUP_RETENTION: TimeDelta = TimeDelta::days(7);
