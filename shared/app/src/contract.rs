@@ -491,44 +491,13 @@ pub async fn idempotency_record_rides_with_the_order_commit<B: Backend>(backend:
 /// 20 consumers receive the same provider event at once: exactly one
 /// applies it; the payment succeeds once.
 pub async fn concurrent_consumers_apply_a_provider_event_once<B: Backend>(backend: B) {
-    let p = Parties::fresh();
-    backend
-        .set_limit(
-            &p.supplier.id,
-            Usd::dollars(100_000).unwrap_or_else(|e| panic!("{e}")),
-            None,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let order = create(&backend, &p, t0()).await;
-    confirm_with_retry(&backend, &p, order.id(), t0()).await;
-    let mut o = load(&backend, order.id(), None, t0())
-        .await
-        .order
-        .unwrap_or_else(|| panic!("order"));
-    let before = o.version();
-    let pay = PaymentId::parse(unique("pay_")).unwrap_or_else(|e| panic!("{e}"));
-    let events = o
-        .initiate_payment(
-            &p.buyer,
-            PaymentRequest {
-                id: pay.clone(),
-                stage: Stage::Initial,
-                method: PaymentMethod::CreditCard {
-                    card_brand: CardBrand::Visa,
-                },
-            },
-            PaymentContext::default(),
-            t0(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    commit_ok(&backend, &o, Some(before), &events, t0()).await;
+    let (_, order_id, pay) = order_paying_by_card(&backend).await;
 
     let event_id = unique("msg_");
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let backend = backend.clone();
-        let id = order.id().clone();
+        let id = order_id.clone();
         let pay = pay.clone();
         let event_id = event_id.clone();
         tasks.push(tokio::spawn(async move {
@@ -542,7 +511,7 @@ pub async fn concurrent_consumers_apply_a_provider_event_once<B: Backend>(backen
         }
     }
     assert_eq!(applied, 1, "exactly one consumer applies the event");
-    let o = load(&backend, order.id(), None, t0())
+    let o = load(&backend, &order_id, None, t0())
         .await
         .order
         .unwrap_or_else(|| panic!("order"));
@@ -552,7 +521,7 @@ pub async fn concurrent_consumers_apply_a_provider_event_once<B: Backend>(backen
         Some(PaymentStatus::Succeeded)
     );
     let history = backend
-        .history(order.id())
+        .history(&order_id)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let succeeded = history

@@ -130,6 +130,24 @@ where
     }
 }
 
+impl<'a, I, D, A> Step<'a, I, D, A> {
+    /// A step answering 200 with the order, reading nothing but the order.
+    fn new(caller: &'a Caller, action: Action, body: &'a [u8], decode: D, apply: A) -> Self {
+        Step {
+            caller,
+            action,
+            body,
+            decode,
+            apply,
+            status: 200,
+            render: view::order,
+            needs_limit: false,
+            wants_credit: false,
+            _input: std::marker::PhantomData,
+        }
+    }
+}
+
 /// A step whose request has no fields (`{}` or an empty body) and whose
 /// command needs only the caller and the time.
 #[allow(clippy::type_complexity)]
@@ -144,18 +162,13 @@ fn no_body_step<'a>(
     impl Fn(&[u8]) -> Result<()>,
     impl Fn(&mut Order, (), &Loaded, Timestamp) -> Result<Vec<DomainEvent>>,
 > {
-    Step {
+    Step::new(
         caller,
         action,
         body,
-        decode: |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
-        apply: move |o: &mut Order, (), _: &Loaded, now| command(o, now),
-        status: 200,
-        render: view::order,
-        needs_limit: false,
-        wants_credit: false,
-        _input: std::marker::PhantomData,
-    }
+        |b: &[u8]| dto::decode::<dto::EmptyBody>(b).map(|_| ()),
+        move |o: &mut Order, (), _: &Loaded, now| command(o, now),
+    )
 }
 
 impl<B: Backend, C: Clock> Api<B, C> {
@@ -326,11 +339,11 @@ impl<B: Backend, C: Clock> Api<B, C> {
     }
 
     pub async fn amend(&self, req: &ApiRequest, caller: &Caller, id: &str) -> Result<ApiResponse> {
-        let step = Step {
+        let step = Step::new(
             caller,
-            action: Action::Amend,
-            body: &req.body,
-            decode: |b: &[u8]| {
+            Action::Amend,
+            &req.body,
+            |b: &[u8]| {
                 let body: dto::TermsBody = dto::decode(b)?;
                 let mut f = Fields::default();
                 if body.supplier_id.is_some() || body.buyer_id.is_some() {
@@ -340,13 +353,8 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 let draft = f.finish(draft)?;
                 Ok(Terms::new(draft).map_err(domain::OrderError::from)?)
             },
-            apply: |o: &mut Order, terms: Terms, _: &Loaded, now| Ok(o.amend(caller, terms, now)?),
-            status: 200,
-            render: view::order,
-            needs_limit: false,
-            wants_credit: false,
-            _input: std::marker::PhantomData,
-        };
+            |o: &mut Order, terms: Terms, _: &Loaded, now| Ok(o.amend(caller, terms, now)?),
+        );
         Ok(self.run_step(req, caller, id, step).await?.0)
     }
 
@@ -357,22 +365,20 @@ impl<B: Backend, C: Clock> Api<B, C> {
         id: &str,
     ) -> Result<ApiResponse> {
         let step = Step {
-            caller,
-            action: Action::Confirm,
-            body: &req.body,
-            decode: |b: &[u8]| Ok(dto::decode::<dto::ConfirmBody>(b)?.version),
-            apply: |o: &mut Order, version: u64, loaded: &Loaded, now| {
-                let supplier = o.supplier_id().clone();
-                let limit = loaded.limit.clone().unwrap_or_else(|| {
-                    domain::coverage::AssuranceLimit::new(supplier, domain::Usd::ZERO)
-                });
-                Ok(o.confirm(caller, version, &limit, now)?)
-            },
-            status: 200,
-            render: view::order,
             needs_limit: true,
-            wants_credit: false,
-            _input: std::marker::PhantomData,
+            ..Step::new(
+                caller,
+                Action::Confirm,
+                &req.body,
+                |b: &[u8]| Ok(dto::decode::<dto::ConfirmBody>(b)?.version),
+                |o: &mut Order, version: u64, loaded: &Loaded, now| {
+                    let supplier = o.supplier_id().clone();
+                    let limit = loaded.limit.clone().unwrap_or_else(|| {
+                        domain::coverage::AssuranceLimit::new(supplier, domain::Usd::ZERO)
+                    });
+                    Ok(o.confirm(caller, version, &limit, now)?)
+                },
+            )
         };
         let (resp, order) = self.run_step(req, caller, id, step).await?;
         if order.is_some_and(|o| o.status() == OrderStatus::AwaitingInitialPayment) {
@@ -406,59 +412,57 @@ impl<B: Backend, C: Clock> Api<B, C> {
     ) -> Result<ApiResponse> {
         // Which extra records to read is decided from the method named in
         // the body, leniently: the strict decoding comes after 404 / 403.
-        let method = serde_json::from_slice::<serde_json::Value>(&req.body)
-            .ok()
-            .and_then(|v| v.get("method").and_then(|m| m.as_str().map(str::to_owned)));
-        let stage = serde_json::from_slice::<serde_json::Value>(&req.body)
-            .ok()
-            .and_then(|v| v.get("stage").and_then(|m| m.as_str().map(str::to_owned)));
+        let peek = serde_json::from_slice::<serde_json::Value>(&req.body).unwrap_or_default();
+        let named = |field: &str| peek.get(field).and_then(|v| v.as_str()).map(str::to_owned);
+        let (method, stage) = (named("method"), named("stage"));
         let action = if stage.as_deref() == Some("balance") {
             Action::PayBalance
         } else {
             Action::PayInitial
         };
         let step = Step {
-            caller,
-            action,
-            body: &req.body,
-            decode: |b: &[u8]| {
-                let body: dto::PaymentBody = dto::decode(b)?;
-                let mut f = Fields::default();
-                let parsed = body.parse(&mut f);
-                f.finish(parsed)
-            },
-            apply: |o: &mut Order, (stage, method), loaded: &Loaded, now| {
-                let id = domain::ids::PaymentId::parse(new_payment_id())
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
-                let ctx = domain::payment::PaymentContext {
-                    credit_line: loaded.credit.as_ref(),
-                    receiving_account: loaded
-                        .limit
-                        .as_ref()
-                        .and_then(|l| l.receiving_account.as_ref()),
-                };
-                Ok(o.initiate_payment(
-                    caller,
-                    domain::order::PaymentRequest { id, stage, method },
-                    ctx,
-                    now,
-                )?)
-            },
             status: 201,
             render: view::last_payment,
             needs_limit: method.as_deref() == Some("telegraphic_transfer"),
             wants_credit: method.as_deref() == Some("pay_later"),
-            _input: std::marker::PhantomData,
+            ..Step::new(
+                caller,
+                action,
+                &req.body,
+                |b: &[u8]| {
+                    let body: dto::PaymentBody = dto::decode(b)?;
+                    let mut f = Fields::default();
+                    let parsed = body.parse(&mut f);
+                    f.finish(parsed)
+                },
+                |o: &mut Order, (stage, method), loaded: &Loaded, now| {
+                    let id = domain::ids::PaymentId::parse(new_payment_id())
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let ctx = domain::payment::PaymentContext {
+                        credit_line: loaded.credit.as_ref(),
+                        receiving_account: loaded
+                            .limit
+                            .as_ref()
+                            .and_then(|l| l.receiving_account.as_ref()),
+                    };
+                    Ok(o.initiate_payment(
+                        caller,
+                        domain::order::PaymentRequest { id, stage, method },
+                        ctx,
+                        now,
+                    )?)
+                },
+            )
         };
         Ok(self.run_step(req, caller, id, step).await?.0)
     }
 
     pub async fn ship(&self, req: &ApiRequest, caller: &Caller, id: &str) -> Result<ApiResponse> {
-        let step = Step {
+        let step = Step::new(
             caller,
-            action: Action::Ship,
-            body: &req.body,
-            decode: |b: &[u8]| {
+            Action::Ship,
+            &req.body,
+            |b: &[u8]| {
                 let body: dto::ShipmentBody = dto::decode(b)?;
                 let mut f = Fields::default();
                 let carrier = f.check("carrier", domain::text::ShortText::parse(&body.carrier));
@@ -476,15 +480,10 @@ impl<B: Backend, C: Clock> Api<B, C> {
                     },
                 ))
             },
-            apply: |o: &mut Order, details: ShipmentDetails, _: &Loaded, now| {
+            |o: &mut Order, details: ShipmentDetails, _: &Loaded, now| {
                 Ok(o.ship(caller, details, now)?)
             },
-            status: 200,
-            render: view::order,
-            needs_limit: false,
-            wants_credit: false,
-            _input: std::marker::PhantomData,
-        };
+        );
         Ok(self.run_step(req, caller, id, step).await?.0)
     }
 
@@ -494,11 +493,11 @@ impl<B: Backend, C: Clock> Api<B, C> {
         caller: &Caller,
         id: &str,
     ) -> Result<ApiResponse> {
-        let step = Step {
+        let step = Step::new(
             caller,
-            action: Action::RecordDelivery,
-            body: &req.body,
-            decode: |b: &[u8]| {
+            Action::RecordDelivery,
+            &req.body,
+            |b: &[u8]| {
                 let body: dto::DeliveryBody = dto::decode(b)?;
                 let mut f = Fields::default();
                 let customs = dto::optional_instant(
@@ -516,15 +515,10 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 }
                 f.finish(customs.zip(delivered))
             },
-            apply: |o: &mut Order, (customs, delivered), _: &Loaded, now| {
+            |o: &mut Order, (customs, delivered), _: &Loaded, now| {
                 Ok(o.record_delivery(caller, customs, delivered, now)?)
             },
-            status: 200,
-            render: view::order,
-            needs_limit: false,
-            wants_credit: false,
-            _input: std::marker::PhantomData,
-        };
+        );
         Ok(self.run_step(req, caller, id, step).await?.0)
     }
 
@@ -554,23 +548,22 @@ impl<B: Backend, C: Clock> Api<B, C> {
         id: &str,
     ) -> Result<ApiResponse> {
         let step = Step {
-            caller,
-            action: Action::LeaveFeedback,
-            body: &req.body,
-            decode: |b: &[u8]| {
-                let body: dto::FeedbackBody = dto::decode(b)?;
-                let mut f = Fields::default();
-                let parsed = body.parse(&mut f);
-                f.finish(parsed)
-            },
-            apply: |o: &mut Order, (rating, comment), _: &Loaded, now| {
-                Ok(o.leave_feedback(caller, rating, comment, now)?)
-            },
             status: 201,
             render: view::feedback,
-            needs_limit: false,
-            wants_credit: false,
-            _input: std::marker::PhantomData,
+            ..Step::new(
+                caller,
+                Action::LeaveFeedback,
+                &req.body,
+                |b: &[u8]| {
+                    let body: dto::FeedbackBody = dto::decode(b)?;
+                    let mut f = Fields::default();
+                    let parsed = body.parse(&mut f);
+                    f.finish(parsed)
+                },
+                |o: &mut Order, (rating, comment), _: &Loaded, now| {
+                    Ok(o.leave_feedback(caller, rating, comment, now)?)
+                },
+            )
         };
         Ok(self.run_step(req, caller, id, step).await?.0)
     }
