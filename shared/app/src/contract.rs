@@ -954,7 +954,7 @@ pub async fn a_lowered_limit_blocks_new_reservations<B: Backend>(backend: B) {
 
 // ---- the payment-events consumer -------------------------------------------
 
-fn provider_message(
+pub fn provider_message(
     provider: Provider,
     webhook_id: &str,
     body: serde_json::Value,
@@ -968,7 +968,7 @@ fn provider_message(
 }
 
 /// A `payment.*` body as DESIGN §6 shows it.
-fn payment_body(
+pub fn payment_body(
     kind: &str,
     order: &OrderId,
     pay: &PaymentId,
@@ -988,7 +988,7 @@ fn payment_body(
 }
 
 /// A confirmed order with a card payment of 400.00 in flight.
-async fn order_paying_by_card<B: Backend>(backend: &B) -> (Parties, OrderId, PaymentId) {
+pub async fn order_paying_by_card<B: Backend>(backend: &B) -> (Parties, OrderId, PaymentId) {
     let p = Parties::fresh();
     backend
         .set_limit(
@@ -1030,7 +1030,7 @@ async fn consumed<B: Backend>(backend: &B, message: &ProviderMessage) -> Applied
         .unwrap_or_else(|e| panic!("consume {}: {e:?}", message.webhook_id))
 }
 
-async fn stored_order<B: Backend>(backend: &B, id: &OrderId) -> Order {
+pub async fn stored_order<B: Backend>(backend: &B, id: &OrderId) -> Order {
     load(backend, id, None, t0())
         .await
         .order

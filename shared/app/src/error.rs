@@ -69,3 +69,15 @@ pub enum MessagingError {
     #[error("message could not be encoded: {0}")]
     Encode(String),
 }
+
+/// `error: cause: cause…` for the logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -12,6 +12,8 @@ pub mod effects;
 pub mod error;
 pub mod idempotency;
 pub mod memory;
+#[cfg(feature = "contract-suite")]
+pub mod outage;
 pub mod page;
 pub mod ports;
 pub mod table;

@@ -448,6 +448,11 @@ pub struct MemoryQueue {
 }
 
 impl MemoryQueue {
+    /// Everything sent so far (kept).
+    pub fn sent(&self) -> Vec<ProviderMessage> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Take everything sent so far.
     pub fn drain(&self) -> Vec<ProviderMessage> {
         std::mem::take(&mut *self.sent.lock().unwrap_or_else(|p| p.into_inner()))

@@ -1,5 +1,6 @@
 //! AWS adapters for the application ports. Each SDK sits behind a feature
-//! (`dynamodb`, `sqs`, `eventbridge`) so a function links only what it uses.
+//! (`dynamodb`, `sqs`, `eventbridge`; `sqs-events` is the consumer's
+//! batch handling without the SQS client) so a function links only what it uses.
 
 pub mod counting;
 #[cfg(feature = "dynamodb")]
@@ -8,6 +9,8 @@ pub mod dynamodb;
 pub mod eventbridge;
 #[cfg(feature = "sqs")]
 pub mod sqs;
+#[cfg(feature = "sqs-events")]
+pub mod sqs_events;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod transient;

@@ -1,8 +1,8 @@
 //! The payment queue on SQS: the webhook function sends each verified
 //! provider webhook as one message; the `process-payment-events` consumer
-//! reads the batch Lambda hands it with [`parse_records`] and answers with
-//! [`batch_response`] (ReportBatchItemFailures), so only the failed
-//! messages are retried (and, after the redrive limit, land in the DLQ).
+//! reads the batch Lambda hands it (see [`crate::sqs_events`]) and answers
+//! with ReportBatchItemFailures, so only the failed messages are retried
+//! (and, after the redrive limit, land in the DLQ).
 //!
 //! The message body is the JSON of [`ProviderMessage`]; the attributes
 //! `provider` and `webhook_id` repeat what is in it, for filtering and for
@@ -12,7 +12,6 @@ use app::error::MessagingError;
 
 use crate::transient::is_transient;
 use app::ports::{PaymentQueue, ProviderMessage};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::MessageAttributeValue;
@@ -89,92 +88,4 @@ where
     }
 }
 
-/// Why a record of the batch is not a provider message.
-#[derive(Debug, thiserror::Error)]
-pub enum ParseError {
-    #[error("the record has no body")]
-    MissingBody,
-    #[error("the body is not a provider message: {0}")]
-    Json(#[from] serde_json::Error),
-}
-
-/// Each record of an SQS batch as (message id, the message or why it is
-/// not one), in the batch's order. A record without a message id gets an
-/// empty id (Lambda always sets one).
-pub fn parse_records(event: &SqsEvent) -> Vec<(String, Result<ProviderMessage, ParseError>)> {
-    event
-        .records
-        .iter()
-        .map(|record| {
-            let id = record.message_id.clone().unwrap_or_default();
-            let parsed = match record.body.as_deref() {
-                None => Err(ParseError::MissingBody),
-                Some(body) => {
-                    serde_json::from_str::<ProviderMessage>(body).map_err(ParseError::from)
-                }
-            };
-            (id, parsed)
-        })
-        .collect()
-}
-
-/// The answer for ReportBatchItemFailures: the messages to retry, by id.
-/// An empty list deletes the whole batch.
-pub fn batch_response(failed_message_ids: impl IntoIterator<Item = String>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.set_failures(failed_message_ids);
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_lambda_events::event::sqs::SqsMessage;
-    use domain::actor::Provider;
-
-    fn record(id: &str, body: Option<&str>) -> SqsMessage {
-        let mut m = SqsMessage::default();
-        m.message_id = Some(id.to_owned());
-        m.body = body.map(str::to_owned);
-        m
-    }
-
-    #[test]
-    fn parse_records_keeps_the_batch_order_and_names_each_failure() {
-        let good = ProviderMessage {
-            provider: Provider::Card,
-            webhook_id: "msg_1".into(),
-            received_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-            body: r#"{"type":"payment.succeeded"}"#.into(),
-        };
-        let mut event = SqsEvent::default();
-        event.records = vec![
-            record("a", Some(&serde_json::to_string(&good).unwrap())),
-            record("b", None),
-            record("c", Some("{not json")),
-        ];
-        let parsed = parse_records(&event);
-        assert_eq!(parsed.len(), 3);
-        assert_eq!(parsed[0].0, "a");
-        assert_eq!(parsed[0].1.as_ref().unwrap(), &good);
-        assert_eq!(parsed[1].0, "b");
-        assert!(matches!(parsed[1].1, Err(ParseError::MissingBody)));
-        assert_eq!(parsed[2].0, "c");
-        assert!(matches!(parsed[2].1, Err(ParseError::Json(_))));
-    }
-
-    #[test]
-    fn batch_response_serializes_for_report_batch_item_failures() {
-        let response = batch_response(["x".to_owned(), "y".to_owned()]);
-        assert_eq!(
-            serde_json::to_value(&response).unwrap(),
-            serde_json::json!({"batchItemFailures": [
-                {"itemIdentifier": "x"}, {"itemIdentifier": "y"}
-            ]})
-        );
-        assert_eq!(
-            serde_json::to_value(batch_response(Vec::new())).unwrap(),
-            serde_json::json!({"batchItemFailures": []})
-        );
-    }
-}
+pub use crate::sqs_events::{ParseError, batch_response, parse_records};

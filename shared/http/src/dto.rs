@@ -332,6 +332,13 @@ impl LimitBody {
     }
 }
 
+/// `POST /v1/orders/{id}/payments/{pid}/resolution`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolutionBody {
+    pub resolution: domain::event::FlagResolution,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {

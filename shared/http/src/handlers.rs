@@ -82,7 +82,7 @@ struct Step<'a, I, D, A> {
     status: u16,
     /// The response body for the changed order: the same for the first
     /// answer and for every replay.
-    render: fn(&Order) -> serde_json::Value,
+    render: &'a (dyn Fn(&Order) -> serde_json::Value + Sync),
     needs_limit: bool,
     /// Read the caller's Pay Later credit line with the order.
     wants_credit: bool,
@@ -140,7 +140,7 @@ impl<'a, I, D, A> Step<'a, I, D, A> {
             decode,
             apply,
             status: 200,
-            render: view::order,
+            render: &view::order,
             needs_limit: false,
             wants_credit: false,
             _input: std::marker::PhantomData,
@@ -422,7 +422,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
         };
         let step = Step {
             status: 201,
-            render: view::last_payment,
+            render: &view::last_payment,
             needs_limit: method.as_deref() == Some("telegraphic_transfer"),
             wants_credit: method.as_deref() == Some("pay_later"),
             ..Step::new(
@@ -451,6 +451,38 @@ impl<B: Backend, C: Clock> Api<B, C> {
                         ctx,
                         now,
                     )?)
+                },
+            )
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    /// An arbiter settles a flagged payment: accept it as paid, or refund
+    /// it. Answers 200 with the payment.
+    pub async fn resolve_payment(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+        payment: &str,
+    ) -> Result<ApiResponse> {
+        // A malformed payment id names no payment: 404, like any unknown one.
+        let payment =
+            domain::ids::PaymentId::parse(payment.to_owned()).map_err(|_| ApiError::NotFound)?;
+        let render = |o: &Order| {
+            o.payment(&payment)
+                .map(view::payment)
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let step = Step {
+            render: &render,
+            ..Step::new(
+                caller,
+                Action::ResolvePayment,
+                &req.body,
+                |b: &[u8]| dto::decode::<dto::ResolutionBody>(b).map(|r| r.resolution),
+                |o: &mut Order, resolution, _: &Loaded, now| {
+                    Ok(o.resolve_payment(caller, &payment, resolution, now)?)
                 },
             )
         };
@@ -549,7 +581,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
     ) -> Result<ApiResponse> {
         let step = Step {
             status: 201,
-            render: view::feedback,
+            render: &view::feedback,
             ..Step::new(
                 caller,
                 Action::LeaveFeedback,

@@ -96,3 +96,26 @@ pub async fn serve(function: &'static str) -> Result<(), Error> {
     }))
     .await
 }
+
+/// The `payment-webhook` function's `main`: the secrets from the
+/// environment (resolved there from Secrets Manager at deploy: nothing to
+/// fetch at cold start) and the SQS client built once, then the runtime
+/// loop. The signature is checked on the real clock.
+#[cfg(feature = "webhook")]
+pub async fn serve_webhooks() -> Result<(), Error> {
+    use crate::webhook::{ProviderSecrets, Webhooks};
+    lambda_http::tracing::init_default_subscriber();
+    let queue_url = std::env::var("QUEUE_URL").map_err(|_| "QUEUE_URL is not set")?;
+    let secrets = ProviderSecrets::from_env(None)?;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let queue = aws_adapters::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&config), queue_url);
+    let webhooks = Webhooks { queue, secrets };
+    let webhooks = &webhooks;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        let request = to_api_request(&req);
+        let now = SystemClock.now();
+        let response = webhooks.handle(&request, now.timestamp(), now).await;
+        Ok::<_, Error>(to_lambda_response(response))
+    }))
+    .await
+}

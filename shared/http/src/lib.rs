@@ -13,6 +13,7 @@ pub mod problem;
 pub mod request;
 pub mod routes;
 pub mod view;
+pub mod webhook;
 
 use app::ports::{Backend, Clock};
 
@@ -58,7 +59,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
         if function.is_some_and(|f| f != route.function) {
             return Err(ApiError::RouteNotFound);
         }
-        let id = params.first().map(|(_, v)| *v).unwrap_or_default();
+        let id = params.get("id");
         let c = &caller;
         match (route.method, route.path) {
             ("POST", "/v1/orders") => self.create_order(req, c).await,
@@ -71,6 +72,9 @@ impl<B: Backend, C: Clock> Api<B, C> {
             ("POST", "/v1/orders/{id}/remind") => self.remind(req, c, id).await,
             ("POST", "/v1/orders/{id}/cancel") => self.cancel(req, c, id).await,
             ("POST", "/v1/orders/{id}/payments") => self.initiate_payment(req, c, id).await,
+            ("POST", "/v1/orders/{id}/payments/{pid}/resolution") => {
+                self.resolve_payment(req, c, id, params.get("pid")).await
+            }
             ("POST", "/v1/orders/{id}/shipment") => self.ship(req, c, id).await,
             ("POST", "/v1/orders/{id}/delivery") => self.delivery(req, c, id).await,
             ("POST", "/v1/orders/{id}/receipt") => self.receipt(req, c, id).await,

@@ -235,14 +235,4 @@ impl<E: Into<ApiError>> From<UseCaseError<E>> for ApiError {
     }
 }
 
-/// `error: cause: cause…` for the logs.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+pub use app::error::error_chain;

@@ -23,8 +23,18 @@ const fn r(method: &'static str, path: &'static str, function: &'static str) -> 
     }
 }
 
-/// The routes of the lifecycle functions. Payments and disputes add theirs
-/// here with their functions.
+/// A route reachable without a token: API Gateway's authorizer is off for
+/// it and the function authenticates the caller itself (webhook signatures).
+const fn public(method: &'static str, path: &'static str, function: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        function,
+        public: true,
+    }
+}
+
+/// Every HTTP route. Disputes add theirs here with their functions.
 pub const ROUTES: &[Route] = &[
     r("POST", "/v1/orders", "create-order"),
     r("GET", "/v1/orders", "list-orders"),
@@ -36,6 +46,11 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/v1/orders/{id}/remind", "confirm-order"),
     r("POST", "/v1/orders/{id}/cancel", "cancel-order"),
     r("POST", "/v1/orders/{id}/payments", "initiate-payment"),
+    r(
+        "POST",
+        "/v1/orders/{id}/payments/{pid}/resolution",
+        "resolve-payment",
+    ),
     r("POST", "/v1/orders/{id}/shipment", "ship-order"),
     r("POST", "/v1/orders/{id}/delivery", "record-delivery"),
     r("POST", "/v1/orders/{id}/receipt", "confirm-receipt"),
@@ -43,6 +58,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/v1/suppliers/{id}/feedback", "leave-feedback"),
     r("POST", "/v1/credit-line", "apply-credit-line"),
     r("GET", "/v1/credit-line", "apply-credit-line"),
+    public("POST", "/v1/webhooks/{provider}", "payment-webhook"),
     r(
         "PUT",
         "/v1/suppliers/{id}/assurance-limit",
@@ -55,7 +71,26 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
-/// The function packages, in route order, each once.
+/// A function that no HTTP route reaches, and what triggers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Triggered {
+    pub function: &'static str,
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Batches from the payment-events queue (SQS, ReportBatchItemFailures).
+    PaymentQueue,
+}
+
+/// The functions behind queues and schedules.
+pub const TRIGGERED: &[Triggered] = &[Triggered {
+    function: "process-payment-events",
+    trigger: Trigger::PaymentQueue,
+}];
+
+/// The function packages behind HTTP routes, in route order, each once.
 pub fn functions() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for route in ROUTES {
@@ -63,6 +98,13 @@ pub fn functions() -> Vec<&'static str> {
             out.push(route.function);
         }
     }
+    out
+}
+
+/// Every function package: the HTTP ones, then the triggered ones.
+pub fn all_functions() -> Vec<&'static str> {
+    let mut out = functions();
+    out.extend(TRIGGERED.iter().map(|t| t.function));
     out
 }
 
@@ -80,8 +122,9 @@ pub fn logical_id(function: &str) -> String {
     out
 }
 
-/// Match a concrete path against a route path; the `{id}` value if it fits.
-pub fn match_path<'a>(pattern: &str, path: &'a str) -> Option<Vec<(&'static str, &'a str)>> {
+/// Match a concrete path against a route path; the values of its `{name}`
+/// segments, by name, if it fits.
+pub fn match_path<'p, 'a>(pattern: &'p str, path: &'a str) -> Option<Vec<(&'p str, &'a str)>> {
     let mut params = Vec::new();
     let mut pat = pattern.split('/');
     let mut got = path.split('/');
@@ -92,7 +135,7 @@ pub fn match_path<'a>(pattern: &str, path: &'a str) -> Option<Vec<(&'static str,
                 if g.is_empty() {
                     return None;
                 }
-                params.push(("id", g));
+                params.push((&p[1..p.len() - 1], g));
             }
             (Some(p), Some(g)) if p == g => {}
             _ => return None,
@@ -101,14 +144,26 @@ pub fn match_path<'a>(pattern: &str, path: &'a str) -> Option<Vec<(&'static str,
 }
 
 /// The route serving `method path`, with its path parameters.
-pub fn find<'a>(
-    method: &str,
-    path: &'a str,
-) -> Option<(&'static Route, Vec<(&'static str, &'a str)>)> {
+pub fn find<'a>(method: &str, path: &'a str) -> Option<(&'static Route, Params<'a>)> {
     ROUTES
         .iter()
         .filter(|r| r.method == method)
-        .find_map(|r| match_path(r.path, path).map(|p| (r, p)))
+        .find_map(|r| match_path(r.path, path).map(|p| (r, Params(p))))
+}
+
+/// The path parameters of a matched route.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Params<'a>(pub Vec<(&'static str, &'a str)>);
+
+impl<'a> Params<'a> {
+    /// The value of `{name}` (empty if the route has no such segment).
+    pub fn get(&self, name: &str) -> &'a str {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +183,14 @@ mod tests {
     fn paths_match_with_their_id() {
         let (route, params) = find("POST", "/v1/orders/ord_1/confirm").expect("route");
         assert_eq!(route.function, "confirm-order");
-        assert_eq!(params, [("id", "ord_1")]);
+        assert_eq!(params.0, [("id", "ord_1")]);
+        let (route, params) =
+            find("POST", "/v1/orders/ord_1/payments/pay_2/resolution").expect("route");
+        assert_eq!(route.function, "resolve-payment");
+        assert_eq!((params.get("id"), params.get("pid")), ("ord_1", "pay_2"));
+        let (route, params) = find("POST", "/v1/webhooks/card").expect("route");
+        assert!(route.public);
+        assert_eq!(params.get("provider"), "card");
         assert!(find("POST", "/v1/orders//confirm").is_none());
         assert!(find("DELETE", "/v1/orders").is_none());
         assert_eq!(
@@ -139,6 +201,7 @@ mod tests {
 
     #[test]
     fn every_function_serves_at_least_one_route() {
-        assert_eq!(functions().len(), 13);
+        assert_eq!(functions().len(), 15);
+        assert_eq!(all_functions().len(), 16);
     }
 }
