@@ -1243,6 +1243,117 @@ pub async fn consumer_settles_a_refund_part<B: Backend>(backend: B) {
     assert_eq!(count_events(&backend, &id, "RefundSucceeded").await, 1);
 }
 
+/// A Pay Later payment through the provider's webhooks: the agreement,
+/// a confirmation with another amount (flagged), the arbiter's refund, a
+/// failed refund part (flagged and requested again), then its success —
+/// which returns the money to the loan and frees the credit.
+pub async fn consumer_returns_a_pay_later_refund_to_the_loan<B: Backend>(backend: B) {
+    let usd = |n: u64| Usd::dollars(n).unwrap_or_else(|e| panic!("{e}"));
+    let p = Parties::fresh();
+    backend
+        .set_limit(&p.supplier.id, usd(100_000), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let app = ApplicationId::parse(unique("app_")).unwrap_or_else(|e| panic!("{e}"));
+    let mut line = CreditLine::apply(p.buyer.id.clone(), app, t0());
+    backend
+        .apply_for_credit(&line)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    line.approve(usd(5_000), t0())
+        .unwrap_or_else(|e| panic!("{e}"));
+    backend
+        .decide_credit(&line, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let order = create(&backend, &p, t0()).await;
+    let id = order.id().clone();
+    confirm_with_retry(&backend, &p, &id, t0()).await;
+    let mut o = stored_order(&backend, &id).await;
+    let before = o.version();
+    let pay = PaymentId::parse(unique("pay_")).unwrap_or_else(|e| panic!("{e}"));
+    let events = o
+        .initiate_payment(
+            &p.buyer,
+            PaymentRequest {
+                id: pay.clone(),
+                stage: Stage::Initial,
+                method: PaymentMethod::PayLater { term_months: 3 },
+            },
+            PaymentContext {
+                credit_line: Some(&line),
+                receiving_account: None,
+            },
+            t0(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    commit_ok(&backend, &o, Some(before), &events, t0()).await;
+    let reserved = |backend: &B| {
+        let buyer = p.buyer.id.clone();
+        let backend = backend.clone();
+        async move {
+            backend
+                .get_credit(&buyer)
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"))
+                .unwrap_or_else(|| panic!("line"))
+                .reserved()
+        }
+    };
+    assert_eq!(reserved(&backend).await, usd(400));
+
+    let send =
+        |body: serde_json::Value| provider_message(Provider::Paylater, &unique("msg_"), body);
+    let agreed = serde_json::json!({"type": "loan.agreement_completed",
+        "data": {"payment_id": pay.as_str(), "order_id": id.as_str()}});
+    assert!(matches!(
+        consumed(&backend, &send(agreed)).await,
+        Applied::Applied { .. }
+    ));
+    let short = payment_body("payment.succeeded", &id, &pay, "300.00", "USD");
+    consumed(&backend, &send(short)).await;
+    let flagged = stored_order(&backend, &id).await;
+    assert!(flagged.payment(&pay).is_some_and(|p| p.flag.is_some()));
+
+    let arbiter = Caller::new(user(&unique("a-")), [Role::Arbiter]);
+    let mut o = stored_order(&backend, &id).await;
+    let before = o.version();
+    let events = o
+        .resolve_payment(&arbiter, &pay, FlagResolution::Refund, t0())
+        .unwrap_or_else(|e| panic!("resolve: {e}"));
+    commit_ok(&backend, &o, Some(before), &events, t0()).await;
+    let part = o
+        .refunds()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("a refund part"));
+    assert_eq!(part.provider, Provider::Paylater);
+    let refund = |kind: &str| {
+        send(serde_json::json!({"type": kind, "data": {
+            "refund_id": part.id.as_str(), "order_id": id.as_str(),
+            "amount": part.amount.to_string()}}))
+    };
+    // The loan provider fails the refund: flagged and requested again.
+    consumed(&backend, &refund("refund.failed")).await;
+    let o = stored_order(&backend, &id).await;
+    let failed = o.refunds().iter().find(|r| r.id == part.id).cloned();
+    assert_eq!(
+        failed.map(|r| (r.status, r.flagged, r.attempts)),
+        Some((RefundStatus::Requested, true, 2))
+    );
+    assert_eq!(count_events(&backend, &id, "RefundRequested").await, 2);
+    assert_eq!(reserved(&backend).await, usd(400), "not yet returned");
+    // It succeeds: the money goes back to the loan, the credit is free.
+    consumed(&backend, &refund("refund.succeeded")).await;
+    let o = stored_order(&backend, &id).await;
+    assert_eq!(
+        o.payment(&pay).map(|p| (p.status, p.refunded)),
+        Some((PaymentStatus::Refunded, part.amount))
+    );
+    assert_eq!(reserved(&backend).await, Usd::ZERO);
+    assert_eq!(count_events(&backend, &id, "CreditReleased").await, 1);
+}
+
 /// The lender's webhook approves a pending credit line, once.
 pub async fn consumer_approves_a_credit_line<B: Backend>(backend: B) {
     let p = Parties::fresh();
@@ -1382,6 +1493,7 @@ macro_rules! contract_suite {
             consumer_never_moves_a_payment_backwards,
             consumer_flags_contradictions_mismatches_and_wrong_providers,
             consumer_settles_a_refund_part,
+            consumer_returns_a_pay_later_refund_to_the_loan,
             consumer_approves_a_credit_line,
             consumer_applies_concurrent_deliveries_once,
             consumer_refuses_malformed_and_unknown_events,

@@ -16,6 +16,7 @@ pub mod memory;
 pub mod outage;
 pub mod page;
 pub mod ports;
+pub mod publisher;
 pub mod table;
 pub mod usecases;
 pub mod webhooks;

@@ -55,6 +55,18 @@ fn schemas() -> Value {
                 "bank_country": {"type": "string", "pattern": "^[A-Z]{2}$"},
                 "account_type": {"enum": ["checking", "savings"]},
                 "term_months": {"type": "integer", "minimum": 0, "maximum": 4294967295u64}}},
+        "Resolution": {"type": "object", "additionalProperties": false, "required": ["resolution"],
+            "properties": {"resolution": {"enum": ["accept", "refund"],
+                "description": "accept a flagged payment as paid, or return its money"}}},
+        "ProviderEvent": {"type": "object", "required": ["type", "data"],
+            "description": "a payment provider's event, signed with the Standard Webhooks scheme (webhook-id, webhook-timestamp, webhook-signature)",
+            "properties": {"type": {"enum": crate::webhook::EVENT_TYPES},
+                "data": {"type": "object", "properties": {
+                    "payment_id": {"type": "string"}, "order_id": {"type": "string"},
+                    "refund_id": {"type": "string"}, "amount": {"$ref": "#/components/schemas/Amount"},
+                    "currency": {"type": "string"}, "provider_reference": {"type": "string"},
+                    "buyer_id": {"type": "string"}, "application_id": {"type": "string"},
+                    "limit": {"$ref": "#/components/schemas/Amount"}}}}},
         "Shipment": {"type": "object", "additionalProperties": false, "required": ["carrier", "tracking_number"],
             "properties": {"carrier": {"type": "string"}, "tracking_number": {"type": "string"},
                 "shipped_at": {"type": "string", "format": "date-time"}}},
@@ -88,6 +100,8 @@ fn request_schema(route: &Route) -> Option<&'static str> {
         ("POST", "/v1/orders/{id}/delivery") => Some("Delivery"),
         ("POST", "/v1/orders/{id}/feedback") => Some("Feedback"),
         ("POST", "/v1/orders/{id}/payments") => Some("Payment"),
+        ("POST", "/v1/orders/{id}/payments/{pid}/resolution") => Some("Resolution"),
+        ("POST", "/v1/webhooks/{provider}") => Some("ProviderEvent"),
         ("PUT", "/v1/suppliers/{id}/assurance-limit") => Some("AssuranceLimit"),
         ("POST", _) => Some("Empty"),
         _ => None,
@@ -100,6 +114,7 @@ fn success_status(route: &Route) -> &'static str {
         | ("POST", "/v1/orders/{id}/feedback")
         | ("POST", "/v1/orders/{id}/payments")
         | ("POST", "/v1/credit-line") => "201",
+        ("POST", "/v1/webhooks/{provider}") => "202",
         _ => "200",
     }
 }
@@ -114,6 +129,7 @@ fn operation(route: &Route) -> Value {
             "/v1/orders"
                 | "/v1/orders/{id}/history"
                 | "/v1/orders/{id}/payments"
+                | "/v1/orders/{id}/payments/{pid}/resolution"
                 | "/v1/orders/{id}/feedback"
         ) {
         json!({"$ref": "#/components/schemas/Order"})
@@ -124,16 +140,27 @@ fn operation(route: &Route) -> Value {
         success_status(route).into(),
         json!({"description": "success", "content": {"application/json": {"schema": body}}}),
     );
-    for (code, what) in [
-        ("400", "malformed request"),
-        ("401", "no valid token"),
-        ("403", "not your action"),
-        ("404", "unknown, or not yours"),
-        ("409", "wrong status or a concurrent change"),
-        ("413", "body over 64 KiB"),
-        ("422", "a business rule said no"),
-        ("503", "retry later"),
-    ] {
+    let refusals: &[(&str, &str)] = if route.public {
+        &[
+            ("400", "verified, but not a well-formed event"),
+            ("401", "missing, stale or wrong signature"),
+            ("404", "unknown provider"),
+            ("413", "body over 64 KiB"),
+            ("503", "retry later"),
+        ]
+    } else {
+        &[
+            ("400", "malformed request"),
+            ("401", "no valid token"),
+            ("403", "not your action"),
+            ("404", "unknown, or not yours"),
+            ("409", "wrong status or a concurrent change"),
+            ("413", "body over 64 KiB"),
+            ("422", "a business rule said no"),
+            ("503", "retry later"),
+        ]
+    };
+    for &(code, what) in refusals {
         responses.insert(
             code.into(),
             json!({"description": what, "content": problem.clone()}),
@@ -146,12 +173,21 @@ fn operation(route: &Route) -> Value {
         "responses": responses,
     });
     let mut params = Vec::new();
-    if route.path.contains("{id}") {
-        params.push(
-            json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
-        );
+    for segment in route.path.split('/') {
+        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let schema = if name == "provider" {
+                json!({"enum": ["echeck", "card", "bank", "paylater"]})
+            } else {
+                json!({"type": "string"})
+            };
+            params.push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
+        }
     }
-    if route.method == "POST" {
+    if route.public {
+        for header in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            params.push(json!({"name": header, "in": "header", "required": true, "schema": {"type": "string"}}));
+        }
+    } else if route.method == "POST" {
         params.push(
             json!({"name": "Idempotency-Key", "in": "header", "required": false,
             "schema": {"type": "string", "minLength": 1, "maxLength": 255}}),
@@ -211,6 +247,22 @@ mod tests {
             let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
             assert!(op.is_object(), "{} {} missing", r.method, r.path);
             assert!(op["responses"]["401"].is_object());
+            let declared: Vec<&str> = op["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let in_path: Vec<&str> = r
+                .path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .collect();
+            assert_eq!(declared, in_path, "{} {}", r.method, r.path);
+            assert_eq!(op["security"] == json!([]), r.public, "{}", r.path);
         }
         assert_eq!(doc["openapi"], "3.1.0");
     }
@@ -239,6 +291,7 @@ mod tests {
             "Delivery",
             "Feedback",
             "AssuranceLimit",
+            "Resolution",
             "LineItem",
         ] {
             assert_eq!(

@@ -34,6 +34,9 @@ pub const FUNCTION: &str = "payment-webhook";
 /// The secret every provider uses locally when its variable is not set.
 pub const LOCAL_DEFAULT_SECRET: &str = "whsec_bG9jYWwtd2ViaG9vay1zZWNyZXQ=";
 
+/// The event types the route accepts.
+pub const EVENT_TYPES: [&str; 8] = ProviderEvent::TYPES;
+
 /// `WEBHOOK_SECRET_CARD` for `card`, …
 pub fn secret_variable(provider: Provider) -> String {
     format!("WEBHOOK_SECRET_{}", provider.as_str().to_ascii_uppercase())

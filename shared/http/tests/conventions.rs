@@ -666,3 +666,166 @@ async fn a_buyer_applies_for_pay_later_once_and_a_retried_application_is_replaye
         404,
     );
 }
+
+/// A confirmed order whose card payment was confirmed by the provider with
+/// another amount: the payment is flagged, not applied. Returns the order
+/// id and the payment id.
+async fn flagged_payment(api: &Api<MemoryBackend, FixedClock>) -> (String, String) {
+    let id = confirmed(api, order_body()).await;
+    let r = api
+        .handle(
+            None,
+            &req(
+                "POST",
+                &format!("/v1/orders/{id}/payments"),
+                BUYER,
+                &json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let pay = json_of(&r)["id"].as_str().expect("payment id").to_owned();
+    let body = json!({"type": "payment.succeeded", "data": {"payment_id": pay, "order_id": id,
+        "amount": "1.00", "currency": "USD", "provider_reference": "ch_1"}});
+    let message = app::contract::provider_message(
+        domain::actor::Provider::Card,
+        &app::contract::unique("msg_"),
+        body,
+    );
+    app::consumer::consume(&api.backend, &message, now())
+        .await
+        .expect("consumed");
+    (id, pay)
+}
+
+async fn payment_of(api: &Api<MemoryBackend, FixedClock>, id: &str, pay: &str) -> Value {
+    let r = api
+        .handle(
+            None,
+            &req(
+                "GET",
+                &format!("/v1/orders/{id}/payments"),
+                ARBITER,
+                &Value::Null,
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    json_of(&r)["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|p| p["id"] == pay)
+        .cloned()
+        .expect("the payment")
+}
+
+#[tokio::test]
+async fn an_arbiter_accepts_a_flagged_payment_and_only_an_arbiter_may() {
+    let api = api();
+    let (id, pay) = flagged_payment(&api).await;
+    assert_eq!(payment_of(&api, &id, &pay).await["flagged"], true);
+    let path = format!("/v1/orders/{id}/payments/{pay}/resolution");
+    let accept = json!({"resolution": "accept"});
+    assert_problem(
+        &api.handle(None, &req("POST", &path, STRANGER, &accept))
+            .await,
+        404,
+    );
+    assert_problem(
+        &api.handle(None, &req("POST", &path, BUYER, &accept)).await,
+        403,
+    );
+    assert_problem(
+        &api.handle(
+            None,
+            &req(
+                "POST",
+                &format!("/v1/orders/{id}/payments/pay_unknown/resolution"),
+                ARBITER,
+                &accept,
+            ),
+        )
+        .await,
+        404,
+    );
+    let p = assert_problem(
+        &api.handle(
+            None,
+            &req("POST", &path, ARBITER, &json!({"resolution": "maybe"})),
+        )
+        .await,
+        400,
+    );
+    assert_eq!(p["errors"][0]["field"], "resolution");
+    let r = api
+        .handle(
+            Some("resolve-payment"),
+            &req("POST", &path, ARBITER, &accept),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let resolved = json_of(&r);
+    assert_eq!(resolved["id"], pay.as_str());
+    assert_eq!(resolved["status"], "succeeded");
+    assert_eq!(resolved["flagged"], false);
+    let order = api
+        .handle(
+            None,
+            &req("GET", &format!("/v1/orders/{id}"), BUYER, &Value::Null),
+        )
+        .await;
+    assert_eq!(json_of(&order)["status"], "awaiting_shipment");
+    // Nothing is flagged any more.
+    assert_problem(
+        &api.handle(None, &req("POST", &path, ARBITER, &accept))
+            .await,
+        409,
+    );
+}
+
+#[tokio::test]
+async fn an_arbiter_refunds_a_flagged_payment_and_the_stage_is_unpaid_again() {
+    let api = api();
+    let (id, pay) = flagged_payment(&api).await;
+    let path = format!("/v1/orders/{id}/payments/{pay}/resolution");
+    let r = api
+        .handle(
+            None,
+            &req("POST", &path, ARBITER, &json!({"resolution": "refund"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(json_of(&r)["flagged"], false);
+    let order = json_of(
+        &api.handle(
+            None,
+            &req("GET", &format!("/v1/orders/{id}"), BUYER, &Value::Null),
+        )
+        .await,
+    );
+    // The buyer can pay the initial stage again; the refund is requested
+    // from the card provider.
+    assert_eq!(order["status"], "awaiting_initial_payment", "{order}");
+    assert_eq!(order["refunds"][0]["payment_id"], pay.as_str());
+    assert_eq!(order["refunds"][0]["provider"], "card");
+    let history = json_of(
+        &api.handle(
+            None,
+            &req(
+                "GET",
+                &format!("/v1/orders/{id}/history"),
+                BUYER,
+                &Value::Null,
+            ),
+        )
+        .await,
+    );
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(kinds.contains(&"RefundRequested"), "{kinds:?}");
+}
