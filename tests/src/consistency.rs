@@ -1,12 +1,18 @@
-//! The names line up: `functions/<name>` ↔ `routes::functions()` ↔
-//! `<Name>Function` in `infra/template.yaml` ↔ `events/<name>.json`, and the
-//! template's table is `app::table::SCHEMA`. Each test fails as soon as one
-//! side changes without the other.
+//! The names line up: `functions/<name>` ↔ `routes::all_functions()` (the
+//! functions of `ROUTES`, then the `TRIGGERED` ones) ↔ `<Name>Function` in
+//! `infra/template.yaml` ↔ `events/<name>.json`. The template's HTTP API is
+//! the route table, its table is `app::table::SCHEMA`, its payment-events
+//! queue joins the webhook function to the triggered consumer (dead-letter
+//! queue, alarm, visibility), and every function gets only the permissions
+//! its code uses. Each test fails as soon as one side changes without the
+//! other.
 
 use std::collections::BTreeSet;
 
 use app::table::SCHEMA;
-use http_api::routes::{ROUTES, functions, logical_id};
+use domain::Provider;
+use http_api::routes::{ROUTES, TRIGGERED, Trigger, all_functions, functions, logical_id};
+use http_api::webhook::{self, secret_variable};
 use serde_norway::{Mapping, Value};
 
 use crate::repo_root;
@@ -108,16 +114,146 @@ fn package_name(manifest: &str) -> Option<String> {
     None
 }
 
+/// A resource by logical id; the template must have it.
+fn resource<'a>(template: &'a Value, id: &str) -> &'a Value {
+    resources(template)
+        .get(id)
+        .unwrap_or_else(|| panic!("{TEMPLATE} has no {id}"))
+}
+
+/// A number YAML may also give as a string (`maxReceiveCount: "5"`).
+fn number(v: &Value) -> Option<f64> {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// A function's Timeout in seconds: its own, else the Globals one, else
+/// Lambda's default (3).
+fn timeout(template: &Value, id: &str) -> f64 {
+    number(&resource(template, id)["Properties"]["Timeout"])
+        .or_else(|| number(&template["Globals"]["Function"]["Timeout"]))
+        .unwrap_or(3.0)
+}
+
+/// One `Allow` statement of a function's policies: its actions and resources.
+struct Statement {
+    actions: BTreeSet<String>,
+    resources: Vec<Value>,
+}
+
+/// Every statement of a function's `Policies`, which must all be explicit
+/// `Allow` statements (no SAM policy template, no managed policy).
+fn statements(template: &Value, id: &str) -> Vec<Statement> {
+    let policies = one_or_many(&resource(template, id)["Properties"]["Policies"]);
+    let mut out = Vec::new();
+    for policy in policies {
+        let statements = policy
+            .get("Statement")
+            .unwrap_or_else(|| panic!("{id}: only explicit statements, not {policy:?}"));
+        for s in one_or_many(statements) {
+            assert_eq!(s["Effect"].as_str(), Some("Allow"), "{id}: {s:?}");
+            out.push(Statement {
+                actions: one_or_many(&s["Action"])
+                    .into_iter()
+                    .map(|a| a.as_str().unwrap_or_default().to_owned())
+                    .collect(),
+                resources: one_or_many(&s["Resource"]).into_iter().cloned().collect(),
+            });
+        }
+    }
+    out
+}
+
+/// The payment-events queue: the queue the webhook function's `QUEUE_URL`
+/// names (`!Ref` of an SQS queue is its URL).
+fn payment_queue(template: &Value) -> &str {
+    let id = logical_id(webhook::FUNCTION);
+    let env = &resource(template, &id)["Properties"]["Environment"]["Variables"];
+    let queue = ref_target(&env["QUEUE_URL"])
+        .unwrap_or_else(|| panic!("{id}: QUEUE_URL must be the !Ref of the payment-events queue"));
+    assert_eq!(
+        resource(template, queue)["Type"].as_str(),
+        Some("AWS::SQS::Queue"),
+        "{id}: QUEUE_URL names {queue}, which is not an SQS queue"
+    );
+    queue
+}
+
+/// The payment queue's dead-letter queue: what its redrive policy targets
+/// (`!GetAtt <queue>.Arn`), which must be an SQS queue of the template.
+fn dead_letter_queue(template: &Value) -> &str {
+    let queue = payment_queue(template);
+    let target = &resource(template, queue)["Properties"]["RedrivePolicy"]["deadLetterTargetArn"];
+    let att = get_att(target).unwrap_or_else(|| {
+        panic!(
+            "{queue}: RedrivePolicy.deadLetterTargetArn is not a !GetAtt <queue>.Arn: {target:?}"
+        )
+    });
+    let name = att
+        .strip_suffix(".Arn")
+        .unwrap_or_else(|| panic!("{queue}: the dead-letter target {att} is not an Arn"));
+    let dlq = resources(template)
+        .iter()
+        .find_map(|(id, _)| id.as_str().filter(|id| *id == name))
+        .unwrap_or_else(|| panic!("{queue}: the dead-letter target {name} is not in {TEMPLATE}"));
+    assert_eq!(
+        resource(template, dlq)["Type"].as_str(),
+        Some("AWS::SQS::Queue"),
+        "{queue}: the dead-letter target {dlq} is not an SQS queue"
+    );
+    dlq
+}
+
+/// The one function the payment-events queue triggers.
+fn payment_queue_consumer() -> &'static str {
+    let consumers: Vec<&str> = TRIGGERED
+        .iter()
+        .filter(|t| t.trigger == Trigger::PaymentQueue)
+        .map(|t| t.function)
+        .collect();
+    match consumers.as_slice() {
+        [one] => one,
+        other => panic!("exactly one function consumes the payment queue, TRIGGERED has {other:?}"),
+    }
+}
+
+/// `stack_name` of samconfig.toml's default environment.
+fn stack_name() -> String {
+    let path = repo_root().join("samconfig.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("samconfig.toml: {e}"));
+    text.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("stack_name"))
+        .and_then(|rest| rest.trim_start().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("samconfig.toml names no stack_name"))
+}
+
+fn sample_event(function: &str) -> serde_json::Value {
+    let path = repo_root().join("events").join(format!("{function}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("sample event {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("sample event {}: {e}", path.display()))
+}
+
+// ---- functions, packages, resources, sample events ----------------------------
+
 #[test]
-fn function_packages_are_exactly_the_routed_functions() {
+fn function_packages_are_exactly_the_routed_and_triggered_functions() {
     let packages = function_packages();
-    let routed: BTreeSet<String> = functions().into_iter().map(str::to_owned).collect();
-    let unrouted: Vec<_> = packages.difference(&routed).collect();
-    let missing: Vec<_> = routed.difference(&packages).collect();
+    let all = all_functions();
+    let known: BTreeSet<String> = all.iter().map(|f| (*f).to_owned()).collect();
+    assert_eq!(
+        known.len(),
+        all.len(),
+        "a function is both routed and triggered, or triggered twice: {all:?}"
+    );
+    let unknown: Vec<_> = packages.difference(&known).collect();
+    let missing: Vec<_> = known.difference(&packages).collect();
     assert!(
-        unrouted.is_empty() && missing.is_empty(),
-        "functions/*/Cargo.toml and shared/http/src/routes.rs disagree.\n\
-         packages no route names: {unrouted:?}\nrouted functions with no package: {missing:?}"
+        unknown.is_empty() && missing.is_empty(),
+        "functions/*/Cargo.toml and shared/http/src/routes.rs (ROUTES, TRIGGERED) disagree.\n\
+         packages neither routed nor triggered: {unknown:?}\nfunctions with no package: {missing:?}"
     );
     for name in &packages {
         let path = repo_root().join("functions").join(name).join("Cargo.toml");
@@ -133,7 +269,7 @@ fn function_packages_are_exactly_the_routed_functions() {
 
 #[test]
 fn every_function_has_its_sample_event() {
-    let missing: Vec<_> = functions()
+    let missing: Vec<_> = all_functions()
         .into_iter()
         .map(|f| format!("events/{f}.json"))
         .filter(|p| !repo_root().join(p).is_file())
@@ -142,19 +278,24 @@ fn every_function_has_its_sample_event() {
 }
 
 #[test]
-fn every_function_has_its_template_resource_built_from_its_package() {
+fn template_functions_are_exactly_every_function_each_built_from_its_package() {
     let template = template();
+    let declared: BTreeSet<String> = of_type(&template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let expected: BTreeSet<String> = all_functions().into_iter().map(logical_id).collect();
+    let extra: Vec<_> = declared.difference(&expected).collect();
+    let missing: Vec<_> = expected.difference(&declared).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "{TEMPLATE}'s functions differ from routes::all_functions().\n\
+         no package: {extra:?}\nmissing from the template: {missing:?}"
+    );
     let resources = resources(&template);
-    for function in functions() {
+    for function in all_functions() {
         let id = logical_id(function);
-        let r = resources
-            .get(id.as_str())
-            .unwrap_or_else(|| panic!("{TEMPLATE} has no {id} for functions/{function}"));
-        assert_eq!(
-            r["Type"].as_str(),
-            Some("AWS::Serverless::Function"),
-            "{id}"
-        );
+        let r = &resources[id.as_str()];
         assert_eq!(
             r["Properties"]["CodeUri"].as_str(),
             Some(format!("../functions/{function}").as_str()),
@@ -173,11 +314,16 @@ fn every_function_has_its_template_resource_built_from_its_package() {
     }
 }
 
+// ---- the HTTP API ----------------------------------------------------------------
+
 /// (logical id, method, path, reachable without a token)
 type ApiEvent = (String, String, String, bool);
 
+/// Every `HttpApi` event of the template is a route of `ROUTES` served by
+/// its function and vice versa; a route skips the JWT authorizer
+/// (`Auth: {Authorizer: NONE}`) exactly when `ROUTES` marks it public.
 #[test]
-fn template_http_api_events_are_exactly_the_route_table() {
+fn http_api_events_are_exactly_the_route_table_and_only_public_routes_skip_the_authorizer() {
     let template = template();
     let api = the_one(&template, "AWS::Serverless::HttpApi");
     let mut events = BTreeSet::new();
@@ -227,6 +373,10 @@ fn template_http_api_events_are_exactly_the_route_table() {
          (logical id, method, path, public).\n\
          missing from the template: {missing:#?}\nnot in ROUTES: {extra:#?}"
     );
+    assert!(
+        ROUTES.iter().any(|r| r.public) && ROUTES.iter().any(|r| !r.public),
+        "the comparison covers both kinds of route"
+    );
 }
 
 #[test]
@@ -246,6 +396,7 @@ fn http_api_requires_a_jwt_from_the_authorization_header_by_default() {
     assert_eq!(ref_target(&jwt["issuer"]), Some("JwtIssuer"));
     assert_eq!(ref_target(&jwt["audience"]), Some("JwtAudience"));
 }
+// ---- the table -------------------------------------------------------------------
 
 /// (index name, key schema, projection type)
 type Index = (String, Vec<(String, String)>, String);
@@ -351,6 +502,255 @@ fn functions_get_the_table_name_from_the_template() {
     assert_eq!(ref_target(&env["TABLE_NAME"]), Some(table));
 }
 
+// ---- provider events: webhook → queue → consumer ----------------------------------
+
+/// The webhook function sends to the queue (`QUEUE_URL`) that triggers the
+/// `TRIGGERED` consumer, through one SQS event source that hands it at most
+/// 10 records and reads back the records to redeliver
+/// (ReportBatchItemFailures). A triggered function has no HTTP route.
+#[test]
+fn the_triggered_consumer_reads_the_webhook_queue_and_reports_batch_item_failures() {
+    let template = template();
+    let queue = payment_queue(&template);
+    for t in TRIGGERED {
+        let id = logical_id(t.function);
+        let events = resource(&template, &id)["Properties"]["Events"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{id}: a triggered function has its trigger as an event"));
+        let [(name, event)] = events.iter().collect::<Vec<_>>()[..] else {
+            panic!("{id}: exactly one event, its trigger; has {events:?}");
+        };
+        let where_ = format!("{id}.Events.{}", name.as_str().unwrap_or("?"));
+        match t.trigger {
+            Trigger::PaymentQueue => {
+                let p = &event["Properties"];
+                assert_eq!(event["Type"].as_str(), Some("SQS"), "{where_}: Type");
+                assert_eq!(
+                    get_att(&p["Queue"]),
+                    Some(format!("{queue}.Arn")),
+                    "{where_}: the queue the webhook function sends to (its QUEUE_URL)"
+                );
+                let batch = number(&p["BatchSize"]).unwrap_or(10.0);
+                assert!(
+                    (1.0..=10.0).contains(&batch),
+                    "{where_}: BatchSize {batch}: without a batching window SQS hands at most 10"
+                );
+                let types: Vec<&str> = one_or_many(&p["FunctionResponseTypes"])
+                    .into_iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                assert_eq!(
+                    types,
+                    ["ReportBatchItemFailures"],
+                    "{where_}: the consumer answers with the records to redeliver"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        payment_queue_consumer(),
+        "process-payment-events",
+        "the payment queue's consumer"
+    );
+}
+
+/// A record is hidden from other consumers while one invocation works on
+/// it; Lambda's guidance for an SQS event source is a visibility timeout of
+/// at least six times the function's timeout, so that retries of a
+/// throttled or slow invocation do not redeliver records still in flight.
+#[test]
+fn the_payment_queue_visibility_timeout_is_at_least_six_times_the_consumer_timeout() {
+    let template = template();
+    let queue = payment_queue(&template);
+    let consumer = logical_id(payment_queue_consumer());
+    let visibility = number(&resource(&template, queue)["Properties"]["VisibilityTimeout"])
+        .unwrap_or_else(|| panic!("{queue}: VisibilityTimeout is set (SQS's default is 30 s)"));
+    let timeout = timeout(&template, &consumer);
+    assert!(
+        visibility >= 6.0 * timeout,
+        "{queue}: VisibilityTimeout {visibility} s < 6 × {consumer}'s Timeout {timeout} s"
+    );
+}
+
+/// A record that keeps failing (a store down, a poison message) is received
+/// 5 times, then moved to the dead-letter queue, which keeps it 14 days —
+/// longer than the queue keeps messages — and sends nothing further on.
+#[test]
+fn the_payment_queue_moves_a_message_to_the_dead_letter_queue_after_five_receives() {
+    let template = template();
+    let queue = payment_queue(&template);
+    let dlq = dead_letter_queue(&template);
+    assert_ne!(queue, dlq, "{queue} dead-letters to itself");
+    let redrive = &resource(&template, queue)["Properties"]["RedrivePolicy"];
+    assert_eq!(
+        number(&redrive["maxReceiveCount"]),
+        Some(5.0),
+        "{queue}: maxReceiveCount"
+    );
+    let retention = |id: &str| {
+        // SQS's default retention is 4 days.
+        number(&resource(&template, id)["Properties"]["MessageRetentionPeriod"])
+            .unwrap_or(345_600.0)
+    };
+    assert_eq!(retention(dlq), 1_209_600.0, "{dlq}: 14 days");
+    assert!(
+        retention(dlq) > retention(queue),
+        "{dlq} keeps a message longer than {queue}"
+    );
+    assert!(
+        resource(&template, dlq)["Properties"]["RedrivePolicy"].is_null(),
+        "{dlq}: the dead-letter queue redrives nowhere"
+    );
+}
+
+/// Both queues are encrypted at rest with SQS-managed keys (SSE-SQS): a
+/// KMS key would need kms: permissions for the webhook function and the
+/// consumer, which their least-privilege tests do not allow.
+#[test]
+fn the_payment_queues_are_encrypted_at_rest_with_sqs_managed_keys() {
+    let template = template();
+    for id in [payment_queue(&template), dead_letter_queue(&template)] {
+        let p = &resource(&template, id)["Properties"];
+        assert_eq!(
+            p["SqsManagedSseEnabled"].as_bool(),
+            Some(true),
+            "{id}: SqsManagedSseEnabled"
+        );
+        assert!(p["KmsMasterKeyId"].is_null(), "{id}: no KMS key");
+    }
+}
+
+/// An alarm goes off as soon as one message is visible in the dead-letter
+/// queue: an event the consumer could not apply needs a person.
+#[test]
+fn an_alarm_fires_on_the_first_message_in_the_dead_letter_queue() {
+    let template = template();
+    let dlq = dead_letter_queue(&template);
+    let dlq_name = format!("{dlq}.QueueName");
+    let alarms: Vec<&str> = of_type(&template, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|id| {
+            let p = &resource(&template, id)["Properties"];
+            p["Namespace"].as_str() == Some("AWS/SQS")
+                && p["MetricName"].as_str() == Some("ApproximateNumberOfMessagesVisible")
+                && one_or_many(&p["Dimensions"]).into_iter().any(|d| {
+                    d["Name"].as_str() == Some("QueueName")
+                        && get_att(&d["Value"]).as_deref() == Some(dlq_name.as_str())
+                })
+        })
+        .collect();
+    let [alarm] = alarms.as_slice() else {
+        panic!("one alarm on {dlq}'s ApproximateNumberOfMessagesVisible, found {alarms:?}");
+    };
+    let p = &resource(&template, alarm)["Properties"];
+    let threshold = number(&p["Threshold"]).unwrap_or(f64::NAN);
+    let first_message = match p["ComparisonOperator"].as_str() {
+        Some("GreaterThanOrEqualToThreshold") => threshold <= 1.0 && threshold > 0.0,
+        Some("GreaterThanThreshold") => (0.0..1.0).contains(&threshold),
+        _ => false,
+    };
+    assert!(
+        first_message,
+        "{alarm}: {:?} {threshold} does not fire on one message",
+        p["ComparisonOperator"]
+    );
+    assert_eq!(
+        p["Statistic"].as_str(),
+        Some("Maximum"),
+        "{alarm}: one sample with a message is enough"
+    );
+    assert_eq!(
+        number(&p["EvaluationPeriods"]),
+        Some(1.0),
+        "{alarm}: EvaluationPeriods"
+    );
+}
+
+/// The name of the parameter naming the webhook secrets' Secrets Manager
+/// secret.
+const SECRET_PARAMETER: &str = "WebhookSecretName";
+
+/// Each provider's `WEBHOOK_SECRET_*` is a Secrets Manager dynamic
+/// reference to its key of the secret the `WebhookSecretName` parameter
+/// names, which CloudFormation resolves when it deploys: no secret is in
+/// the template, none is fetched at cold start. The function's environment
+/// holds the queue URL and those, nothing else of its own.
+#[test]
+fn the_webhook_secrets_are_resolved_from_secrets_manager_at_deploy() {
+    let template = template();
+    let id = logical_id(webhook::FUNCTION);
+    let parameter = &template["Parameters"][SECRET_PARAMETER];
+    assert_eq!(
+        parameter["Type"].as_str(),
+        Some("String"),
+        "{TEMPLATE}: parameter {SECRET_PARAMETER}"
+    );
+    let env = resource(&template, &id)["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{id}: Environment.Variables"));
+    let mut expected: BTreeSet<String> = BTreeSet::from(["QUEUE_URL".to_owned()]);
+    for provider in Provider::ALL {
+        let variable = secret_variable(provider);
+        let value = env
+            .get(variable.as_str())
+            .and_then(sub)
+            .unwrap_or_else(|| panic!("{id}: {variable} is a !Sub dynamic reference"));
+        assert_eq!(
+            value,
+            format!(
+                "{{{{resolve:secretsmanager:${{{SECRET_PARAMETER}}}:SecretString:{}}}}}",
+                provider.as_str()
+            ),
+            "{id}: {variable}"
+        );
+        expected.insert(variable);
+    }
+    let names: BTreeSet<String> = env
+        .keys()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(names, expected, "{id}: Environment.Variables");
+    let text = std::fs::read_to_string(repo_root().join(TEMPLATE)).expect("the template");
+    let literal = text.match_indices("whsec_").any(|(at, prefix)| {
+        text[at + prefix.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+    });
+    assert!(!literal, "{TEMPLATE} holds a webhook secret in plain text");
+}
+
+/// The consumer's sample event is a batch from the payment queue as the
+/// template names it for the stack samconfig.toml deploys.
+#[test]
+fn the_consumer_sample_event_comes_from_the_payment_queue_of_the_deployed_stack() {
+    let template = template();
+    let queue = payment_queue(&template);
+    let pattern = sub(&resource(&template, queue)["Properties"]["QueueName"])
+        .unwrap_or_else(|| panic!("{queue}: QueueName is a !Sub of the stack name"));
+    let name = pattern.replace("${AWS::StackName}", &stack_name());
+    assert!(!name.contains("${"), "{queue}: QueueName {pattern}");
+    let function = payment_queue_consumer();
+    let event = sample_event(function);
+    let records = event["Records"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| panic!("events/{function}.json: no Records"));
+    for r in records {
+        let arn = r["eventSourceARN"].as_str().unwrap_or_default();
+        let region = r["awsRegion"].as_str().unwrap_or_default();
+        assert_eq!(r["eventSource"], "aws:sqs", "events/{function}.json");
+        assert!(
+            arn.starts_with(&format!("arn:aws:sqs:{region}:"))
+                && arn.ends_with(&format!(":{name}")),
+            "events/{function}.json: eventSourceARN {arn:?} is not the queue {name} in {region}"
+        );
+    }
+}
+
+// ---- permissions -------------------------------------------------------------------
+
 /// The item actions a function that changes state may have, on the table
 /// or (Query) on one of its indexes.
 const WRITER_ACTIONS: &[&str] = &[
@@ -361,21 +761,29 @@ const WRITER_ACTIONS: &[&str] = &[
     "dynamodb:Query",
 ];
 
+/// The routed functions other than the webhook: read-only ones (every
+/// route a GET) have SAM's read policy on the table and nothing else; the
+/// others only item actions of the load/commit path on the table, or Query
+/// on one of its indexes. No SQS, no bus, no secrets.
 #[test]
-fn function_policies_are_least_privilege() {
+fn routed_functions_only_read_or_load_and_commit_items_of_the_table() {
     let template = template();
     let table = the_one(&template, "AWS::DynamoDB::Table");
     let table_arn = format!("{table}.Arn");
     let index_prefix = format!("${{{table}.Arn}}/index/");
     let resources = resources(&template);
     for function in functions() {
+        if function == webhook::FUNCTION {
+            // the_webhook_function_can_only_send_to_the_payment_queue
+            continue;
+        }
         let id = logical_id(function);
-        let policies = one_or_many(&resources[id.as_str()]["Properties"]["Policies"]);
         let read_only = ROUTES
             .iter()
             .filter(|r| r.function == function)
             .all(|r| r.method == "GET");
         if read_only {
+            let policies = one_or_many(&resources[id.as_str()]["Properties"]["Policies"]);
             let [policy] = policies.as_slice() else {
                 panic!("{id}: a read-only function has the one read policy, has {policies:?}");
             };
@@ -386,34 +794,90 @@ fn function_policies_are_least_privilege() {
             );
             continue;
         }
-        assert!(!policies.is_empty(), "{id}: a writer names its statements");
-        for policy in policies {
-            let statements = policy
-                .get("Statement")
-                .unwrap_or_else(|| panic!("{id}: only explicit statements, not {policy:?}"));
-            for s in one_or_many(statements) {
-                assert_eq!(s["Effect"].as_str(), Some("Allow"), "{id}: {s:?}");
-                for action in one_or_many(&s["Action"]) {
-                    let action = action.as_str().unwrap_or_default();
-                    assert!(
-                        WRITER_ACTIONS.contains(&action),
-                        "{id}: action {action:?} is not one the load/commit path needs"
-                    );
-                }
-                for resource in one_or_many(&s["Resource"]) {
-                    let on_table = get_att(resource).as_deref() == Some(table_arn.as_str());
-                    let on_index = sub(resource).is_some_and(|s| {
-                        s.strip_prefix(index_prefix.as_str())
-                            .is_some_and(|name| SCHEMA.index(name).is_some())
-                    });
-                    assert!(
-                        on_table || on_index,
-                        "{id}: resource {resource:?} is neither {table} nor one of its indexes"
-                    );
-                }
+        let statements = statements(&template, &id);
+        assert!(
+            !statements.is_empty(),
+            "{id}: a writer names its statements"
+        );
+        for s in statements {
+            for action in &s.actions {
+                assert!(
+                    WRITER_ACTIONS.contains(&action.as_str()),
+                    "{id}: action {action:?} is not one the load/commit path needs"
+                );
+            }
+            for resource in &s.resources {
+                let on_table = get_att(resource).as_deref() == Some(table_arn.as_str());
+                let on_index = sub(resource).is_some_and(|s| {
+                    s.strip_prefix(index_prefix.as_str())
+                        .is_some_and(|name| SCHEMA.index(name).is_some())
+                });
+                assert!(
+                    on_table || on_index,
+                    "{id}: resource {resource:?} is neither {table} nor one of its indexes"
+                );
             }
         }
     }
+}
+
+/// The public webhook function can do one thing: send a message to the
+/// payment-events queue. It reads no table, no secret, no other queue.
+#[test]
+fn the_webhook_function_can_only_send_to_the_payment_queue() {
+    let template = template();
+    let id = logical_id(webhook::FUNCTION);
+    let queue_arn = format!("{}.Arn", payment_queue(&template));
+    let statements = statements(&template, &id);
+    assert!(!statements.is_empty(), "{id}: it must be allowed to send");
+    for s in statements {
+        assert_eq!(
+            s.actions,
+            BTreeSet::from(["sqs:SendMessage".to_owned()]),
+            "{id}: actions"
+        );
+        for resource in &s.resources {
+            assert_eq!(
+                get_att(resource).as_deref(),
+                Some(queue_arn.as_str()),
+                "{id}: resource {resource:?}"
+            );
+        }
+    }
+}
+
+/// What the consumer does to the table: GetItem for the de-duplication
+/// mark, the order or the credit line (TransactGetItems is authorised as
+/// GetItem), and one TransactWriteItems of ConditionCheck/Put/Update for the
+/// effect with its mark. No Query, no Scan, no Delete, no index.
+const CONSUMER_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+];
+
+/// The consumer gets exactly the item actions of its load/commit path, on
+/// the table itself. (SAM adds the queue's poller permissions for the
+/// event source mapping; the template grants nothing else.)
+#[test]
+fn the_payment_queue_consumer_has_only_the_item_actions_it_needs_on_the_table() {
+    let template = template();
+    let table_arn = format!("{}.Arn", the_one(&template, "AWS::DynamoDB::Table"));
+    let id = logical_id(payment_queue_consumer());
+    let mut granted = BTreeSet::new();
+    for s in statements(&template, &id) {
+        for resource in &s.resources {
+            assert_eq!(
+                get_att(resource).as_deref(),
+                Some(table_arn.as_str()),
+                "{id}: resource {resource:?}"
+            );
+        }
+        granted.extend(s.actions);
+    }
+    let needed: BTreeSet<String> = CONSUMER_ACTIONS.iter().map(|a| (*a).to_owned()).collect();
+    assert_eq!(granted, needed, "{id}: actions");
 }
 
 #[test]

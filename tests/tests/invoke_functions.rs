@@ -1,19 +1,27 @@
 //! Every function binary, run as Lambda runs it: a real process talking to
 //! the Runtime API (`system_tests::runtime_api`), fed its sample event from
-//! `events/<function>.json`, with DynamoDB on the moto server.
+//! `events/<function>.json`, with DynamoDB and SQS on the moto server.
 //!
 //! The sample events carry fixed ids (`buyer-1`, `sup-1`, `arbiter-1`,
-//! `ord_sample1`), so each test gets a table of its own and seeds the state
-//! its event needs through the domain and the DynamoDB adapter.
+//! `ord_sample1`, `pay_sample1`, webhook `msg_sample1`), so each test gets a
+//! table (and, for the webhook, a queue) of its own and seeds the state its
+//! event needs through the domain and the DynamoDB adapter.
 //!
 //! The binaries come from `cargo build --workspace --bins` in
 //! `$CARGO_TARGET_DIR/debug/` (default: the workspace's `target/`). A
 //! missing binary fails the test with that instruction; nothing is skipped.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use app::ports::{Commit, CreditLines, LoadRequest, OrderStore, SupplierLimits};
+use app::consumer::{Applied, consume};
+use app::contract::{order_paying_by_card, payment_body, provider_message, stored_order, unique};
+use app::ports::{
+    Commit, CreditLines, Dedup, LoadRequest, OrderStore, ProviderMessage, SupplierLimits,
+};
+use app::webhooks::{ProviderEvent, WebhookSecret, sign, verify_any};
 use aws_adapters::dynamodb::DynamoStore;
 use aws_adapters::test_support::{MotoServer, sdk_config};
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
@@ -24,9 +32,13 @@ use domain::coverage::CoverageType;
 use domain::event::DomainEvent;
 use domain::ids::{OrderId, PaymentId, UserId};
 use domain::order::{Counterparty, NewOrder, PaymentReport, PaymentRequest, ShipmentDetails};
-use domain::payment::{CardBrand, PaymentContext, PaymentMethod, PaymentSignal, Stage};
+use domain::payment::{
+    CardBrand, FlagReason, PaymentContext, PaymentMethod, PaymentSignal, PaymentStatus, Stage,
+};
 use domain::text::{CountryCode, LongText, ShortText};
 use domain::{Caller, Order, OrderError, OrderStatus, Provider, Role, Timestamp, Usd};
+use http_api::routes::{Trigger, all_functions};
+use http_api::webhook::{LOCAL_DEFAULT_SECRET, secret_variable};
 use serde_json::{Map, Value, json};
 use system_tests::repo_root;
 use system_tests::runtime_api::RuntimeApi;
@@ -34,6 +46,10 @@ use system_tests::runtime_api::RuntimeApi;
 const ORDER: &str = "ord_sample1";
 const BUYER: &str = "buyer-1";
 const SUPPLIER: &str = "sup-1";
+const PAYMENT: &str = "pay_sample1";
+/// The webhook-id of `events/payment-webhook.json` and of the record of
+/// `events/process-payment-events.json`.
+const WEBHOOK_ID: &str = "msg_sample1";
 /// Debug binaries against a single-threaded moto shared by parallel tests.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -164,37 +180,48 @@ impl Fixture {
         }
     }
 
-    /// Run `function` on its sample event against this table.
-    fn invoke(&self, function: &str) -> HttpAnswer {
+    /// Run `function` on `events` against this table: one process (one
+    /// cold start), one invocation per event in order, `env` added to the
+    /// Lambda environment. The raw responses.
+    fn run(&self, function: &str, env: &[(&str, &str)], events: &[Value]) -> Vec<Value> {
         let binary = binary(function);
-        let event = sample_event(function);
         let rt = RuntimeApi::start().unwrap_or_else(|e| panic!("runtime api: {e}"));
+        let mut vars = vec![
+            ("TABLE_NAME", self.table.as_str()),
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_LAMBDA_FUNCTION_NAME", function),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ];
+        vars.extend_from_slice(env);
         let process = rt
-            .spawn(
-                &binary,
-                [
-                    ("TABLE_NAME", self.table.as_str()),
-                    ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
-                    ("AWS_REGION", "us-east-1"),
-                    ("AWS_DEFAULT_REGION", "us-east-1"),
-                    ("AWS_ACCESS_KEY_ID", "testing"),
-                    ("AWS_SECRET_ACCESS_KEY", "testing"),
-                    ("AWS_EC2_METADATA_DISABLED", "true"),
-                    ("AWS_LAMBDA_FUNCTION_NAME", function),
-                    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
-                    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-                    ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-                ],
-            )
+            .spawn(&binary, vars)
             .unwrap_or_else(|e| panic!("{function}: {e}"));
-        let raw = rt
-            .invoke(&event, INVOKE_TIMEOUT)
-            .unwrap_or_else(|e| panic!("{function}: {e}"));
-        eprintln!(
-            "{function}: init {:?}, answered {raw}",
-            process.init_duration()
-        );
-        decode(function, &raw)
+        events
+            .iter()
+            .map(|event| {
+                let raw = rt
+                    .invoke(event, INVOKE_TIMEOUT)
+                    .unwrap_or_else(|e| panic!("{function}: {e}"));
+                eprintln!(
+                    "{function}: init {:?}, answered {raw}",
+                    process.init_duration()
+                );
+                raw
+            })
+            .collect()
+    }
+
+    /// Run an API function on its sample event against this table.
+    fn invoke(&self, function: &str) -> HttpAnswer {
+        let raw = self.run(function, &[], &[sample_event(function)]);
+        decode(function, &raw[0])
     }
 
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -281,16 +308,16 @@ impl Fixture {
         order
     }
 
-    /// ord_sample1 confirmed and its initial payment (card) arrived.
-    fn paid(&self, initial: &str, now: Timestamp) -> Order {
+    /// ord_sample1 confirmed, its initial payment pay_sample1 (card,
+    /// 1700.00 with the inspection) initiated and not yet confirmed.
+    fn paying(&self, initial: &str, now: Timestamp) -> Order {
         let mut order = self.confirmed(initial, now);
-        let pay = PaymentId::parse("pay_sample1").unwrap_or_else(|e| panic!("{e}"));
         let buyer = caller(BUYER, Role::Buyer);
         self.step(&mut order, now, |o| {
             o.initiate_payment(
                 &buyer,
                 PaymentRequest {
-                    id: pay.clone(),
+                    id: payment_id(PAYMENT),
                     stage: Stage::Initial,
                     method: PaymentMethod::CreditCard {
                         card_brand: CardBrand::Visa,
@@ -300,6 +327,14 @@ impl Fixture {
                 now,
             )
         });
+        assert_eq!(order.status(), OrderStatus::InitialPaymentProcessing);
+        order
+    }
+
+    /// ord_sample1 confirmed and its initial payment (card) arrived.
+    fn paid(&self, initial: &str, now: Timestamp) -> Order {
+        let mut order = self.paying(initial, now);
+        let pay = payment_id(PAYMENT);
         let amount = order
             .payment(&pay)
             .map(|p| p.amount)
@@ -341,6 +376,10 @@ impl Fixture {
 
 fn user(id: &str) -> UserId {
     UserId::parse(id).unwrap_or_else(|e| panic!("user {id}: {e}"))
+}
+
+fn payment_id(id: &str) -> PaymentId {
+    PaymentId::parse(id).unwrap_or_else(|e| panic!("payment {id}: {e}"))
 }
 
 fn caller(id: &str, role: Role) -> Caller {
@@ -429,6 +468,211 @@ fn assert_order_shape(function: &str, order: &Value) {
         missing.is_empty(),
         "{function}: the order lacks {missing:?} (DESIGN §5); body: {order}"
     );
+}
+
+// ---- SQS on moto -------------------------------------------------------------------
+
+/// The few SQS calls the tests make, over SQS's JSON protocol straight to
+/// the moto server (this crate does not link the SQS SDK; the functions
+/// do). moto checks no signature: the authorization header only names the
+/// service and region, as a SigV4 credential scope would.
+struct MotoSqs {
+    /// `host:port`
+    addr: String,
+}
+
+impl MotoSqs {
+    fn new(endpoint: &str) -> MotoSqs {
+        let addr = endpoint
+            .strip_prefix("http://")
+            .unwrap_or_else(|| panic!("moto endpoint {endpoint} is not http://host:port"));
+        MotoSqs {
+            addr: addr.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn call(&self, action: &str, input: &Value) -> Value {
+        let body = input.to_string();
+        let mut stream = TcpStream::connect(&self.addr)
+            .unwrap_or_else(|e| panic!("SQS {action}: connect {}: {e}", self.addr));
+        stream
+            .set_read_timeout(Some(INVOKE_TIMEOUT))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+             X-Amz-Target: AmazonSQS.{action}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/aws4_request, \
+             SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .unwrap_or_else(|e| panic!("SQS {action}: {e}"));
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .unwrap_or_else(|e| panic!("SQS {action}: {e}"));
+        let text = String::from_utf8_lossy(&raw);
+        let (head, rest) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("SQS {action}: not an HTTP response: {text:?}"));
+        let status = head.split_whitespace().nth(1).unwrap_or_default();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        };
+        assert_eq!(status, "200", "SQS {action} on moto: {head}\n{body}");
+        if body.trim().is_empty() {
+            return json!({});
+        }
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("SQS {action}: the answer is not JSON ({e}): {body:?}"))
+    }
+
+    /// A new queue; its URL.
+    fn create_queue(&self, name: &str) -> String {
+        let out = self.call("CreateQueue", &json!({"QueueName": name}));
+        out["QueueUrl"]
+            .as_str()
+            .unwrap_or_else(|| panic!("CreateQueue {name}: {out}"))
+            .to_owned()
+    }
+
+    /// Whatever is visible now (no long polling: moto serves one request
+    /// at a time), with every attribute.
+    fn receive(&self, queue_url: &str) -> Vec<Value> {
+        let out = self.call(
+            "ReceiveMessage",
+            &json!({
+                "QueueUrl": queue_url,
+                "MaxNumberOfMessages": 10,
+                "WaitTimeSeconds": 0,
+                "MessageAttributeNames": ["All"],
+                "MessageSystemAttributeNames": ["All"],
+            }),
+        );
+        out["Messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// (visible, in flight) messages.
+    fn depth(&self, queue_url: &str) -> (u64, u64) {
+        let out = self.call(
+            "GetQueueAttributes",
+            &json!({"QueueUrl": queue_url, "AttributeNames": ["All"]}),
+        );
+        let count = |name: &str| {
+            out["Attributes"][name]
+                .as_str()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("GetQueueAttributes: no {name}: {out}"))
+        };
+        (
+            count("ApproximateNumberOfMessages"),
+            count("ApproximateNumberOfMessagesNotVisible"),
+        )
+    }
+}
+
+/// The body of a `Transfer-Encoding: chunked` response.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16)
+            .unwrap_or_else(|e| panic!("chunk size {size:?}: {e}"));
+        if size == 0 || tail.len() < size {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = tail[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+// ---- webhooks and queued provider events ----------------------------------------
+
+/// The environment the template gives `payment-webhook`: the queue URL and
+/// each provider's secrets, resolved from Secrets Manager at deploy. Here
+/// every provider has the local default secret, and `card` is mid-rotation
+/// (an older secret first, space-separated), as the variable allows.
+fn webhook_env(queue_url: &str) -> Vec<(String, String)> {
+    let mut env = vec![("QUEUE_URL".to_owned(), queue_url.to_owned())];
+    for provider in Provider::ALL {
+        let value = if provider == Provider::Card {
+            format!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw {LOCAL_DEFAULT_SECRET}")
+        } else {
+            LOCAL_DEFAULT_SECRET.to_owned()
+        };
+        env.push((secret_variable(provider), value));
+    }
+    env
+}
+
+fn as_strs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The sample webhook delivery, signed now with `secret` (its recorded
+/// timestamp is long past the 5-minute tolerance).
+fn webhook_signed_now(secret: &str) -> Value {
+    let mut event = sample_event("payment-webhook");
+    let at = Utc::now().timestamp();
+    let id = event["headers"]["webhook-id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("payment-webhook: no webhook-id header"))
+        .to_owned();
+    let body = event["body"]
+        .as_str()
+        .unwrap_or_else(|| panic!("payment-webhook: no body"))
+        .to_owned();
+    let secret = WebhookSecret::parse(secret).unwrap_or_else(|e| panic!("secret: {e}"));
+    event["headers"]["webhook-timestamp"] = json!(at.to_string());
+    event["headers"]["webhook-signature"] = json!(sign(&secret, &id, at, body.as_bytes()));
+    event["requestContext"]["timeEpoch"] = json!(at * 1000);
+    event
+}
+
+/// A record like the sample batch's, carrying `message` (or any body).
+fn sqs_record(message_id: &str, body: &str, message: Option<&ProviderMessage>) -> Value {
+    let sample = sample_event("process-payment-events");
+    let mut record = sample["Records"][0].clone();
+    record["messageId"] = json!(message_id);
+    record["body"] = json!(body);
+    let attribute = |v: &str| json!({"stringValue": v, "stringListValues": [], "binaryListValues": [], "dataType": "String"});
+    record["messageAttributes"] = match message {
+        Some(m) => json!({
+            "provider": attribute(m.provider.as_str()),
+            "webhook_id": attribute(&m.webhook_id),
+        }),
+        None => json!({}),
+    };
+    // Lambda does not check them; the sample's would not match this body.
+    if let Some(r) = record.as_object_mut() {
+        r.remove("md5OfBody");
+        r.remove("md5OfMessageAttributes");
+    }
+    record
+}
+
+/// The message ids a consumer response asks to redeliver.
+fn batch_item_failures(raw: &Value) -> Vec<String> {
+    let failures = raw["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not an SQS batch response: {raw}"));
+    failures
+        .iter()
+        .map(|f| {
+            f["itemIdentifier"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a failure without itemIdentifier: {raw}"))
+                .to_owned()
+        })
+        .collect()
 }
 
 // ---- one test per function -------------------------------------------------------
@@ -728,42 +972,300 @@ fn set_assurance_limit_answers_its_sample_event() {
     assert_eq!(account.swift.as_str(), "BKCHCNBJ45A");
 }
 
+/// The sample delivery, signed now with the local default secret (the card
+/// provider's newer one, mid-rotation): 202, and the verified event is
+/// really on the queue — the message the consumer's sample batch carries.
+#[test]
+fn payment_webhook_answers_its_sample_event() {
+    let fx = Fixture::new();
+    let sqs = MotoSqs::new(&fx.endpoint);
+    let queue = sqs.create_queue(&unique("payment-events-"));
+    let event = webhook_signed_now(LOCAL_DEFAULT_SECRET);
+    let env = webhook_env(&queue);
+    let before = Utc::now();
+    let raw = fx.run(
+        "payment-webhook",
+        &as_strs(&env),
+        std::slice::from_ref(&event),
+    );
+    let after = Utc::now();
+    let answer = decode("payment-webhook", &raw[0]);
+    answer.expect("payment-webhook", 202);
+    assert_eq!(
+        answer.body,
+        json!({"status": "accepted", "webhook_id": WEBHOOK_ID})
+    );
+
+    let messages = sqs.receive(&queue);
+    let [m] = messages.as_slice() else {
+        panic!("payment-webhook: one message on the queue, found {messages:?}");
+    };
+    let body = m["Body"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a message without a body: {m}"));
+    let message: ProviderMessage = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("the message is not a ProviderMessage ({e}): {body}"));
+    assert_eq!(message.provider, Provider::Card);
+    assert_eq!(message.webhook_id, WEBHOOK_ID);
+    assert_eq!(
+        Some(message.body.as_str()),
+        event["body"].as_str(),
+        "the verified body is queued as sent"
+    );
+    assert!(
+        message.received_at >= before - TimeDelta::seconds(1) && message.received_at <= after,
+        "received_at {} is not the time of the delivery",
+        message.received_at
+    );
+    for (name, value) in [("provider", "card"), ("webhook_id", WEBHOOK_ID)] {
+        let attribute = &m["MessageAttributes"][name];
+        assert_eq!(attribute["StringValue"], value, "attribute {name}: {m}");
+        assert_eq!(attribute["DataType"], "String", "attribute {name}: {m}");
+    }
+    let sample = sample_event("process-payment-events");
+    let queued: ProviderMessage = serde_json::from_str(
+        sample["Records"][0]["body"]
+            .as_str()
+            .unwrap_or_else(|| panic!("process-payment-events: no record body")),
+    )
+    .unwrap_or_else(|e| panic!("process-payment-events: {e}"));
+    assert_eq!(
+        (queued.provider, queued.webhook_id, queued.body),
+        (message.provider, message.webhook_id, message.body),
+        "events/process-payment-events.json carries what events/payment-webhook.json queues"
+    );
+    assert_eq!(
+        m["MD5OfMessageAttributes"], sample["Records"][0]["md5OfMessageAttributes"],
+        "the sample record's attributes digest is the one SQS computes for these attributes"
+    );
+    assert_eq!(sqs.depth(&queue), (0, 1), "the one message, now in flight");
+}
+
+/// Signed with another secret, signed too long ago (the sample as
+/// recorded), or with the body changed after signing: 401 each time, as
+/// problem+json, and nothing on the queue.
+#[test]
+fn payment_webhook_refuses_wrong_stale_or_tampered_signatures_and_queues_nothing() {
+    let fx = Fixture::new();
+    let sqs = MotoSqs::new(&fx.endpoint);
+    let queue = sqs.create_queue(&unique("payment-events-"));
+    // base64("forged-by-a-prober")
+    let forged = webhook_signed_now("whsec_Zm9yZ2VkLWJ5LWEtcHJvYmVy");
+    let stale = sample_event("payment-webhook");
+    let mut tampered = webhook_signed_now(LOCAL_DEFAULT_SECRET);
+    let body = tampered["body"].as_str().unwrap_or_default().to_owned();
+    assert!(body.contains("\"1700.00\""), "the sample confirms 1700.00");
+    tampered["body"] = json!(body.replace("\"1700.00\"", "\"17.00\""));
+    let env = webhook_env(&queue);
+    let raws = fx.run(
+        "payment-webhook",
+        &as_strs(&env),
+        &[forged, stale, tampered],
+    );
+    for (what, raw) in ["another secret", "a stale timestamp", "a tampered body"]
+        .into_iter()
+        .zip(&raws)
+    {
+        let answer = decode("payment-webhook", raw);
+        assert_eq!(answer.status, 401, "{what}: {}", answer.body);
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/problem+json"),
+            "{what}"
+        );
+        assert_eq!(answer.body["status"], 401, "{what}: {}", answer.body);
+    }
+    assert_eq!(sqs.depth(&queue), (0, 0), "nothing was queued");
+    assert!(sqs.receive(&queue).is_empty(), "nothing was queued");
+}
+
+/// The sample batch confirms ord_sample1's card payment (1700.00): no
+/// record to redeliver, the payment succeeded, the order awaits shipment,
+/// the (provider, webhook-id) is marked. Delivered again (SQS delivers at
+/// least once), it is acknowledged and changes nothing.
+#[test]
+fn process_payment_events_answers_its_sample_event() {
+    let fx = Fixture::new();
+    let paying = fx.paying("1500.00", Utc::now() - TimeDelta::hours(1));
+    let batch = sample_event("process-payment-events");
+    let raws = fx.run("process-payment-events", &[], &[batch.clone(), batch]);
+    for raw in &raws {
+        assert_eq!(
+            raw,
+            &json!({"batchItemFailures": []}),
+            "process-payment-events"
+        );
+    }
+    let order = fx.stored(ORDER);
+    let pay = payment_id(PAYMENT);
+    let p = order
+        .payment(&pay)
+        .unwrap_or_else(|| panic!("payment {pay} missing"));
+    assert_eq!(p.status, PaymentStatus::Succeeded);
+    assert!(p.flag.is_none(), "{:?}", p.flag);
+    assert_eq!(order.status(), OrderStatus::AwaitingShipment);
+    assert_eq!(
+        order.version(),
+        paying.version() + 1,
+        "applied once, not twice"
+    );
+    let history = fx
+        .block_on(fx.store.history(order.id()))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let succeeded = history
+        .iter()
+        .filter(|e| e.body.detail_type() == "PaymentSucceeded")
+        .count();
+    assert_eq!(succeeded, 1, "one PaymentSucceeded");
+    let marked = fx
+        .block_on(fx.store.seen(Provider::Card, WEBHOOK_ID, Utc::now()))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(marked, "the delivery is marked as seen");
+}
+
+/// A batch of a real confirmation, a poison record (not a provider message
+/// at all) and an event for an order that does not exist: only the poison
+/// record is handed back for redelivery (and so ends in the DLQ); the
+/// confirmation is applied; the unknown order is refused for good and
+/// acknowledged.
+#[test]
+fn process_payment_events_redelivers_only_the_poison_record() {
+    let fx = Fixture::new();
+    let (_, order, pay) = fx.block_on(order_paying_by_card(&fx.store));
+    let good = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &order, &pay, "400.00", "USD"),
+    );
+    let nowhere = OrderId::parse(unique("ord_")).unwrap_or_else(|e| panic!("{e}"));
+    let unknown = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &nowhere, &pay, "400.00", "USD"),
+    );
+    let json_of = |m: &ProviderMessage| serde_json::to_string(m).unwrap_or_else(|e| panic!("{e}"));
+    let batch = json!({"Records": [
+        sqs_record("m-good", &json_of(&good), Some(&good)),
+        sqs_record("m-poison", "{\"not\": \"a provider message\"", None),
+        sqs_record("m-unknown-order", &json_of(&unknown), Some(&unknown)),
+    ]});
+    let raws = fx.run("process-payment-events", &[], &[batch]);
+    assert_eq!(batch_item_failures(&raws[0]), ["m-poison"]);
+    let stored = fx.block_on(stored_order(&fx.store, &order));
+    assert_eq!(
+        stored.payment(&pay).map(|p| p.status),
+        Some(PaymentStatus::Succeeded),
+        "the confirmation in the same batch is applied"
+    );
+    let seen = |m: &ProviderMessage| {
+        fx.block_on(fx.store.seen(m.provider, &m.webhook_id, Utc::now()))
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    assert!(seen(&good), "the applied event is marked");
+    assert!(!seen(&unknown), "a refused event leaves no mark");
+}
+
+/// ord_sample1's card payment was confirmed for 1699.99 instead of
+/// 1700.00, so the consumer flagged it; the arbiter's sample request
+/// accepts it: 200 with the payment, succeeded and no longer flagged.
+#[test]
+fn resolve_payment_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.paying("1500.00", Utc::now() - TimeDelta::hours(1));
+    let order = OrderId::parse(ORDER).unwrap_or_else(|e| panic!("{e}"));
+    let pay = payment_id(PAYMENT);
+    let short = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &order, &pay, "1699.99", "USD"),
+    );
+    let applied = fx
+        .block_on(consume(&fx.store, &short, Utc::now()))
+        .unwrap_or_else(|e| panic!("consume: {e:?}"));
+    assert_eq!(applied, Applied::Applied { events: 1 }, "only the flag");
+    let flagged = fx.stored(ORDER);
+    assert_eq!(
+        flagged
+            .payment(&pay)
+            .and_then(|p| p.flag.as_ref().map(|f| f.reason)),
+        Some(FlagReason::AmountMismatch)
+    );
+
+    let answer = fx.invoke("resolve-payment");
+    answer.expect("resolve-payment", 200);
+    let b = &answer.body;
+    assert_eq!(b["id"], PAYMENT, "{b}");
+    assert_eq!(b["stage"], "initial", "{b}");
+    assert_eq!(b["method"], "credit_card", "{b}");
+    assert_eq!(b["amount"], money("1700.00"), "{b}");
+    assert_eq!(b["status"], "succeeded", "{b}");
+    assert_eq!(b["flagged"], false, "{b}");
+    assert!(b["flag"].is_null(), "{b}");
+
+    let stored = fx.stored(ORDER);
+    let p = stored
+        .payment(&pay)
+        .unwrap_or_else(|| panic!("payment {pay} missing"));
+    assert!(p.flag.is_none(), "the flag is cleared: {:?}", p.flag);
+    assert_eq!(p.status, PaymentStatus::Succeeded);
+    assert_eq!(stored.status(), OrderStatus::AwaitingShipment);
+    assert_eq!(stored.version(), flagged.version() + 1);
+    let history = fx
+        .block_on(fx.store.history(&order))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(
+        history
+            .iter()
+            .any(|e| e.body.detail_type() == "PaymentFlagResolved"),
+        "the resolution is in the order's history"
+    );
+}
+
 // ---- every function has its sample event and its test ------------------------------
 
-/// Each function of the route table has `events/<function>.json`, an API
-/// Gateway v2 event for one of its routes (route key, path, method and path
-/// parameters consistent), and a test above that runs it.
-#[test]
-fn every_function_has_a_sample_event_and_an_invocation_test() {
-    let this_file = include_str!("invoke_functions.rs");
-    for function in http_api::routes::functions() {
-        let ev = sample_event(function);
-        let ctx = &ev["requestContext"];
-        assert_eq!(ev["version"], "2.0", "{function}: payload format");
-        let route_key = ev["routeKey"].as_str().unwrap_or_default();
-        assert_eq!(ctx["routeKey"], route_key, "{function}: routeKey");
-        let (method, pattern) = route_key
-            .split_once(' ')
-            .unwrap_or_else(|| panic!("{function}: routeKey {route_key:?}"));
-        let route = http_api::routes::ROUTES
-            .iter()
-            .find(|r| r.method == method && r.path == pattern)
-            .unwrap_or_else(|| panic!("{function}: no route {route_key:?}"));
+/// An API function's sample event: an API Gateway v2 event for one of its
+/// routes (route key, path, method and path parameters consistent). A
+/// route behind the JWT authorizer carries its claims as API Gateway passes
+/// them; a public route carries none, and the webhook's is signed with the
+/// local default secret (at its own timestamp).
+fn check_http_sample(function: &str) {
+    let ev = sample_event(function);
+    let ctx = &ev["requestContext"];
+    assert_eq!(ev["version"], "2.0", "{function}: payload format");
+    let route_key = ev["routeKey"].as_str().unwrap_or_default();
+    assert_eq!(ctx["routeKey"], route_key, "{function}: routeKey");
+    let (method, pattern) = route_key
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("{function}: routeKey {route_key:?}"));
+    let route = http_api::routes::ROUTES
+        .iter()
+        .find(|r| r.method == method && r.path == pattern)
+        .unwrap_or_else(|| panic!("{function}: no route {route_key:?}"));
+    assert_eq!(
+        route.function, function,
+        "{function}: {route_key} is served by another function"
+    );
+    let path = ev["rawPath"].as_str().unwrap_or_default();
+    assert_eq!(ctx["http"]["path"], path, "{function}: http.path");
+    assert_eq!(ctx["http"]["method"], method, "{function}: http.method");
+    let params = http_api::routes::match_path(pattern, path)
+        .unwrap_or_else(|| panic!("{function}: {path} does not match {pattern}"));
+    for (name, value) in params {
         assert_eq!(
-            route.function, function,
-            "{function}: {route_key} is served by another function"
+            ev["pathParameters"][name], value,
+            "{function}: pathParameters"
         );
-        let path = ev["rawPath"].as_str().unwrap_or_default();
-        assert_eq!(ctx["http"]["path"], path, "{function}: http.path");
-        assert_eq!(ctx["http"]["method"], method, "{function}: http.method");
-        let params = http_api::routes::match_path(pattern, path)
-            .unwrap_or_else(|| panic!("{function}: {path} does not match {pattern}"));
-        for (name, value) in params {
-            assert_eq!(
-                ev["pathParameters"][name], value,
-                "{function}: pathParameters"
-            );
-        }
+    }
+    if route.public {
+        assert!(
+            ctx.get("authorizer").is_none_or(Value::is_null),
+            "{function}: a public route has no authorizer context"
+        );
+        assert!(
+            ev["headers"].get("authorization").is_none(),
+            "{function}: a public route's caller sends no token"
+        );
+    } else {
         let claims = &ctx["authorizer"]["jwt"]["claims"];
         assert!(claims["sub"].is_string(), "{function}: claims.sub");
         assert!(
@@ -778,18 +1280,109 @@ fn every_function_has_a_sample_event_and_an_invocation_test() {
                 .is_some_and(|a| a.starts_with("Bearer ")),
             "{function}: authorization header"
         );
-        if let Some(body) = ev.get("body") {
-            let body = body
+    }
+    if function == http_api::webhook::FUNCTION {
+        let header = |name: &str| {
+            ev["headers"][name]
                 .as_str()
-                .unwrap_or_else(|| panic!("{function}: body is a string"));
-            serde_json::from_str::<Value>(body)
-                .unwrap_or_else(|e| panic!("{function}: body is not JSON: {e}"));
-            assert_eq!(
-                ev["headers"]["content-type"], "application/json",
-                "{function}"
+                .unwrap_or_else(|| panic!("{function}: no {name} header"))
+        };
+        let timestamp = header("webhook-timestamp");
+        let at: i64 = timestamp
+            .parse()
+            .unwrap_or_else(|e| panic!("{function}: webhook-timestamp: {e}"));
+        let secret = WebhookSecret::parse(LOCAL_DEFAULT_SECRET).unwrap_or_else(|e| panic!("{e}"));
+        let body = ev["body"].as_str().unwrap_or_default();
+        verify_any(
+            &[secret],
+            header("webhook-id"),
+            timestamp,
+            header("webhook-signature"),
+            body.as_bytes(),
+            at,
+        )
+        .unwrap_or_else(|e| panic!("{function}: not signed with the local default secret: {e}"));
+        ProviderEvent::parse(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{function}: not a provider event: {e}"));
+    }
+    if let Some(body) = ev.get("body") {
+        let body = body
+            .as_str()
+            .unwrap_or_else(|| panic!("{function}: body is a string"));
+        serde_json::from_str::<Value>(body)
+            .unwrap_or_else(|e| panic!("{function}: body is not JSON: {e}"));
+        assert_eq!(
+            ev["headers"]["content-type"], "application/json",
+            "{function}"
+        );
+    }
+    assert_eq!(ev["isBase64Encoded"], false, "{function}");
+}
+
+/// The payment-queue consumer's sample event: an SQS batch as Lambda hands
+/// it over, each record's body the JSON of a `ProviderMessage` whose body
+/// is a provider event, with the `provider` and `webhook_id` attributes the
+/// webhook function sets.
+fn check_sqs_sample(function: &str) {
+    let ev = sample_event(function);
+    let records = ev["Records"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| panic!("{function}: an SQS event has Records"));
+    for r in records {
+        for field in ["messageId", "receiptHandle", "awsRegion"] {
+            assert!(
+                r[field].as_str().is_some_and(|v| !v.is_empty()),
+                "{function}: {field}"
             );
         }
-        assert_eq!(ev["isBase64Encoded"], false, "{function}");
+        assert_eq!(r["eventSource"], "aws:sqs", "{function}: eventSource");
+        assert!(
+            r["eventSourceARN"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("arn:aws:sqs:")),
+            "{function}: eventSourceARN"
+        );
+        assert!(
+            r["attributes"]["ApproximateReceiveCount"].is_string(),
+            "{function}: attributes.ApproximateReceiveCount"
+        );
+        let body = r["body"].as_str().unwrap_or_default();
+        let message: ProviderMessage = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{function}: the body is not a ProviderMessage: {e}"));
+        ProviderEvent::parse(message.body.as_bytes())
+            .unwrap_or_else(|e| panic!("{function}: the message is not a provider event: {e}"));
+        for (name, value) in [
+            ("provider", message.provider.as_str()),
+            ("webhook_id", message.webhook_id.as_str()),
+        ] {
+            let attribute = &r["messageAttributes"][name];
+            assert_eq!(
+                attribute["stringValue"], value,
+                "{function}: attribute {name}"
+            );
+            assert_eq!(
+                attribute["dataType"], "String",
+                "{function}: attribute {name}"
+            );
+        }
+    }
+}
+
+/// Every function (routed or triggered) has `events/<function>.json` of the
+/// shape its trigger delivers, and a test above that runs it.
+#[test]
+fn every_function_has_a_sample_event_and_an_invocation_test() {
+    let this_file = include_str!("invoke_functions.rs");
+    for function in http_api::routes::functions() {
+        check_http_sample(function);
+    }
+    for t in http_api::routes::TRIGGERED {
+        match t.trigger {
+            Trigger::PaymentQueue => check_sqs_sample(t.function),
+        }
+    }
+    for function in all_functions() {
         let test = format!(
             "fn {}_answers_its_sample_event()",
             function.replace('-', "_")
