@@ -21,7 +21,7 @@ use domain::payment::{
     CardBrand, CreditLine, CreditLineStatus, FlagReason, PaymentContext, PaymentMethod,
     PaymentSignal, PaymentStatus, Stage,
 };
-use domain::refund::RefundStatus;
+use domain::refund::{RefundPart, RefundStatus};
 use domain::status::OrderStatus;
 use domain::text::{CountryCode, LongText, ShortText};
 use domain::{Order, Usd};
@@ -1188,6 +1188,21 @@ pub async fn consumer_flags_contradictions_mismatches_and_wrong_providers<B: Bac
     );
 }
 
+/// An arbiter refunds a flagged payment; its (first) refund part.
+async fn arbiter_refunds<B: Backend>(backend: &B, id: &OrderId, pay: &PaymentId) -> RefundPart {
+    let arbiter = Caller::new(user(&unique("a-")), [Role::Arbiter]);
+    let mut o = stored_order(backend, id).await;
+    let before = o.version();
+    let events = o
+        .resolve_payment(&arbiter, pay, FlagResolution::Refund, t0())
+        .unwrap_or_else(|e| panic!("resolve: {e}"));
+    commit_ok(backend, &o, Some(before), &events, t0()).await;
+    o.refunds()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("a refund part"))
+}
+
 /// `refund.succeeded` settles the refund part it names.
 pub async fn consumer_settles_a_refund_part<B: Backend>(backend: B) {
     let (_, id, pay) = order_paying_by_card(&backend).await;
@@ -1198,18 +1213,7 @@ pub async fn consumer_settles_a_refund_part<B: Backend>(backend: B) {
         payment_body("payment.succeeded", &id, &pay, "399.99", "USD"),
     );
     consumed(&backend, &m).await;
-    let arbiter = Caller::new(user(&unique("a-")), [Role::Arbiter]);
-    let mut o = stored_order(&backend, &id).await;
-    let before = o.version();
-    let events = o
-        .resolve_payment(&arbiter, &pay, FlagResolution::Refund, t0())
-        .unwrap_or_else(|e| panic!("resolve: {e}"));
-    commit_ok(&backend, &o, Some(before), &events, t0()).await;
-    let part = o
-        .refunds()
-        .first()
-        .cloned()
-        .unwrap_or_else(|| panic!("a refund part"));
+    let part = arbiter_refunds(&backend, &id, &pay).await;
     assert_eq!(part.status, RefundStatus::Requested);
 
     let refund = provider_message(
@@ -1315,18 +1319,7 @@ pub async fn consumer_returns_a_pay_later_refund_to_the_loan<B: Backend>(backend
     let flagged = stored_order(&backend, &id).await;
     assert!(flagged.payment(&pay).is_some_and(|p| p.flag.is_some()));
 
-    let arbiter = Caller::new(user(&unique("a-")), [Role::Arbiter]);
-    let mut o = stored_order(&backend, &id).await;
-    let before = o.version();
-    let events = o
-        .resolve_payment(&arbiter, &pay, FlagResolution::Refund, t0())
-        .unwrap_or_else(|e| panic!("resolve: {e}"));
-    commit_ok(&backend, &o, Some(before), &events, t0()).await;
-    let part = o
-        .refunds()
-        .first()
-        .cloned()
-        .unwrap_or_else(|| panic!("a refund part"));
+    let part = arbiter_refunds(&backend, &id, &pay).await;
     assert_eq!(part.provider, Provider::Paylater);
     let refund = |kind: &str| {
         send(serde_json::json!({"type": kind, "data": {

@@ -25,23 +25,9 @@ impl<B: Backend, C: Clock> Api<B, C> {
     /// Answer a request, if `function` serves its route (`None`: any route,
     /// as the local stack does). 401 → 413 → route → the handler's checks.
     pub async fn handle(&self, function: Option<&str>, req: &ApiRequest) -> ApiResponse {
-        let result = self.dispatch(function, req).await;
-        match result {
+        match self.dispatch(function, req).await {
             Ok(r) => r,
-            Err(e) => {
-                match &e {
-                    ApiError::Internal(detail) => {
-                        tracing::error!(request_id = %req.request_id, error = %detail, "request failed")
-                    }
-                    ApiError::Unavailable => {
-                        tracing::warn!(request_id = %req.request_id, "dependency unavailable")
-                    }
-                    other => {
-                        tracing::info!(request_id = %req.request_id, status = other.status(), "refused")
-                    }
-                }
-                e.to_response()
-            }
+            Err(e) => e.logged_response(&req.request_id),
         }
     }
 

@@ -28,6 +28,8 @@ impl FieldError {
 #[derive(Debug)]
 pub enum ApiError {
     Unauthenticated,
+    /// A webhook whose signature did not verify (the reason is logged only).
+    BadSignature,
     PayloadTooLarge,
     NotFound,
     RouteNotFound,
@@ -64,6 +66,19 @@ struct Problem<'a> {
 }
 
 impl ApiError {
+    /// Log the refusal (a bug with its chain at error level, an outage as
+    /// a warning, anything else as information) and answer it.
+    pub fn logged_response(&self, request_id: &str) -> ApiResponse {
+        match self {
+            ApiError::Internal(detail) => {
+                tracing::error!(request_id, error = %detail, "request failed")
+            }
+            ApiError::Unavailable => tracing::warn!(request_id, "dependency unavailable"),
+            other => tracing::info!(request_id, status = other.status(), "refused"),
+        }
+        self.to_response()
+    }
+
     pub fn bad_request(errors: Vec<FieldError>) -> Self {
         ApiError::BadRequest {
             detail: "the request is malformed".into(),
@@ -73,7 +88,7 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::Unauthenticated => 401,
+            ApiError::Unauthenticated | ApiError::BadSignature => 401,
             ApiError::PayloadTooLarge => 413,
             ApiError::NotFound | ApiError::RouteNotFound => 404,
             ApiError::MethodNotAllowed => 405,
@@ -93,6 +108,12 @@ impl ApiError {
                 "unauthenticated",
                 "Unauthorized",
                 "a valid token is required".into(),
+                &[],
+            ),
+            ApiError::BadSignature => (
+                "invalid-signature",
+                "Unauthorized",
+                "the webhook signature could not be verified".into(),
                 &[],
             ),
             ApiError::PayloadTooLarge => (

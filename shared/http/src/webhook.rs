@@ -130,20 +130,7 @@ impl<Q: PaymentQueue> Webhooks<Q> {
     ) -> ApiResponse {
         match self.accept(req, real_now_unix, received_at).await {
             Ok(response) => response,
-            Err(e) => {
-                match &e {
-                    ApiError::Internal(detail) => {
-                        tracing::error!(request_id = %req.request_id, error = %detail, "webhook failed")
-                    }
-                    ApiError::Unavailable => {
-                        tracing::warn!(request_id = %req.request_id, "payment queue unavailable")
-                    }
-                    other => {
-                        tracing::info!(request_id = %req.request_id, status = other.status(), "webhook refused")
-                    }
-                }
-                e.to_response()
-            }
+            Err(e) => e.logged_response(&req.request_id),
         }
     }
 
@@ -174,7 +161,7 @@ impl<Q: PaymentQueue> Webhooks<Q> {
         ) {
             // The reason goes to the log only: a prober learns nothing.
             tracing::info!(request_id = %req.request_id, %provider, reason = %why, "webhook signature refused");
-            return Err(ApiError::Unauthenticated);
+            return Err(ApiError::BadSignature);
         }
         let event = ProviderEvent::parse(&req.body).map_err(|e| ApiError::BadRequest {
             detail: "the body is not a well-formed provider event".into(),
@@ -373,7 +360,13 @@ mod tests {
             }),
         ];
         for (what, req) in cases {
-            assert_eq!(status(&w, &req).await, 401, "{what}");
+            let r = w.handle(&req, NOW, received()).await;
+            assert_eq!(r.status, 401, "{what}");
+            assert!(
+                r.body.contains("/problems/invalid-signature"),
+                "{what}: {}",
+                r.body
+            );
         }
         assert!(w.queue.sent().is_empty());
         // At the edge of the tolerance it still passes.
