@@ -3,13 +3,14 @@
 //! `infra/template.yaml` ↔ `events/<name>.json`. The template's HTTP API is
 //! the route table, its table is `app::table::SCHEMA`, its payment-events
 //! queue joins the webhook function to the triggered consumer (dead-letter
-//! queue, alarm, visibility), and every function gets only the permissions
-//! its code uses. Each test fails as soon as one side changes without the
-//! other.
+//! queue, alarm, visibility), the table's stream wakes the outbox publisher
+//! on new history items only (filter, bounded retries), and every function
+//! gets only the permissions its code uses. Each test fails as soon as one
+//! side changes without the other.
 
 use std::collections::BTreeSet;
 
-use app::table::SCHEMA;
+use app::table::{self, SCHEMA};
 use domain::Provider;
 use http_api::routes::{ROUTES, TRIGGERED, Trigger, all_functions, functions, logical_id};
 use http_api::webhook::{self, secret_variable};
@@ -204,17 +205,29 @@ fn dead_letter_queue(template: &Value) -> &str {
     dlq
 }
 
-/// The one function the payment-events queue triggers.
-fn payment_queue_consumer() -> &'static str {
-    let consumers: Vec<&str> = TRIGGERED
+/// The one function of `TRIGGERED` with `trigger`.
+fn triggered_by(trigger: Trigger) -> &'static str {
+    let functions: Vec<&str> = TRIGGERED
         .iter()
-        .filter(|t| t.trigger == Trigger::PaymentQueue)
+        .filter(|t| t.trigger == trigger)
         .map(|t| t.function)
         .collect();
-    match consumers.as_slice() {
+    match functions.as_slice() {
         [one] => one,
-        other => panic!("exactly one function consumes the payment queue, TRIGGERED has {other:?}"),
+        other => {
+            panic!("exactly one function is triggered by {trigger:?}, TRIGGERED has {other:?}")
+        }
     }
+}
+
+/// The one function the payment-events queue triggers.
+fn payment_queue_consumer() -> &'static str {
+    triggered_by(Trigger::PaymentQueue)
+}
+
+/// The one function the table's stream triggers: the outbox publisher.
+fn outbox_publisher() -> &'static str {
+    triggered_by(Trigger::TableStream)
 }
 
 /// `stack_name` of samconfig.toml's default environment.
@@ -545,6 +558,11 @@ fn the_triggered_consumer_reads_the_webhook_queue_and_reports_batch_item_failure
                     "{where_}: the consumer answers with the records to redeliver"
                 );
             }
+            // The stream, its filter and its retries: the tests of
+            // the outbox publisher below.
+            Trigger::TableStream => {
+                assert_eq!(event["Type"].as_str(), Some("DynamoDB"), "{where_}: Type");
+            }
         }
     }
     assert_eq!(
@@ -749,6 +767,277 @@ fn the_consumer_sample_event_comes_from_the_payment_queue_of_the_deployed_stack(
     }
 }
 
+// ---- domain events: table stream → publisher → bus --------------------------------
+
+/// The name of the sparse index of unpublished events (`app::table::SCHEMA`).
+const OUTBOX_INDEX: &str = "outbox";
+
+/// The publisher's one event, its trigger: where it is, and its Properties.
+fn publisher_stream_event(template: &Value) -> (String, &Value) {
+    let id = logical_id(outbox_publisher());
+    let events = resource(template, &id)["Properties"]["Events"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{id}: the table's stream is its event"));
+    let [(name, event)] = events.iter().collect::<Vec<_>>()[..] else {
+        panic!("{id}: exactly one event, the table's stream; has {events:?}");
+    };
+    let where_ = format!("{id}.Events.{}", name.as_str().unwrap_or("?"));
+    assert_eq!(event["Type"].as_str(), Some("DynamoDB"), "{where_}: Type");
+    (where_, &event["Properties"])
+}
+
+/// The filter patterns of the publisher's event source, parsed.
+fn publisher_filters(template: &Value) -> Vec<serde_json::Value> {
+    let (where_, p) = publisher_stream_event(template);
+    let filters = one_or_many(&p["FilterCriteria"]["Filters"]);
+    assert!(
+        !filters.is_empty(),
+        "{where_}: FilterCriteria: without a filter every write to the table wakes the \
+         publisher, its own marks included"
+    );
+    filters
+        .into_iter()
+        .map(|f| {
+            let text = f["Pattern"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{where_}: a filter's Pattern is a JSON string: {f:?}"));
+            serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("{where_}: Pattern is not JSON ({e}): {text}"))
+        })
+        .collect()
+}
+
+/// Whether Lambda's event filtering hands `record` to the function: one
+/// of the filters matches it.
+fn admitted(filters: &[serde_json::Value], record: &serde_json::Value) -> bool {
+    filters.iter().any(|f| pattern_matches(f, record))
+}
+
+/// A filter pattern (EventBridge syntax) against a record: every field of
+/// the pattern is in the record and matches; a nested object matches the
+/// nested record; a list matches when one of its items does, a literal by
+/// equality, `{"prefix": p}` a string starting with `p`. Any other operator
+/// fails the test: this check would have to learn it first.
+fn pattern_matches(pattern: &serde_json::Value, value: &serde_json::Value) -> bool {
+    use serde_json::Value as Json;
+    match pattern {
+        Json::Object(fields) => fields
+            .iter()
+            .all(|(k, p)| value.get(k).is_some_and(|v| pattern_matches(p, v))),
+        Json::Array(alternatives) => alternatives.iter().any(|a| match a {
+            Json::Object(op) => match op.iter().collect::<Vec<_>>()[..] {
+                [(name, Json::String(prefix))] if name == "prefix" => value
+                    .as_str()
+                    .is_some_and(|v| v.starts_with(prefix.as_str())),
+                _ => panic!("filter operator {a} is not one this check knows"),
+            },
+            literal => literal == value,
+        }),
+        other => panic!("a pattern's leaves are lists of values, not {other}"),
+    }
+}
+
+/// A stream record of a write to the item (`pk`, `sk`), as the filter sees
+/// it on a KEYS_ONLY stream.
+fn stream_record(event_name: &str, pk: &str, sk: &str) -> serde_json::Value {
+    let mut keys = serde_json::Map::new();
+    keys.insert(table::PK.to_owned(), serde_json::json!({"S": pk}));
+    keys.insert(table::SK.to_owned(), serde_json::json!({"S": sk}));
+    serde_json::json!({
+        "eventID": "1",
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_767_225_600,
+            "Keys": keys,
+            "SequenceNumber": "100",
+            "SizeBytes": 64,
+            "StreamViewType": "KEYS_ONLY",
+        },
+    })
+}
+
+/// The table streams keys only: the publisher reads the events from the
+/// outbox, never from the records, and images would put every order
+/// document on the stream for nothing.
+#[test]
+fn the_table_has_a_keys_only_stream() {
+    let template = template();
+    let id = the_one(&template, "AWS::DynamoDB::Table");
+    let stream = &resource(&template, id)["Properties"]["StreamSpecification"];
+    assert_eq!(
+        stream["StreamViewType"].as_str(),
+        Some("KEYS_ONLY"),
+        "{id}: StreamSpecification.StreamViewType"
+    );
+}
+
+/// The publisher reads the table's own stream from the deployment on
+/// (LATEST), in small batches gathered for at most a few seconds, and a
+/// batch whose drain keeps failing is retried a bounded number of times
+/// (Lambda's default retries until the records expire, a day later,
+/// holding up the shard meanwhile; the events wait in the outbox anyway).
+#[test]
+fn the_publisher_reads_the_table_stream_in_small_batches_with_bounded_retries() {
+    let template = template();
+    let table = the_one(&template, "AWS::DynamoDB::Table");
+    let (where_, p) = publisher_stream_event(&template);
+    assert_eq!(
+        get_att(&p["Stream"]),
+        Some(format!("{table}.StreamArn")),
+        "{where_}: Stream"
+    );
+    assert_eq!(
+        p["StartingPosition"].as_str(),
+        Some("LATEST"),
+        "{where_}: StartingPosition"
+    );
+    assert_ne!(p["Enabled"].as_bool(), Some(false), "{where_}: Enabled");
+    // Lambda's default BatchSize for a stream is 100.
+    let batch = number(&p["BatchSize"]).unwrap_or(100.0);
+    assert!(
+        (1.0..=100.0).contains(&batch),
+        "{where_}: BatchSize {batch}: a batch is one drain, whatever its size"
+    );
+    let window = number(&p["MaximumBatchingWindowInSeconds"])
+        .unwrap_or_else(|| panic!("{where_}: MaximumBatchingWindowInSeconds is set"));
+    assert!(
+        (0.0..=5.0).contains(&window),
+        "{where_}: MaximumBatchingWindowInSeconds {window}: events wait at most a few seconds"
+    );
+    let retries = number(&p["MaximumRetryAttempts"])
+        .unwrap_or_else(|| panic!("{where_}: MaximumRetryAttempts is set (the default is -1)"));
+    assert!(
+        (0.0..=10.0).contains(&retries),
+        "{where_}: MaximumRetryAttempts {retries} is not a small bound"
+    );
+}
+
+/// Only INSERTs of history items (sort key `EVENT#…`) wake the publisher:
+/// not its own marks (a MODIFY that removes the outbox keys), not the
+/// writes of orders, limits, ratings, credit lines, idempotency or
+/// de-duplication records that share the table.
+#[test]
+fn the_publisher_filter_admits_only_inserts_of_history_items() {
+    let template = template();
+    let filters = publisher_filters(&template);
+    let order = domain::ids::OrderId::parse("ord_1").expect("an order id");
+    let user = domain::ids::UserId::parse("sup-1").expect("a user id");
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).expect("an instant");
+    let order_pk = table::order_pk(&order);
+    let event_sk = table::event_sk(3, at, 1);
+    assert!(event_sk.starts_with(table::EVENT_SK_PREFIX), "{event_sk}");
+    let insert = stream_record("INSERT", &order_pk, &event_sk);
+    assert!(
+        admitted(&filters, &insert),
+        "a new history item must wake the publisher: {insert}"
+    );
+    for name in ["MODIFY", "REMOVE"] {
+        let record = stream_record(name, &order_pk, &event_sk);
+        assert!(
+            !admitted(&filters, &record),
+            "a {name} of a history item (the publisher's own mark) must not wake it"
+        );
+    }
+    let others = [
+        (order_pk.clone(), table::ORDER_SK.to_owned()),
+        (table::supplier_pk(&user), table::LIMIT_SK.to_owned()),
+        (table::supplier_pk(&user), table::RATING_SK.to_owned()),
+        (table::buyer_pk(&user), table::CREDIT_SK.to_owned()),
+        ("IDEM#0123abcd".to_owned(), table::IDEM_SK.to_owned()),
+        (
+            table::dedup_pk(Provider::Card, "msg_1"),
+            table::DEDUP_SK.to_owned(),
+        ),
+    ];
+    for (pk, sk) in &others {
+        for name in ["INSERT", "MODIFY", "REMOVE"] {
+            let record = stream_record(name, pk, sk);
+            assert!(
+                !admitted(&filters, &record),
+                "a {name} of ({pk}, {sk}) must not wake the publisher"
+            );
+        }
+    }
+}
+
+/// The publisher's sample event is what the stream of the table of the
+/// stack samconfig.toml deploys hands it: INSERTs of history items, keys
+/// only as the table streams them, each one admitted by the filter.
+#[test]
+fn the_publisher_sample_event_is_admitted_inserts_from_the_stream_of_the_deployed_stack() {
+    let template = template();
+    let table = the_one(&template, "AWS::DynamoDB::Table");
+    // No TableName: CloudFormation names it <stack>-<logical id>-<suffix>.
+    assert!(
+        resource(&template, table)["Properties"]["TableName"].is_null(),
+        "{table}: a TableName changes the stream ARN this test expects"
+    );
+    let prefix = format!("table/{}-{table}-", stack_name());
+    let view = resource(&template, table)["Properties"]["StreamSpecification"]["StreamViewType"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let filters = publisher_filters(&template);
+    let function = outbox_publisher();
+    let event = sample_event(function);
+    let records = event["Records"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| panic!("events/{function}.json: no Records"));
+    for r in records {
+        let region = r["awsRegion"].as_str().unwrap_or_default();
+        let arn = r["eventSourceARN"].as_str().unwrap_or_default();
+        assert_eq!(r["eventSource"], "aws:dynamodb", "events/{function}.json");
+        assert_eq!(r["eventName"], "INSERT", "events/{function}.json");
+        let resource = arn
+            .strip_prefix(&format!("arn:aws:dynamodb:{region}:"))
+            .and_then(|rest| rest.split_once(':'))
+            .filter(|(account, _)| account.len() == 12)
+            .map(|(_, resource)| resource)
+            .unwrap_or_else(|| panic!("events/{function}.json: eventSourceARN {arn:?}"));
+        assert!(
+            resource.starts_with(&prefix) && resource.contains("/stream/"),
+            "events/{function}.json: eventSourceARN {arn:?} is not the stream of {prefix}…"
+        );
+        let change = &r["dynamodb"];
+        assert_eq!(
+            change["StreamViewType"], view,
+            "events/{function}.json: StreamViewType"
+        );
+        assert!(
+            change.get("NewImage").is_none() && change.get("OldImage").is_none(),
+            "events/{function}.json: a KEYS_ONLY record has no images"
+        );
+        assert!(
+            admitted(&filters, r),
+            "events/{function}.json: the filter would not hand this record over: {r}"
+        );
+    }
+}
+
+/// The publisher publishes to the stack's bus: `EVENT_BUS_NAME` is the
+/// `!Ref` (the name) of the one EventBridge bus, and its only variable of
+/// its own.
+#[test]
+fn the_publisher_publishes_to_the_bus_of_the_stack() {
+    let template = template();
+    let bus = the_one(&template, "AWS::Events::EventBus");
+    let id = logical_id(outbox_publisher());
+    let env = resource(&template, &id)["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{id}: Environment.Variables"));
+    let names: Vec<&str> = env.keys().filter_map(Value::as_str).collect();
+    assert_eq!(names, ["EVENT_BUS_NAME"], "{id}: Environment.Variables");
+    assert_eq!(
+        ref_target(&env["EVENT_BUS_NAME"]),
+        Some(bus),
+        "{id}: EVENT_BUS_NAME"
+    );
+}
+
 // ---- permissions -------------------------------------------------------------------
 
 /// The item actions a function that changes state may have, on the table
@@ -878,6 +1167,57 @@ fn the_payment_queue_consumer_has_only_the_item_actions_it_needs_on_the_table() 
     }
     let needed: BTreeSet<String> = CONSUMER_ACTIONS.iter().map(|a| (*a).to_owned()).collect();
     assert_eq!(granted, needed, "{id}: actions");
+}
+
+/// What a drain calls (`app::publisher::drain` over the DynamoDB outbox and
+/// the EventBridge bus): Query on the `outbox` index, a TransactWriteItems
+/// of Update items (REMOVE the outbox keys; the condition is the update's
+/// own, no ConditionCheck) on the table, PutEvents on the bus.
+fn publisher_grants(table: &str, bus: &str) -> BTreeSet<(String, String)> {
+    [
+        (
+            "dynamodb:Query",
+            format!("${{{table}.Arn}}/index/{OUTBOX_INDEX}"),
+        ),
+        ("dynamodb:UpdateItem", format!("{table}.Arn")),
+        ("events:PutEvents", format!("{bus}.Arn")),
+    ]
+    .into_iter()
+    .map(|(a, r)| (a.to_owned(), r))
+    .collect()
+}
+
+/// The publisher gets exactly what a drain calls: Query on the `outbox`
+/// index only (not the table, not another index), UpdateItem on the table
+/// for the marks, PutEvents on the stack's bus. No GetItem, PutItem,
+/// ConditionCheckItem, Scan or Delete; no queue. (SAM adds the stream's read
+/// permissions for the event source mapping.)
+#[test]
+fn the_publisher_can_only_query_the_outbox_index_mark_items_and_put_events_on_the_bus() {
+    let template = template();
+    let table = the_one(&template, "AWS::DynamoDB::Table");
+    let bus = the_one(&template, "AWS::Events::EventBus");
+    assert!(
+        SCHEMA.index(OUTBOX_INDEX).is_some(),
+        "SCHEMA has the {OUTBOX_INDEX} index"
+    );
+    let id = logical_id(outbox_publisher());
+    let mut granted = BTreeSet::new();
+    for s in statements(&template, &id) {
+        for resource in &s.resources {
+            let named = get_att(resource)
+                .or_else(|| sub(resource).map(str::to_owned))
+                .unwrap_or_else(|| panic!("{id}: resource {resource:?} is no !GetAtt or !Sub"));
+            for action in &s.actions {
+                granted.insert((action.clone(), named.clone()));
+            }
+        }
+    }
+    assert_eq!(
+        granted,
+        publisher_grants(table, bus),
+        "{id}: (action, resource)"
+    );
 }
 
 #[test]

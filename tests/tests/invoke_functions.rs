@@ -1,11 +1,14 @@
 //! Every function binary, run as Lambda runs it: a real process talking to
 //! the Runtime API (`system_tests::runtime_api`), fed its sample event from
-//! `events/<function>.json`, with DynamoDB and SQS on the moto server.
+//! `events/<function>.json`, with DynamoDB, SQS and EventBridge on the
+//! moto server.
 //!
 //! The sample events carry fixed ids (`buyer-1`, `sup-1`, `arbiter-1`,
 //! `ord_sample1`, `pay_sample1`, webhook `msg_sample1`), so each test gets a
 //! table (and, for the webhook, a queue) of its own and seeds the state its
-//! event needs through the domain and the DynamoDB adapter.
+//! event needs through the domain and the DynamoDB adapter. The outbox
+//! publisher gets a bus of its own too, with a rule that copies what it
+//! publishes to a queue the test reads.
 //!
 //! The binaries come from `cargo build --workspace --bins` in
 //! `$CARGO_TARGET_DIR/debug/` (default: the workspace's `target/`). A
@@ -19,11 +22,14 @@ use std::time::Duration;
 use app::consumer::{Applied, consume};
 use app::contract::{order_paying_by_card, payment_body, provider_message, stored_order, unique};
 use app::ports::{
-    Commit, CreditLines, Dedup, LoadRequest, OrderStore, ProviderMessage, SupplierLimits,
+    Commit, CreditLines, Dedup, LoadRequest, OrderStore, Outbox, ProviderMessage, SupplierLimits,
 };
+use app::table;
 use app::webhooks::{ProviderEvent, WebhookSecret, sign, verify_any};
 use aws_adapters::dynamodb::DynamoStore;
+use aws_adapters::eventbridge::{SOURCE, create_bus_if_missing};
 use aws_adapters::test_support::{MotoServer, sdk_config};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use domain::contract::{
     Inspection, InspectionAgency, InspectionLocation, LineItem, Terms, TermsDraft,
@@ -41,7 +47,7 @@ use http_api::routes::{Trigger, all_functions};
 use http_api::webhook::{LOCAL_DEFAULT_SECRET, secret_variable};
 use serde_json::{Map, Value, json};
 use system_tests::repo_root;
-use system_tests::runtime_api::RuntimeApi;
+use system_tests::runtime_api::{Function, InvokeError, RuntimeApi};
 
 const ORDER: &str = "ord_sample1";
 const BUYER: &str = "buyer-1";
@@ -144,6 +150,35 @@ fn decode(function: &str, raw: &Value) -> HttpAnswer {
     }
 }
 
+/// A function process attached to its Runtime API. The process is killed
+/// first, then the API stops (fields drop in order).
+struct Running {
+    function: String,
+    process: Function,
+    rt: RuntimeApi,
+}
+
+impl Running {
+    /// One invocation: the function's answer, or why there is none (an
+    /// error it reported included).
+    fn invoke(&self, event: &Value) -> Result<Value, InvokeError> {
+        let outcome = self.rt.invoke(event, INVOKE_TIMEOUT);
+        let answered = match &outcome {
+            Ok(raw) => raw.to_string(),
+            Err(InvokeError::Function {
+                error_type, body, ..
+            }) => format!("error {error_type:?}: {body}"),
+            Err(e) => format!("nothing: {e}"),
+        };
+        eprintln!(
+            "{}: init {:?}, answered {answered}",
+            self.function,
+            self.process.init_duration()
+        );
+        outcome
+    }
+}
+
 /// A fresh table on moto and a runtime to seed it from.
 struct Fixture {
     tokio: tokio::runtime::Runtime,
@@ -184,6 +219,20 @@ impl Fixture {
     /// cold start), one invocation per event in order, `env` added to the
     /// Lambda environment. The raw responses.
     fn run(&self, function: &str, env: &[(&str, &str)], events: &[Value]) -> Vec<Value> {
+        let running = self.start(function, env);
+        events
+            .iter()
+            .map(|event| {
+                running
+                    .invoke(event)
+                    .unwrap_or_else(|e| panic!("{function}: {e}"))
+            })
+            .collect()
+    }
+
+    /// Start `function` against this table (one process, one cold start),
+    /// `env` added to the Lambda environment; invoke it at will.
+    fn start(&self, function: &str, env: &[(&str, &str)]) -> Running {
         let binary = binary(function);
         let rt = RuntimeApi::start().unwrap_or_else(|e| panic!("runtime api: {e}"));
         let mut vars = vec![
@@ -203,19 +252,11 @@ impl Fixture {
         let process = rt
             .spawn(&binary, vars)
             .unwrap_or_else(|e| panic!("{function}: {e}"));
-        events
-            .iter()
-            .map(|event| {
-                let raw = rt
-                    .invoke(event, INVOKE_TIMEOUT)
-                    .unwrap_or_else(|e| panic!("{function}: {e}"));
-                eprintln!(
-                    "{function}: init {:?}, answered {raw}",
-                    process.init_duration()
-                );
-                raw
-            })
-            .collect()
+        Running {
+            function: function.to_owned(),
+            process,
+            rt,
+        }
     }
 
     /// Run an API function on its sample event against this table.
@@ -558,6 +599,31 @@ impl MotoSqs {
             }),
         );
         out["Messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Receive until nothing is visible: every message on the queue now
+    /// (each received one stays in flight meanwhile).
+    fn receive_all(&self, queue_url: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let batch = self.receive(queue_url);
+            if batch.is_empty() {
+                return all;
+            }
+            all.extend(batch);
+        }
+    }
+
+    /// The queue's ARN (what an EventBridge target names).
+    fn queue_arn(&self, queue_url: &str) -> String {
+        let out = self.call(
+            "GetQueueAttributes",
+            &json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}),
+        );
+        out["Attributes"]["QueueArn"]
+            .as_str()
+            .unwrap_or_else(|| panic!("GetQueueAttributes: no QueueArn: {out}"))
+            .to_owned()
     }
 
     /// (visible, in flight) messages.
@@ -1221,6 +1287,195 @@ fn resolve_payment_answers_its_sample_event() {
     );
 }
 
+// ---- domain events: outbox → bus -------------------------------------------------
+
+/// An EventBridge client for the moto server.
+fn eventbridge(fx: &Fixture) -> aws_sdk_eventbridge::Client {
+    fx.block_on(async { aws_sdk_eventbridge::Client::new(&sdk_config(&fx.endpoint).await) })
+}
+
+/// The bus `bus` on moto (as the template's `EventBus`, a name and
+/// nothing else), and a rule on it that copies every event of this service
+/// to a fresh queue: the queue's URL.
+fn observed_bus(fx: &Fixture, sqs: &MotoSqs, bus: &str) -> String {
+    let client = eventbridge(fx);
+    let queue = sqs.create_queue(&unique("published-"));
+    let queue_arn = sqs.queue_arn(&queue);
+    fx.block_on(async {
+        let created = create_bus_if_missing(&client, bus)
+            .await
+            .unwrap_or_else(|e| panic!("create bus {bus}: {e:?}"));
+        assert!(created, "{bus} is new");
+        client
+            .put_rule()
+            .name("all-published")
+            .event_bus_name(bus)
+            .event_pattern(json!({"source": [SOURCE]}).to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put rule on {bus}: {e:?}"));
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("queue")
+            .arn(&queue_arn)
+            .build()
+            .unwrap_or_else(|e| panic!("target: {e}"));
+        let out = client
+            .put_targets()
+            .rule("all-published")
+            .event_bus_name(bus)
+            .targets(target)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put targets on {bus}: {e:?}"));
+        assert_eq!(out.failed_entry_count(), 0, "put targets on {bus}: {out:?}");
+    });
+    queue
+}
+
+/// What the outbox holds now, oldest first.
+fn outbox(fx: &Fixture) -> Vec<DomainEvent> {
+    fx.block_on(fx.store.unpublished(app::publisher::BATCH))
+        .unwrap_or_else(|e| panic!("outbox: {e:?}"))
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
+}
+
+/// Every event the bus delivered to `queue`: each checked to come from
+/// this service with its detail-type, and decoded from its detail.
+fn published(sqs: &MotoSqs, queue: &str) -> Vec<DomainEvent> {
+    sqs.receive_all(queue)
+        .iter()
+        .map(|m| {
+            let body = m["Body"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a message without a body: {m}"));
+            let envelope: Value = serde_json::from_str(body)
+                .unwrap_or_else(|e| panic!("not an EventBridge event ({e}): {body}"));
+            assert_eq!(envelope["source"], SOURCE, "{envelope}");
+            let event: DomainEvent = serde_json::from_value(envelope["detail"].clone())
+                .unwrap_or_else(|e| panic!("the detail is not a DomainEvent ({e}): {envelope}"));
+            assert_eq!(
+                envelope["detail-type"],
+                event.body.detail_type(),
+                "{envelope}"
+            );
+            event
+        })
+        .collect()
+}
+
+/// The events of ord_sample1 and of another order, all in the outbox: the
+/// sample's record is the INSERT of ord_sample1's first history item.
+fn events_in_the_outbox(fx: &Fixture) -> Vec<DomainEvent> {
+    let sample = fx.confirmed("1500.00", seeded_at());
+    let other = fx.create("ord_other1", "buyer-2", "1500.00", seeded_at());
+    let mut history = Vec::new();
+    for id in [sample.id(), other.id()] {
+        history.extend(
+            fx.block_on(fx.store.history(id))
+                .unwrap_or_else(|e| panic!("history of {id}: {e:?}")),
+        );
+    }
+    let pending = outbox(fx);
+    assert_eq!(pending.len(), history.len(), "every event is in the outbox");
+    for e in &history {
+        assert!(pending.contains(e), "{e:?} is not in the outbox");
+    }
+    assert!(
+        history.len() >= 3,
+        "created, confirmed, created: {history:?}"
+    );
+    history
+}
+
+/// The sample batch (the INSERT of ord_sample1's first history item) wakes
+/// the publisher, which drains the whole outbox onto the bus: the answer
+/// is a success, every event of both orders arrives once, from source
+/// `trade-assurance` with its detail-type, and the outbox is empty. The
+/// same batch again (Lambda retries, or the next one) publishes nothing
+/// more.
+#[test]
+fn publish_events_answers_its_sample_event() {
+    let fx = Fixture::new();
+    let sqs = MotoSqs::new(&fx.endpoint);
+    let bus = unique("ta-events-");
+    let queue = observed_bus(&fx, &sqs, &bus);
+    let history = events_in_the_outbox(&fx);
+    let (pk, sk) = sample_history_keys();
+    let item = fx.block_on(async {
+        aws_sdk_dynamodb::Client::new(&sdk_config(&fx.endpoint).await)
+            .get_item()
+            .table_name(&fx.table)
+            .key(table::PK, AttributeValue::S(pk.clone()))
+            .key(table::SK, AttributeValue::S(sk.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get ({pk}, {sk}): {e:?}"))
+    });
+    assert!(
+        item.item().is_some(),
+        "the sample's record is the INSERT of ({pk}, {sk}), which the seeding wrote"
+    );
+    let sample = sample_event("publish-events");
+    let raws = fx.run(
+        "publish-events",
+        &[("EVENT_BUS_NAME", bus.as_str())],
+        &[sample.clone(), sample],
+    );
+    for raw in &raws {
+        assert_eq!(raw, &Value::Null, "publish-events answers nothing");
+    }
+    assert!(outbox(&fx).is_empty(), "the outbox is empty");
+    let delivered = published(&sqs, &queue);
+    assert_eq!(
+        delivered.len(),
+        history.len(),
+        "each event once, none the second time: {delivered:#?}"
+    );
+    for e in &history {
+        assert!(delivered.contains(e), "{e:?} was not published");
+    }
+}
+
+/// The bus is missing (a wrong name, a half-deployed stack): the drain
+/// fails, the error goes back to the runtime (so Lambda retries the batch)
+/// and every event stays in the outbox. Once the bus exists, the retry of
+/// the same batch in the same process publishes them all, once.
+#[test]
+fn publish_events_fails_while_the_bus_is_missing_and_its_retry_publishes_what_the_outbox_kept() {
+    let fx = Fixture::new();
+    let sqs = MotoSqs::new(&fx.endpoint);
+    let history = events_in_the_outbox(&fx);
+    let bus = unique("ta-events-");
+    let running = fx.start("publish-events", &[("EVENT_BUS_NAME", bus.as_str())]);
+    let sample = sample_event("publish-events");
+    match running.invoke(&sample) {
+        Err(InvokeError::Function { body, .. }) => assert!(
+            body.contains("outbox"),
+            "the error says the events stay in the outbox: {body}"
+        ),
+        other => panic!("publish-events must report an error to the runtime, got {other:?}"),
+    }
+    let kept = outbox(&fx);
+    assert_eq!(kept.len(), history.len(), "nothing left the outbox");
+    for e in &history {
+        assert!(kept.contains(e), "{e:?} left the outbox unpublished");
+    }
+
+    let queue = observed_bus(&fx, &sqs, &bus);
+    let raw = running
+        .invoke(&sample)
+        .unwrap_or_else(|e| panic!("publish-events, retried: {e}"));
+    assert_eq!(raw, Value::Null, "publish-events answers nothing");
+    assert!(outbox(&fx).is_empty(), "the retry emptied the outbox");
+    let delivered = published(&sqs, &queue);
+    assert_eq!(delivered.len(), history.len(), "{delivered:#?}");
+    for e in &history {
+        assert!(delivered.contains(e), "{e:?} was not published");
+    }
+}
+
 // ---- every function has its sample event and its test ------------------------------
 
 /// An API function's sample event: an API Gateway v2 event for one of its
@@ -1369,6 +1624,76 @@ fn check_sqs_sample(function: &str) {
     }
 }
 
+/// The sample history item: ord_sample1's first event (created at
+/// `seeded_at()`), as the DynamoDB adapter keys it.
+fn sample_history_keys() -> (String, String) {
+    let order = OrderId::parse(ORDER).unwrap_or_else(|e| panic!("{e}"));
+    (table::order_pk(&order), table::event_sk(1, seeded_at(), 0))
+}
+
+/// The outbox publisher's sample event: a batch from the table's stream as
+/// Lambda hands it over, each record the INSERT of a history item, keys
+/// only (what the template's filter lets through); the first is the
+/// history item of ord_sample1's creation.
+fn check_stream_sample(function: &str) {
+    let ev = sample_event(function);
+    let records = ev["Records"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| panic!("{function}: a stream event has Records"));
+    for r in records {
+        for field in ["eventID", "eventVersion", "awsRegion"] {
+            assert!(
+                r[field].as_str().is_some_and(|v| !v.is_empty()),
+                "{function}: {field}"
+            );
+        }
+        assert_eq!(r["eventSource"], "aws:dynamodb", "{function}: eventSource");
+        assert_eq!(r["eventName"], "INSERT", "{function}: eventName");
+        assert!(
+            r["eventSourceARN"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("arn:aws:dynamodb:") && a.contains("/stream/")),
+            "{function}: eventSourceARN is a table's stream"
+        );
+        let change = &r["dynamodb"];
+        assert_eq!(change["StreamViewType"], "KEYS_ONLY", "{function}");
+        assert!(
+            change.get("NewImage").is_none() && change.get("OldImage").is_none(),
+            "{function}: keys only"
+        );
+        for field in ["ApproximateCreationDateTime", "SizeBytes"] {
+            assert!(change[field].is_number(), "{function}: dynamodb.{field}");
+        }
+        assert!(
+            change["SequenceNumber"].is_string(),
+            "{function}: dynamodb.SequenceNumber"
+        );
+        let keys = change["Keys"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{function}: dynamodb.Keys"));
+        let names: Vec<&str> = keys.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [table::PK, table::SK],
+            "{function}: the table's keys"
+        );
+        assert!(
+            keys[table::SK]["S"]
+                .as_str()
+                .is_some_and(|sk| sk.starts_with(table::EVENT_SK_PREFIX)),
+            "{function}: a history item"
+        );
+    }
+    let (pk, sk) = sample_history_keys();
+    let keys = &records[0]["dynamodb"]["Keys"];
+    assert_eq!(
+        (&keys[table::PK]["S"], &keys[table::SK]["S"]),
+        (&json!(pk), &json!(sk)),
+        "{function}: the first record is ord_sample1's first history item"
+    );
+}
+
 /// Every function (routed or triggered) has `events/<function>.json` of the
 /// shape its trigger delivers, and a test above that runs it.
 #[test]
@@ -1380,6 +1705,7 @@ fn every_function_has_a_sample_event_and_an_invocation_test() {
     for t in http_api::routes::TRIGGERED {
         match t.trigger {
             Trigger::PaymentQueue => check_sqs_sample(t.function),
+            Trigger::TableStream => check_stream_sample(t.function),
         }
     }
     for function in all_functions() {

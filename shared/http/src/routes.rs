@@ -82,13 +82,21 @@ pub struct Triggered {
 pub enum Trigger {
     /// Batches from the payment-events queue (SQS, ReportBatchItemFailures).
     PaymentQueue,
+    /// The table's stream: new history items wake the outbox publisher.
+    TableStream,
 }
 
 /// The functions behind queues and schedules.
-pub const TRIGGERED: &[Triggered] = &[Triggered {
-    function: "process-payment-events",
-    trigger: Trigger::PaymentQueue,
-}];
+pub const TRIGGERED: &[Triggered] = &[
+    Triggered {
+        function: "process-payment-events",
+        trigger: Trigger::PaymentQueue,
+    },
+    Triggered {
+        function: "publish-events",
+        trigger: Trigger::TableStream,
+    },
+];
 
 /// The function packages behind HTTP routes, in route order, each once.
 pub fn functions() -> Vec<&'static str> {
@@ -202,6 +210,6 @@ mod tests {
     #[test]
     fn every_function_serves_at_least_one_route() {
         assert_eq!(functions().len(), 15);
-        assert_eq!(all_functions().len(), 16);
+        assert_eq!(all_functions().len(), 17);
     }
 }
