@@ -112,7 +112,7 @@ where
                     order: order_id,
                     idempotency: idem.map(|i| &i.key),
                     limit_of: t.limit_hint(),
-                    credit_of: None,
+                    credit_of: t.credit_hint(),
                 },
                 now,
             )

@@ -829,3 +829,45 @@ async fn an_arbiter_refunds_a_flagged_payment_and_the_stage_is_unpaid_again() {
         .collect();
     assert!(kinds.contains(&"RefundRequested"), "{kinds:?}");
 }
+
+#[tokio::test]
+async fn a_buyer_with_approved_credit_pays_with_pay_later_and_the_credit_is_reserved() {
+    let api = api();
+    let r = api
+        .handle(None, &req("POST", "/v1/credit-line", BUYER, &json!({})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let application = json_of(&r)["application_id"].clone();
+    let approved = json!({"type": "credit_line.approved", "data": {
+        "buyer_id": "buyer-1", "application_id": application, "limit": "5000.00"}});
+    let message = app::contract::provider_message(
+        domain::actor::Provider::Paylater,
+        &app::contract::unique("msg_"),
+        approved,
+    );
+    app::consumer::consume(&api.backend, &message, now())
+        .await
+        .expect("approved");
+    let id = confirmed(&api, order_body()).await;
+    let r = api
+        .handle(
+            Some("initiate-payment"),
+            &req(
+                "POST",
+                &format!("/v1/orders/{id}/payments"),
+                BUYER,
+                &json!({"stage": "initial", "method": "pay_later", "term_months": 3}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let payment = json_of(&r);
+    assert_eq!(payment["status"], "awaiting_agreement");
+    assert_eq!(payment["amount"]["amount"], "1700.00");
+    let line = json_of(
+        &api.handle(None, &req("GET", "/v1/credit-line", BUYER, &Value::Null))
+            .await,
+    );
+    assert_eq!(line["reserved"]["amount"], "1700.00");
+    assert_eq!(line["available"]["amount"], "3300.00");
+}
