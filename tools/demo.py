@@ -1,6 +1,8 @@
 """Walk an order through every step the running local stack offers, as the
-buyer, the supplier and an arbiter would, printing each request and the
-part of the answer that matters.
+buyer, the supplier, an arbiter and the payment providers would, printing
+each request and the part of the answer that matters (the order's status
+after every step). Any unexpected answer — an HTTP status or an order
+status — stops the walk with a non-zero exit.
 
     make run            # in one terminal
     make demo           # in another (URL from $TA_URL, default http://127.0.0.1:3000)
@@ -39,11 +41,11 @@ def token(sub: str, role: str) -> str:
     return f"{header}.{payload}.{signature}"
 
 
-def call(method: str, path: str, who=None, body=None, expect=(200,)):
-    headers = {"content-type": "application/json"}
+def call(method: str, path: str, who=None, body=None, expect=(200,), headers=None, label=None):
+    headers = {"content-type": "application/json", **(headers or {})}
     if who:
         headers["authorization"] = "Bearer " + token(*who)
-    if method == "POST":
+    if method == "POST" and who:
         headers["idempotency-key"] = uuid.uuid4().hex
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(URL + path, data=data, method=method, headers=headers)
@@ -54,7 +56,7 @@ def call(method: str, path: str, who=None, body=None, expect=(200,)):
         status, text = e.code, e.read().decode()
     except urllib.error.URLError as e:
         sys.exit(f"cannot reach the local stack at {URL} ({e.reason}); start it with `make run`")
-    who_name = who[1] if who else "anyone"
+    who_name = label or (who[1] if who else "anyone")
     print(f"  {who_name:>8} {method:<4} {path} -> {status}")
     if status not in expect:
         sys.exit(f"unexpected {status}: {text}")
@@ -63,6 +65,37 @@ def call(method: str, path: str, who=None, body=None, expect=(200,)):
 
 def money(m) -> str:
     return f"US ${m['amount']}" if m else "-"
+
+
+def expect_status(order, want: str):
+    """The order (or anything with a status) must be in `want`."""
+    if order["status"] != want:
+        sys.exit(f"unexpected order status {order['status']!r} (expected {want!r}): {json.dumps(order)}")
+    return order
+
+
+def provider_event(provider: str, kind: str, data: dict, webhook_id=None):
+    """The provider simulator signs the body with the provider's secret and
+    delivers it to POST /v1/webhooks/{provider}; it answers once the
+    payment consumer has handled the delivery."""
+    headers = {"webhook-id": webhook_id} if webhook_id else None
+    answer = call("POST", f"/_local/providers/{provider}/events", body={"type": kind, "data": data},
+                  expect=(202,), headers=headers, label=provider)
+    if answer.get("consumer") != "acknowledged":
+        sys.exit(f"the payment consumer did not apply the delivery: {json.dumps(answer)}")
+    print(f"     {kind} delivered as {answer['webhook_id']}: the consumer {answer['consumer']} it")
+    return answer
+
+
+def confirm_payment(provider: str, oid: str, payment: dict, webhook_id=None):
+    return provider_event(provider, "payment.succeeded", {
+        "payment_id": payment["id"], "order_id": oid,
+        "amount": payment["amount"]["amount"], "currency": payment["amount"]["currency"],
+        "provider_reference": f"ch_{uuid.uuid4().hex[:10]}"}, webhook_id)
+
+
+def show(order) -> None:
+    print(f"     order {order['status']}, version {order['version']}")
 
 
 def main() -> None:
@@ -125,7 +158,59 @@ def main() -> None:
     limit = call("GET", f"/v1/suppliers/{SUPPLIER}/assurance-limit", arbiter)
     print(f"     {cancelled['status']}; reserved back to {money(limit['reserved'])}")
 
-    print("\nDone: payments, shipment with a balance, disputes and refunds join this walk as they land.")
+    print("\n8. The buyer pays the initial payment by card (the inspection fee rides on it)")
+    payment = call("POST", f"/v1/orders/{oid}/payments", buyer,
+                   {"stage": "initial", "method": "credit_card", "card_brand": "visa"}, expect=(201,))
+    expect_status(payment, "processing")
+    arrival = payment["expected_arrival"]
+    print(f"     {payment['id']}: {money(payment['amount'])} by card, {payment['status']},"
+          f" expected {arrival['earliest']} to {arrival['latest']}")
+    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "initial_payment_processing"))
+
+    print("\n9. The card provider confirms by signed webhook; a retried delivery changes nothing")
+    first = confirm_payment("card", oid, payment)
+    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "awaiting_shipment"))
+    confirm_payment("card", oid, payment, webhook_id=first["webhook_id"])
+    history = call("GET", f"/v1/orders/{oid}/history", buyer)
+    succeeded = [e for e in history["items"] if e["event"] == "PaymentSucceeded"]
+    if len(succeeded) != 1:
+        sys.exit(f"expected one PaymentSucceeded after a duplicate delivery, got {len(succeeded)}")
+    print("     still one PaymentSucceeded in the history")
+
+    print("\n10. The supplier ships; the balance is now due")
+    order = call("POST", f"/v1/orders/{oid}/shipment", supplier,
+                 {"carrier": "DHL", "tracking_number": f"JD{RUN.upper()}0042"})
+    show(expect_status(order, "shipped"))
+
+    print("\n11. The buyer pays the balance by card")
+    balance = call("POST", f"/v1/orders/{oid}/payments", buyer,
+                   {"stage": "balance", "method": "credit_card", "card_brand": "mastercard"}, expect=(201,))
+    expect_status(balance, "processing")
+    print(f"     {balance['id']}: {money(balance['amount'])} by card, {balance['status']}")
+    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "balance_payment_processing"))
+
+    print("\n12. The card provider confirms the balance")
+    confirm_payment("card", oid, balance)
+    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "awaiting_receipt_confirmation"))
+
+    print("\n13. The buyer confirms receipt")
+    show(expect_status(call("POST", f"/v1/orders/{oid}/receipt", buyer, {}), "completed"))
+
+    print("\n14. The buyer leaves feedback; other buyers see the supplier's rating")
+    call("POST", f"/v1/orders/{oid}/feedback", buyer, {"rating": 5, "comment": "Bright panels, on time."},
+         expect=(201,))
+    rating = call("GET", f"/v1/suppliers/{SUPPLIER}/feedback", (f"buyer-other-{RUN}", "buyer"))
+    print(f"     {SUPPLIER}: {rating['count']} rating(s), average {rating['average_rating']}")
+    order = expect_status(call("GET", f"/v1/orders/{oid}", buyer), "completed")
+    limit = call("GET", f"/v1/suppliers/{SUPPLIER}/assurance-limit", arbiter)
+    print(f"     supplier limit: reserved {money(limit['reserved'])} while the coverage runs")
+
+    print("\n15. The whole timeline")
+    history = call("GET", f"/v1/orders/{oid}/history", buyer)
+    for entry in history["items"]:
+        print(f"     {entry['at'][:19]}  {entry['actor']['kind']:>8}  {entry['summary']}")
+
+    print(f"\nDone: {oid} is {order['status']}. Disputes and refunds join this walk as they land.")
 
 
 if __name__ == "__main__":

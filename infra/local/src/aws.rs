@@ -1,9 +1,10 @@
 //! AWS-endpoint mode: with `AWS_ENDPOINT_URL` set (a moto server, or real
 //! AWS) the stack runs on the adapters the functions use — `DynamoStore` on
-//! `TABLE_NAME` and `EventBridgeBus` on `EVENT_BUS_NAME` — and creates the
-//! table (from `app::table::SCHEMA`, as the template) and the bus if they
-//! are missing. Published events are still recorded in process
-//! ([`crate::stack::LocalBus`]) for `GET /_local/events`.
+//! `TABLE_NAME`, `EventBridgeBus` on `EVENT_BUS_NAME` and the SQS payment
+//! queue `PAYMENT_QUEUE_NAME` with its dead-letter queue ([`crate::sqs`]) —
+//! and creates the table (from `app::table::SCHEMA`, as the template), the
+//! bus and the queues if they are missing. Published events are still
+//! recorded in process ([`crate::stack::LocalBus`]) for `GET /_local/events`.
 //!
 //! Configuration honours the environment (`aws_config::defaults`), except
 //! that nothing reaches for instance metadata: the region comes from
@@ -25,6 +26,8 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use http_api::problem::error_chain;
 
+use crate::sqs::{QueueSettings, SqsPayments};
+
 /// Table and bus when `TABLE_NAME` / `EVENT_BUS_NAME` are not set.
 pub const DEFAULT_TABLE: &str = "trade-assurance-local";
 pub const DEFAULT_BUS: &str = "trade-assurance-local";
@@ -37,6 +40,7 @@ pub struct Settings {
     pub endpoint: String,
     pub table: String,
     pub bus: String,
+    pub payments: QueueSettings,
 }
 
 impl Settings {
@@ -47,10 +51,13 @@ impl Settings {
 
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<Settings> {
         let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let endpoint = set("AWS_ENDPOINT_URL")?.trim().to_owned();
+        let payments = QueueSettings::from_lookup(&get, is_loopback(&endpoint));
         Some(Settings {
-            endpoint: set("AWS_ENDPOINT_URL")?.trim().to_owned(),
             table: set("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE.to_owned()),
             bus: set("EVENT_BUS_NAME").unwrap_or_else(|| DEFAULT_BUS.to_owned()),
+            endpoint,
+            payments,
         })
     }
 }
@@ -60,6 +67,7 @@ impl Settings {
 pub struct Connected {
     pub store: DynamoStore,
     pub bus: EventBridgeBus,
+    pub payments: SqsPayments,
     pub region: String,
     /// Where the credentials come from: `static dummy` or `environment/profile`.
     pub credentials: &'static str,
@@ -86,8 +94,8 @@ pub fn is_loopback(endpoint: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Load the configuration, connect both adapters, create the table and the
-/// bus if they are missing.
+/// Load the configuration, connect the adapters, create the table, the bus
+/// and the queues if they are missing.
 pub async fn connect(settings: &Settings) -> Result<Connected, String> {
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
         .or_else(ProfileFileRegionProvider::new())
@@ -140,7 +148,11 @@ pub async fn connect(settings: &Settings) -> Result<Connected, String> {
                 error_chain(&e)
             )
         })?;
+    let payments = crate::sqs::connect(aws_sdk_sqs::Client::new(&config), &settings.payments)
+        .await
+        .map_err(|e| format!("payment queue at {}: {e}", settings.endpoint))?;
     Ok(Connected {
+        payments,
         bus: EventBridgeBus::new(events, settings.bus.as_str()),
         store,
         region,
@@ -197,6 +209,11 @@ mod tests {
                 endpoint: "http://127.0.0.1:5000".to_owned(),
                 table: DEFAULT_TABLE.to_owned(),
                 bus: DEFAULT_BUS.to_owned(),
+                payments: QueueSettings {
+                    queue: crate::sqs::DEFAULT_QUEUE.to_owned(),
+                    dlq: format!("{}-dlq", crate::sqs::DEFAULT_QUEUE),
+                    wait_seconds: 0,
+                },
             })
         );
         assert_eq!(
@@ -204,11 +221,17 @@ mod tests {
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
                 ("TABLE_NAME", "t1"),
                 ("EVENT_BUS_NAME", "b1"),
+                ("PAYMENT_QUEUE_NAME", "q1"),
             ])),
             Some(Settings {
                 endpoint: "http://127.0.0.1:5000".to_owned(),
                 table: "t1".to_owned(),
                 bus: "b1".to_owned(),
+                payments: QueueSettings {
+                    queue: "q1".to_owned(),
+                    dlq: "q1-dlq".to_owned(),
+                    wait_seconds: 0,
+                },
             })
         );
     }

@@ -2,7 +2,11 @@
 //! from the route table the SAM template is checked against
 //! (`http_api::routes::ROUTES`); a route that is not public needs a valid
 //! token; the request then goes to the same `Api::handle` every function
-//! runs, with the claims API Gateway's JWT authorizer would pass on.
+//! runs, with the claims API Gateway's JWT authorizer would pass on — or,
+//! for the webhook route (public: the provider's signature authenticates
+//! it), to the same `Webhooks::handle` the `payment-webhook` function runs,
+//! the signature checked on the real clock and `received_at` stamped with
+//! business time.
 //!
 //! Answers that API Gateway gives itself keep its shape: `{"message":
 //! "Not Found"}`, `{"message":"Unauthorized"}`, not problem+json.
@@ -13,6 +17,7 @@ use http_api::routes;
 
 use crate::jwt::{self, Rejection};
 use crate::local;
+use crate::queue::StackQueue;
 use crate::stack::Stack;
 
 /// API Gateway's payload limit (the handlers refuse more than 64 KiB).
@@ -115,14 +120,15 @@ pub fn unauthorized(why: &Rejection) -> ApiResponse {
     gateway_message(401, "Unauthorized").with_header("www-authenticate", &challenge)
 }
 
-/// The real clock in seconds since the epoch: token expiry never travels.
-fn real_now() -> i64 {
+/// The real clock in seconds since the epoch: token expiry and webhook
+/// timestamps never travel.
+pub fn real_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// Answer one request.
-pub async fn respond<B: Backend, U: EventBus>(
-    stack: &Stack<B, U>,
+pub async fn respond<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
     req: Incoming,
     request_id: &str,
 ) -> ApiResponse {
@@ -135,14 +141,15 @@ pub async fn respond<B: Backend, U: EventBus>(
             "GET" | "HEAD" => ApiResponse::json(200, http_api::openapi::document().to_string()),
             _ => local::method_not_allowed("GET"),
         },
-        path if path.starts_with("/_local/") => local::respond(stack, &req).await,
+        path if path.starts_with("/_local/") => local::respond(stack, &req, request_id).await,
         _ => api(stack, req, request_id).await,
     }
 }
 
-/// A `/v1` route: authorizer, then the handlers.
-async fn api<B: Backend, U: EventBus>(
-    stack: &Stack<B, U>,
+/// A `/v1` route: authorizer, then the handlers (the webhook route: its
+/// handler, no authorizer). The provider simulator posts here too.
+pub async fn api<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
     req: Incoming,
     request_id: &str,
 ) -> ApiResponse {
@@ -173,6 +180,13 @@ async fn api<B: Backend, U: EventBus>(
         claims,
         request_id: request_id.to_owned(),
     };
+    if route.function == http_api::webhook::FUNCTION {
+        // Verify and queue; nothing in the store changes here.
+        return stack
+            .webhooks
+            .handle(&request, real_now(), stack.now())
+            .await;
+    }
     let response = stack.api.handle(None, &request).await;
     if changes_state && (200..300).contains(&response.status) {
         stack.publish_pending().await;

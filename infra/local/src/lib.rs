@@ -3,15 +3,21 @@
 //! An HTTP server on `127.0.0.1:$PORT` routes exactly like the API Gateway
 //! of `infra/template.yaml` (both follow `http_api::routes::ROUTES`) into
 //! the same `http_api::Api::handle` every Lambda runs, over the embedded
-//! in-memory backend, with an emulated JWT authorizer ([`jwt`]), an
-//! in-process event bus fed from the outbox ([`stack`]), time travel and the
+//! in-memory backend, with an emulated JWT authorizer ([`jwt`]), the
+//! webhook route feeding an in-process payment queue whose consumer runs
+//! the Lambda's batch handling ([`queue`]), an in-process event bus fed from
+//! the outbox ([`stack`]), time travel, the provider simulator and the
 //! other local-only endpoints ([`local`]). With `AWS_ENDPOINT_URL` set it
-//! runs on the real DynamoDB and EventBridge adapters instead ([`aws`]).
+//! runs on the real DynamoDB, SQS and EventBridge adapters instead
+//! ([`aws`], `sqs`).
 
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod gateway;
 pub mod jwt;
 pub mod local;
+pub mod queue;
 pub mod server;
+#[cfg(feature = "aws")]
+pub mod sqs;
 pub mod stack;

@@ -4,26 +4,51 @@
 //! GET  /_local/events[?order_id=…]   every published domain event, oldest first
 //! GET  /_local/clock                  business time and how far it travelled
 //! POST /_local/clock/advance          {"seconds": N}: move business time forward
+//! GET  /_local/dlq                    the payment queue's dead letters
+//! POST /_local/providers/{provider}/events
+//!                                     the provider simulator: the body is a
+//!                                     webhook body, signed and delivered
 //! ```
 //!
-//! Schedules (`/_local/schedules/run`) and the provider simulator
-//! (`/_local/providers/{provider}/events`) join the match below.
+//! The provider simulator signs the body with the provider's secret
+//! (`WEBHOOK_SECRET_<PROVIDER>`, the same the webhook route verifies with),
+//! a fresh `webhook-id` — or the request's own `webhook-id` header, to
+//! simulate a duplicate delivery — and the current real timestamp, and posts
+//! it to `POST /v1/webhooks/{provider}` through the gateway, as a provider
+//! would. It answers with the webhook's status and body plus the
+//! `webhook_id` (also as a `webhook-id` header) and, once accepted, only
+//! after the payment consumer has handled that delivery once: then what the
+//! consumer did (`"consumer": "acknowledged"`, `"redelivered"` or
+//! `"dead_lettered"`) is in the body too, and its events are published.
+//!
+//! Schedules (`/_local/schedules/run`) join the match below.
+
+use std::time::Duration;
 
 use app::ports::{Backend, EventBus};
+use domain::actor::Provider;
 use domain::event::DomainEvent;
 use http_api::dto;
-use http_api::problem::{ApiError, FieldError};
+use http_api::problem::{ApiError, FieldError, error_chain};
 use http_api::request::ApiResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::gateway::{Incoming, not_found};
+use crate::gateway::{self, Incoming, not_found};
+use crate::queue::{StackQueue, fresh_uuid};
 use crate::stack::{Stack, TravelError};
+
+/// How long the simulator waits for the consumer to handle its delivery.
+pub const CONSUMED_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The source every event carries on the bus (as on EventBridge).
 pub const EVENT_SOURCE: &str = "trade-assurance";
 
-pub async fn respond<B: Backend, U: EventBus>(stack: &Stack<B, U>, req: &Incoming) -> ApiResponse {
+pub async fn respond<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
+    req: &Incoming,
+    request_id: &str,
+) -> ApiResponse {
     match (req.path.as_str(), req.method.as_str()) {
         ("/_local/events", "GET" | "HEAD") => events(stack, req),
         ("/_local/events", _) => method_not_allowed("GET"),
@@ -31,8 +56,137 @@ pub async fn respond<B: Backend, U: EventBus>(stack: &Stack<B, U>, req: &Incomin
         ("/_local/clock", _) => method_not_allowed("GET"),
         ("/_local/clock/advance", "POST") => advance(stack, &req.body),
         ("/_local/clock/advance", _) => method_not_allowed("POST"),
-        _ => not_found(),
+        ("/_local/dlq", "GET" | "HEAD") => dead_letters(stack).await,
+        ("/_local/dlq", _) => method_not_allowed("GET"),
+        (path, method) => match simulator_provider(path) {
+            Some(_) if method != "POST" => method_not_allowed("POST"),
+            Some(provider) => simulate(stack, req, provider, request_id).await,
+            None => not_found(),
+        },
     }
+}
+
+/// `/_local/providers/{provider}/events` → `{provider}`, as sent.
+fn simulator_provider(path: &str) -> Option<&str> {
+    path.strip_prefix("/_local/providers/")?
+        .strip_suffix("/events")
+        .filter(|p| !p.is_empty() && !p.contains('/'))
+}
+
+/// A problem+json answer of the local endpoints' own.
+fn problem(status: u16, slug: &str, title: &str, detail: &str) -> ApiResponse {
+    let body = json!({
+        "type": format!("https://trade-assurance.dev/problems/{slug}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    });
+    ApiResponse {
+        status,
+        content_type: "application/problem+json".into(),
+        body: body.to_string(),
+        headers: Vec::new(),
+    }
+}
+
+async fn dead_letters<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
+) -> ApiResponse {
+    match stack.webhooks.queue.dead_letters().await {
+        Ok(items) => ApiResponse::json(200, json!({ "items": items }).to_string()),
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "reading the dead-letter queue failed");
+            ApiError::Unavailable.to_response()
+        }
+    }
+}
+
+/// Sign the body as `provider` would and deliver it to the webhook route.
+async fn simulate<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
+    req: &Incoming,
+    provider: &str,
+    request_id: &str,
+) -> ApiResponse {
+    let Some(provider) = Provider::parse(provider) else {
+        let known: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
+        return problem(
+            404,
+            "not-found",
+            "Not Found",
+            &format!("no such provider; one of {}", known.join(", ")),
+        );
+    };
+    let Some(secret) = stack.webhooks.secrets.of(provider).first() else {
+        return problem(
+            409,
+            "no-webhook-secret",
+            "Conflict",
+            &format!(
+                "no webhook secret is configured for {provider} ({})",
+                http_api::webhook::secret_variable(provider)
+            ),
+        );
+    };
+    let webhook_id = req
+        .header("webhook-id")
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map_or_else(
+            || format!("msg_{}", fresh_uuid().replace('-', "")),
+            str::to_owned,
+        );
+    let timestamp = gateway::real_now();
+    let signature = app::webhooks::sign(secret, &webhook_id, timestamp, &req.body);
+    let content_type = req.header("content-type").unwrap_or("application/json");
+    let delivery = Incoming {
+        method: "POST".into(),
+        path: format!("/v1/webhooks/{provider}"),
+        raw_query: String::new(),
+        headers: vec![
+            ("content-type".into(), content_type.to_owned()),
+            ("user-agent".into(), "local-stack-provider-simulator".into()),
+            ("webhook-id".into(), webhook_id.clone()),
+            ("webhook-timestamp".into(), timestamp.to_string()),
+            ("webhook-signature".into(), signature),
+        ],
+        body: req.body.clone(),
+    };
+    let handled_before = stack.consumed.times(provider, &webhook_id);
+    let answer = gateway::api(stack, delivery, request_id).await;
+    let consumer = if answer.status == 202 {
+        let handled = stack
+            .consumed
+            .wait_beyond(provider, &webhook_id, handled_before, CONSUMED_TIMEOUT)
+            .await;
+        if handled.is_none() {
+            tracing::warn!(%provider, webhook_id, "the payment consumer did not handle the delivery in time");
+            let detail = format!(
+                "webhook {webhook_id} was accepted, but the payment consumer had not handled \
+                 it after {} s",
+                CONSUMED_TIMEOUT.as_secs()
+            );
+            return problem(504, "consumer-timeout", "Gateway Timeout", &detail)
+                .with_header("webhook-id", &webhook_id);
+        }
+        handled
+    } else {
+        None
+    };
+    let mut body = serde_json::from_str::<Value>(&answer.body).unwrap_or_else(|_| json!({}));
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("webhook_id".into(), Value::String(webhook_id.clone()));
+        if let Some(outcome) = consumer {
+            fields.insert("consumer".into(), json!(outcome));
+        }
+    }
+    ApiResponse {
+        status: answer.status,
+        content_type: answer.content_type,
+        body: body.to_string(),
+        headers: answer.headers,
+    }
+    .with_header("webhook-id", &webhook_id)
 }
 
 pub fn method_not_allowed(allow: &str) -> ApiResponse {
@@ -53,7 +207,10 @@ pub fn envelope(n: usize, event: &DomainEvent) -> Value {
     })
 }
 
-fn events<B: Backend, U: EventBus>(stack: &Stack<B, U>, req: &Incoming) -> ApiResponse {
+fn events<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
+    req: &Incoming,
+) -> ApiResponse {
     let query = req.query();
     let order_id = query
         .iter()
@@ -70,7 +227,10 @@ fn events<B: Backend, U: EventBus>(stack: &Stack<B, U>, req: &Incoming) -> ApiRe
     ApiResponse::json(200, json!({ "items": items }).to_string())
 }
 
-fn clock<B: Backend, U: EventBus>(stack: &Stack<B, U>, status: u16) -> ApiResponse {
+fn clock<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
+    status: u16,
+) -> ApiResponse {
     let body = json!({
         "now": stack.now(),
         "offset_seconds": stack.offset().num_seconds(),
@@ -84,7 +244,10 @@ struct Advance {
     seconds: i64,
 }
 
-fn advance<B: Backend, U: EventBus>(stack: &Stack<B, U>, body: &[u8]) -> ApiResponse {
+fn advance<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
+    body: &[u8],
+) -> ApiResponse {
     let input: Advance = match dto::decode(body) {
         Ok(input) => input,
         Err(e) => return e.to_response(),

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use app::ports::{Backend, EventBus};
+use http_api::webhook::{LOCAL_DEFAULT_SECRET, ProviderSecrets};
 use local_stack::jwt::{self, JwtConfig};
+use local_stack::queue::StackQueue;
 use local_stack::server;
 use local_stack::stack::Stack;
 use tokio::net::TcpListener;
@@ -26,11 +28,20 @@ environment:
   LOCAL_JWT_ISSUER     if set, tokens must carry this `iss` (minted ones do)
   LOCAL_JWT_AUDIENCE   if set (comma-separated), tokens must name one as `aud`
   RUST_LOG             log filter for stderr (default info)
+  WEBHOOK_SECRET_ECHECK, WEBHOOK_SECRET_CARD, WEBHOOK_SECRET_BANK, WEBHOOK_SECRET_PAYLATER
+                       each provider's whsec_ secret(s), space-separated while
+                       rotating (default whsec_bG9jYWwtd2ViaG9vay1zZWNyZXQ=)
   AWS_ENDPOINT_URL     if set (a moto server, or real AWS): AWS-endpoint mode,
-                       the DynamoDB and EventBridge adapters instead of the
-                       embedded backend; a missing table or bus is created
+                       the DynamoDB, SQS and EventBridge adapters instead of
+                       the embedded backend; a missing table, bus or queue is
+                       created
   TABLE_NAME           its table (default trade-assurance-local)
   EVENT_BUS_NAME       its event bus (default trade-assurance-local)
+  PAYMENT_QUEUE_NAME   its payment queue (default trade-assurance-local-payments)
+  PAYMENT_DLQ_NAME     that queue's dead-letter queue (default <queue>-dlq)
+  PAYMENT_QUEUE_WAIT_SECONDS
+                       the poller's receive wait, 0-20 (default 20, or 0 for a
+                       loopback endpoint: short polls that never hold it)
   AWS_REGION           its region (else AWS_DEFAULT_REGION, the profile, us-east-1);
                        credentials from the environment or the profile, or
                        testing/testing for a loopback endpoint when
@@ -129,15 +140,24 @@ fn serve() -> ExitCode {
         };
         let bound = listener.local_addr().map(|a| a.port()).unwrap_or(port);
         let jwt = JwtConfig::from_env();
+        let secrets = match ProviderSecrets::from_env(Some(LOCAL_DEFAULT_SECRET)) {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                eprintln!("local-stack: webhook secret {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         if let Some(settings) = aws_settings() {
-            return serve_aws(listener, bound, jwt, settings).await;
+            return serve_aws(listener, bound, jwt, secrets, settings).await;
         }
-        let stack = Stack::embedded(jwt);
+        let stack = Arc::new(Stack::embedded(jwt, secrets));
+        tokio::spawn(local_stack::queue::run_consumer(Arc::clone(&stack)));
         run(listener, bound, stack, EMBEDDED.to_owned(), "embedded").await
     })
 }
 
-const EMBEDDED: &str = "embedded, in memory (state is lost when the stack stops)";
+const EMBEDDED: &str = "embedded, in memory (state is lost when the stack stops)
+            payment queue in process (dead letters: GET /_local/dlq)";
 
 #[cfg(feature = "aws")]
 type AwsSettings = local_stack::aws::Settings;
@@ -161,6 +181,7 @@ async fn serve_aws(
     listener: TcpListener,
     bound: u16,
     jwt: JwtConfig,
+    secrets: ProviderSecrets,
     settings: AwsSettings,
 ) -> ExitCode {
     let connected = match local_stack::aws::connect(&settings).await {
@@ -172,19 +193,34 @@ async fn serve_aws(
     };
     let backend = format!(
         "AWS endpoint {endpoint} (region {region}, {credentials} credentials)
-            DynamoDB table {table}, EventBridge bus {bus}",
+            DynamoDB table {table}, EventBridge bus {bus}
+            SQS payment queue {queue}, dead letters {dlq} (receive wait {wait} s)",
         endpoint = settings.endpoint,
         region = connected.region,
         credentials = connected.credentials,
         table = settings.table,
         bus = settings.bus,
+        queue = settings.payments.queue,
+        dlq = settings.payments.dlq,
+        wait = settings.payments.wait_seconds,
     );
-    let stack = Stack::new(connected.store, connected.bus, jwt);
+    let webhooks = http_api::webhook::Webhooks {
+        queue: connected.payments,
+        secrets,
+    };
+    let stack = Arc::new(Stack::new(connected.store, connected.bus, webhooks, jwt));
+    tokio::spawn(local_stack::sqs::run_poller(Arc::clone(&stack)));
     run(listener, bound, stack, backend, "aws").await
 }
 
 #[cfg(not(feature = "aws"))]
-async fn serve_aws(_: TcpListener, _: u16, _: JwtConfig, endpoint: AwsSettings) -> ExitCode {
+async fn serve_aws(
+    _: TcpListener,
+    _: u16,
+    _: JwtConfig,
+    _: ProviderSecrets,
+    endpoint: AwsSettings,
+) -> ExitCode {
     eprintln!(
         "local-stack: AWS_ENDPOINT_URL={endpoint:?} is set, but this build has no \
          AWS-endpoint mode (build with the `aws` feature, the default)"
@@ -193,17 +229,17 @@ async fn serve_aws(_: TcpListener, _: u16, _: JwtConfig, endpoint: AwsSettings) 
 }
 
 /// Print the first line and the quickstart, then serve until the end.
-async fn run<B: Backend, U: EventBus + 'static>(
+async fn run<B: Backend, U: EventBus + 'static, Q: StackQueue>(
     listener: TcpListener,
     bound: u16,
-    stack: Stack<B, U>,
+    stack: Arc<Stack<B, U, Q>>,
     backend: String,
     kind: &'static str,
 ) -> ExitCode {
     println!("listening on http://127.0.0.1:{bound}");
     println!("{}", quickstart(bound, &backend));
     tracing::info!(port = bound, backend = kind, "local stack ready");
-    match server::serve(listener, Arc::new(stack)).await {
+    match server::serve(listener, stack).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("local-stack: {e}");
@@ -223,6 +259,9 @@ fn quickstart(port: u16, backend: &str) -> String {
             curl -s {url}/v1/orders -H \"authorization: Bearer $TOKEN\"
   local     GET {url}/_local/events   GET {url}/_local/clock
             POST {url}/_local/clock/advance  {{\"seconds\": 86400}}
+            GET {url}/_local/dlq  (the payment queue's dead letters)
+  provider  POST {url}/_local/providers/card/events  (body: a webhook body, e.g.
+            {{\"type\":\"payment.succeeded\",\"data\":{{...}}}}; signed and delivered)
   stop      Ctrl-C"
     )
 }

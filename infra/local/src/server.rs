@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::gateway::{self, Incoming, MAX_PAYLOAD_BYTES};
+use crate::queue::StackQueue;
 use crate::stack::Stack;
 
 /// A client that sends no complete request head within this is dropped.
@@ -30,9 +31,9 @@ pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
 }
 
 /// Serve connections from `listener` until the process ends.
-pub async fn serve<B: Backend, U: EventBus + 'static>(
+pub async fn serve<B: Backend, U: EventBus + 'static, Q: StackQueue>(
     listener: TcpListener,
-    stack: Arc<Stack<B, U>>,
+    stack: Arc<Stack<B, U, Q>>,
 ) -> std::io::Result<()> {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -71,8 +72,8 @@ fn request_id() -> String {
     format!("{noise:016x}")
 }
 
-async fn handle<B: Backend, U: EventBus>(
-    stack: &Stack<B, U>,
+async fn handle<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
     req: Request<Body>,
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();

@@ -1,10 +1,13 @@
 //! What the local stack holds: the handlers every function runs
-//! (`http_api::Api`) over a backend, business time that can travel, the
-//! in-process event bus, and the emulated authorizer's configuration.
+//! (`http_api::Api`) over a backend, the webhook route's handler
+//! (`http_api::webhook::Webhooks`) over a payment queue, business time that
+//! can travel, the in-process event bus, what the payment consumer has
+//! handled, and the emulated authorizer's configuration.
 //!
-//! The backend and the upstream bus are type parameters so the AWS-endpoint
-//! mode plugs in `DynamoStore` and `EventBridgeBus` without touching the
-//! server: `Stack<MemoryBackend, NoUpstream>` is the embedded default.
+//! The backend, the upstream bus and the payment queue are type parameters
+//! so the AWS-endpoint mode plugs in `DynamoStore`, `EventBridgeBus` and
+//! SQS without touching the server: `Stack<MemoryBackend, NoUpstream,
+//! LocalQueue>` is the embedded default.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,14 +20,11 @@ use domain::calendar::Timestamp;
 use domain::event::DomainEvent;
 use http_api::Api;
 use http_api::problem::error_chain;
+use http_api::webhook::{ProviderSecrets, Webhooks};
 
 use crate::jwt::JwtConfig;
+use crate::queue::{Consumed, LocalQueue, StackQueue};
 
-/// Outbox entries read per round while publishing.
-const PUBLISH_BATCH: u32 = 100;
-/// Rounds per drain: enough for any burst a request can cause, and a bound
-/// should an upstream bus keep failing.
-const PUBLISH_ROUNDS: usize = 100;
 /// How far business time may travel in total: a hundred years.
 pub const MAX_OFFSET_SECONDS: i64 = 100 * 366 * 24 * 3600;
 
@@ -84,8 +84,12 @@ pub enum TravelError {
     TooFar { room_seconds: i64 },
 }
 
-pub struct Stack<B, U> {
+pub struct Stack<B, U, Q = LocalQueue> {
     pub api: Api<B, BusinessClock>,
+    /// The webhook route: verify, then send to the payment queue.
+    pub webhooks: Webhooks<Q>,
+    /// What the payment consumer has handled, per (provider, webhook id).
+    pub consumed: Consumed,
     pub clock: BusinessClock,
     pub bus: LocalBus<U>,
     pub jwt: JwtConfig,
@@ -95,15 +99,19 @@ pub struct Stack<B, U> {
     travelling: Mutex<()>,
 }
 
-impl Stack<MemoryBackend, NoUpstream> {
-    /// The embedded stack: in-memory backend, in-process bus.
-    pub fn embedded(jwt: JwtConfig) -> Self {
-        Stack::new(MemoryBackend::new(), NoUpstream, jwt)
+impl Stack<MemoryBackend, NoUpstream, LocalQueue> {
+    /// The embedded stack: in-memory backend, in-process bus and queue.
+    pub fn embedded(jwt: JwtConfig, secrets: ProviderSecrets) -> Self {
+        let webhooks = Webhooks {
+            queue: LocalQueue::default(),
+            secrets,
+        };
+        Stack::new(MemoryBackend::new(), NoUpstream, webhooks, jwt)
     }
 }
 
-impl<B: Backend, U: EventBus> Stack<B, U> {
-    pub fn new(backend: B, upstream: U, jwt: JwtConfig) -> Self {
+impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
+    pub fn new(backend: B, upstream: U, webhooks: Webhooks<Q>, jwt: JwtConfig) -> Self {
         let clock = BusinessClock::default();
         Stack {
             api: Api {
@@ -111,6 +119,8 @@ impl<B: Backend, U: EventBus> Stack<B, U> {
                 clock: clock.clone(),
                 ids: http_api::new_order_id,
             },
+            webhooks,
+            consumed: Consumed::default(),
             clock,
             bus: LocalBus::new(upstream),
             jwt,
@@ -148,32 +158,11 @@ impl<B: Backend, U: EventBus> Stack<B, U> {
     /// drain (delivery is at least once, as with the sweep in AWS).
     pub async fn publish_pending(&self) {
         let _one = self.publishing.lock().await;
-        for _ in 0..PUBLISH_ROUNDS {
-            let entries = match self.api.backend.unpublished(PUBLISH_BATCH).await {
-                Ok(entries) => entries,
-                Err(e) => {
-                    tracing::warn!(error = %error_chain(&e), "reading the outbox failed");
-                    return;
-                }
-            };
-            if entries.is_empty() {
-                return;
-            }
-            let events: Vec<DomainEvent> = entries.iter().map(|e| e.event.clone()).collect();
-            if let Err(e) = self.bus.publish(&events).await {
-                tracing::warn!(error = %error_chain(&e), "publishing events failed; they stay in the outbox");
-                return;
-            }
-            let ids: Vec<String> = entries.into_iter().map(|e| e.id).collect();
-            if let Err(e) = self.api.backend.mark_published(&ids).await {
-                tracing::warn!(error = %error_chain(&e), "marking events published failed");
-                return;
-            }
-            for event in &events {
-                tracing::debug!(order_id = %event.order_id, event = event.body.detail_type(), "published");
-            }
-            if ids.len() < PUBLISH_BATCH as usize {
-                return;
+        match app::publisher::drain(&self.api.backend, &self.bus).await {
+            Ok(0) => {}
+            Ok(published) => tracing::debug!(published, "outbox drained"),
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "publishing failed; the events stay in the outbox")
             }
         }
     }
@@ -185,7 +174,7 @@ mod tests {
 
     #[test]
     fn time_travels_forward_only_and_within_bounds() {
-        let stack = Stack::embedded(JwtConfig::new("s"));
+        let stack = Stack::embedded(JwtConfig::new("s"), ProviderSecrets::default());
         assert_eq!(stack.advance(0), Err(TravelError::NotPositive));
         assert_eq!(stack.advance(-5), Err(TravelError::NotPositive));
         let before = stack.now();
