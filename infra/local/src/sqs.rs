@@ -14,7 +14,6 @@
 //! single-threaded moto server would otherwise be blocked for the whole
 //! long poll. `PAYMENT_QUEUE_WAIT_SECONDS` (0–20) overrides either.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,6 @@ use app::error::MessagingError;
 use app::ports::{Backend, EventBus, PaymentQueue, ProviderMessage};
 use aws_adapters::sqs::{ATTR_PROVIDER, ATTR_WEBHOOK_ID, SqsQueue, parse_records};
 use aws_adapters::sqs_events::process_batch;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{
@@ -368,42 +366,6 @@ pub async fn connect(client: Client, settings: &QueueSettings) -> Result<SqsPaym
     })
 }
 
-/// The batch the event source mapping would hand the consumer.
-fn sqs_event(messages: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body.clone();
-            record.md5_of_body = m.md5_of_body.clone();
-            record.md5_of_message_attributes = m.md5_of_message_attributes.clone();
-            record.attributes = m
-                .attributes
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                .collect::<HashMap<_, _>>();
-            record.message_attributes = m
-                .message_attributes
-                .iter()
-                .flatten()
-                .map(|(k, v)| {
-                    let mut a = SqsMessageAttribute::default();
-                    a.data_type = Some(v.data_type.clone());
-                    a.string_value = v.string_value.clone();
-                    (k.clone(), a)
-                })
-                .collect();
-            record.event_source = Some("aws:sqs".to_owned());
-            record
-        })
-        .collect();
-    event
-}
-
 /// Hand one batch to the consumer; delete what it did not fail, make the
 /// rest visible again after [`REDELIVERY_SECONDS`].
 pub async fn consume<B: Backend, U: EventBus>(
@@ -411,7 +373,7 @@ pub async fn consume<B: Backend, U: EventBus>(
     messages: &[Message],
 ) {
     let queue = &stack.webhooks.queue;
-    let event = sqs_event(messages);
+    let event = aws_adapters::sqs::lambda_event(messages, None);
     let response = process_batch(&stack.api.backend, &stack.clock, &event).await;
     let failed = failed_ids(&response);
     let mut done = Vec::new();

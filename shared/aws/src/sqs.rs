@@ -89,3 +89,45 @@ where
 }
 
 pub use crate::sqs_events::{ParseError, batch_response, parse_records};
+
+/// Received messages as the Lambda event the event source mapping builds
+/// from them (the local stack's poller hands the consumer the same shape).
+pub fn lambda_event(
+    messages: &[aws_sdk_sqs::types::Message],
+    queue_arn: Option<&str>,
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.md5_of_body = m.md5_of_body.clone();
+            record.md5_of_message_attributes = m.md5_of_message_attributes.clone();
+            record.attributes = m
+                .attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect();
+            record.message_attributes = m
+                .message_attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| {
+                    let mut a = SqsMessageAttribute::default();
+                    a.data_type = Some(v.data_type.clone());
+                    a.string_value = v.string_value.clone();
+                    (k.clone(), a)
+                })
+                .collect();
+            record.event_source = Some("aws:sqs".to_owned());
+            record.event_source_arn = queue_arn.map(str::to_owned);
+            record
+        })
+        .collect();
+    event
+}

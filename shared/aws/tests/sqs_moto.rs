@@ -13,7 +13,7 @@ use aws_adapters::sqs::{
     ATTR_PROVIDER, ATTR_WEBHOOK_ID, ParseError, SqsQueue, batch_response, parse_records,
 };
 use aws_adapters::test_support::{MotoServer, sdk_config};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::types::{Message, QueueAttributeName};
@@ -71,39 +71,6 @@ async fn receive(client: &Client, url: &str, n: usize) -> Vec<Message> {
     got
 }
 
-/// The Lambda event for received messages, as the event source mapping
-/// would build it.
-fn sqs_event(messages: &[Message], queue_arn: &str) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut r = SqsMessage::default();
-            r.message_id = m.message_id.clone();
-            r.receipt_handle = m.receipt_handle.clone();
-            r.body = m.body.clone();
-            r.md5_of_body = m.md5_of_body.clone();
-            r.md5_of_message_attributes = m.md5_of_message_attributes.clone();
-            r.message_attributes = m
-                .message_attributes
-                .iter()
-                .flatten()
-                .map(|(k, v)| {
-                    let mut a = SqsMessageAttribute::default();
-                    a.data_type = Some(v.data_type.clone());
-                    a.string_value = v.string_value.clone();
-                    (k.clone(), a)
-                })
-                .collect();
-            r.event_source = Some("aws:sqs".into());
-            r.event_source_arn = Some(queue_arn.to_owned());
-            r.aws_region = Some("us-east-1".into());
-            r
-        })
-        .collect();
-    event
-}
-
 fn message(provider: Provider, webhook_id: &str, body: &str) -> ProviderMessage {
     ProviderMessage {
         provider,
@@ -149,7 +116,7 @@ async fn sent_provider_messages_round_trip_with_attributes_through_parse_records
         );
     }
 
-    let event = sqs_event(&received, &arn);
+    let event = aws_adapters::sqs::lambda_event(&received, Some(&arn));
     let parsed = parse_records(&event);
     assert_eq!(parsed.len(), 2);
     let mut seen = BTreeSet::new();
@@ -189,7 +156,7 @@ async fn malformed_records_are_reported_by_message_id_and_only_they_are_retried(
     }
 
     let received = receive(&client, &url, 3).await;
-    let mut event = sqs_event(&received, &arn);
+    let mut event = aws_adapters::sqs::lambda_event(&received, Some(&arn));
     // A record with no body at all (not something SQS sends, but possible
     // in a hand-made or replayed event).
     let mut bodiless = SqsMessage::default();
