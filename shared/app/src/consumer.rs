@@ -2,26 +2,29 @@
 //! webhook, taken from the queue, applied exactly once per (provider,
 //! `webhook-id`).
 //!
-//! Flow for a payment or refund event: `seen`? → parse → load the order
-//! (one read) → the domain report with the *signing* provider → commit the
-//! order with its events and the de-duplication mark in the same write,
-//! on the version that was read. A concurrent change is retried (bounded),
-//! checking `seen` again first; a concurrent duplicate that won the race
-//! fails the commit with `Conflict(Duplicate)`.
+//! Flow for a payment or refund event: parse → load the order (one read) →
+//! the domain report with the *signing* provider → commit the order with
+//! its events and the de-duplication mark in the same write, on the version
+//! that was read (one write). A duplicate — earlier, or concurrent and
+//! faster — fails that commit with `Conflict(Duplicate)`; a concurrent
+//! change is retried (bounded). Two DynamoDB calls per message.
 //!
 //! An event that changes nothing (a repeated status, an older signal, a
 //! flag already raised) still records its mark: the commit then only checks
 //! the order's version and writes the mark, so a redelivery is a
 //! `Duplicate` and the consumer never reads twice for it.
 //!
-//! Credit-line events (`credit_line.approved` / `declined`) decide the
-//! buyer's pending application with the mark in the same write
+//! Credit-line events (`credit_line.approved` / `declined`) come from the
+//! lender (`paylater`) only — from any other provider they are refused —
+//! and decide the buyer's pending application with the mark in the same
+//! write
 //! ([`CreditLines::decide_credit`]). A line that is no longer pending (or
 //! belongs to another application) is acknowledged as [`Applied::NoChange`];
 //! no mark is written then, as the store writes one only with a decision —
 //! a redelivery is again `NoChange`, which is just as harmless.
 
 use chrono::TimeDelta;
+use domain::actor::Provider;
 use domain::calendar::Timestamp;
 use domain::error::OrderError;
 use domain::ids::UserId;
@@ -89,6 +92,13 @@ pub enum ConsumeError {
     /// Permanent: acknowledged and logged.
     #[error("the event names a buyer without a credit line application")]
     UnknownCreditLine,
+    /// A credit-line decision signed by a provider other than the lender
+    /// (`paylater`). Permanent: acknowledged and logged, nothing applied.
+    #[error("{event} must come from the paylater provider, not {provider}")]
+    WrongProvider {
+        event: &'static str,
+        provider: Provider,
+    },
     /// The domain refused the event (e.g. an approved limit above the Pay
     /// Later maximum, an amount that overflows). Permanent: acknowledged
     /// and logged; an operator settles it with the provider.
@@ -133,10 +143,20 @@ pub async fn consume<B: Backend>(
 ) -> Result<Applied, ConsumeError> {
     let provider = message.provider;
     let webhook_id = message.webhook_id.as_str();
-    if backend.seen(provider, webhook_id, now).await? {
-        return Ok(Applied::Duplicate);
-    }
+    // No separate "seen?" read: the mark is written in the same transaction
+    // as the effect, so a duplicate fails its commit (`Duplicate`) — one
+    // read and one write for every message, fresh or not.
     let event = ProviderEvent::parse(message.body.as_bytes())?;
+    let is_credit_decision = matches!(
+        event,
+        ProviderEvent::CreditLineApproved { .. } | ProviderEvent::CreditLineDeclined { .. }
+    );
+    if is_credit_decision && provider != Provider::Paylater {
+        return Err(ConsumeError::WrongProvider {
+            event: event.event_type(),
+            provider,
+        });
+    }
     let mark = DedupMark {
         provider,
         event_id: webhook_id.to_owned(),
@@ -180,11 +200,7 @@ async fn apply_to_order<B: Backend>(
             event.event_type()
         )));
     };
-    for attempt in 0..MAX_ATTEMPTS {
-        // A concurrent delivery of the same event may have won the race.
-        if attempt > 0 && backend.seen(mark.provider, &mark.event_id, now).await? {
-            return Ok(Applied::Duplicate);
-        }
+    for _ in 0..MAX_ATTEMPTS {
         let loaded = backend
             .load(
                 LoadRequest {
@@ -263,17 +279,14 @@ async fn decide_credit_line<B: Backend>(
     limit: Option<Usd>,
     now: Timestamp,
 ) -> Result<Applied, ConsumeError> {
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 && backend.seen(mark.provider, &mark.event_id, now).await? {
-            return Ok(Applied::Duplicate);
-        }
+    for _ in 0..MAX_ATTEMPTS {
         let Some(mut line) = backend.get_credit(buyer).await? else {
             return Err(ConsumeError::UnknownCreditLine);
         };
         if line.application_id.as_str() != application_id
             || line.status() != CreditLineStatus::Pending
         {
-            return Ok(Applied::NoChange);
+            return already_decided(backend, mark, now).await;
         }
         let decided = match limit {
             Some(limit) => line.approve(limit, now),
@@ -281,7 +294,7 @@ async fn decide_credit_line<B: Backend>(
         };
         match decided {
             Ok(()) => {}
-            Err(CreditError::AlreadyDecided) => return Ok(Applied::NoChange),
+            Err(CreditError::AlreadyDecided) => return already_decided(backend, mark, now).await,
             Err(e) => {
                 return Err(ConsumeError::Refused(e.to_string()));
             }
@@ -295,4 +308,18 @@ async fn decide_credit_line<B: Backend>(
         }
     }
     Err(StoreError::Conflict(ConflictKind::Version).into())
+}
+
+/// A decision for a line that is not pending: this very event (a
+/// redelivery), or another one. The second read happens only here.
+async fn already_decided<B: Backend>(
+    backend: &B,
+    mark: &DedupMark,
+    now: Timestamp,
+) -> Result<Applied, ConsumeError> {
+    if backend.seen(mark.provider, &mark.event_id, now).await? {
+        Ok(Applied::Duplicate)
+    } else {
+        Ok(Applied::NoChange)
+    }
 }

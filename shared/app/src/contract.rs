@@ -1347,7 +1347,8 @@ pub async fn consumer_returns_a_pay_later_refund_to_the_loan<B: Backend>(backend
     assert_eq!(count_events(&backend, &id, "CreditReleased").await, 1);
 }
 
-/// The lender's webhook approves a pending credit line, once.
+/// The lender's webhook approves a pending credit line, once; no other
+/// provider can.
 pub async fn consumer_approves_a_credit_line<B: Backend>(backend: B) {
     let p = Parties::fresh();
     let app = ApplicationId::parse(unique("app_")).unwrap_or_else(|e| panic!("{e}"));
@@ -1364,6 +1365,19 @@ pub async fn consumer_approves_a_credit_line<B: Backend>(backend: B) {
             "limit": "5000.00",
         }
     });
+    // Only the lender decides: the same body signed by the card provider
+    // is refused and changes nothing.
+    let forged = provider_message(Provider::Card, &unique("msg_"), body.clone());
+    assert!(matches!(
+        consumer::consume(&backend, &forged, t0()).await,
+        Err(consumer::ConsumeError::WrongProvider { .. })
+    ));
+    let still = backend
+        .get_credit(&p.buyer.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("line"));
+    assert_eq!(still.status(), CreditLineStatus::Pending);
     let m = provider_message(Provider::Paylater, &unique("msg_"), body.clone());
     assert_eq!(consumed(&backend, &m).await, Applied::Applied { events: 0 });
     assert_eq!(consumed(&backend, &m).await, Applied::Duplicate);

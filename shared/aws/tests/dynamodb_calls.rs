@@ -92,3 +92,21 @@ async fn a_confirmation_with_idempotency_and_the_limit_is_one_read_and_one_write
         .expect("exists");
     assert_eq!(stored.reserved(), Usd::dollars(400).expect("usd"));
 }
+
+#[tokio::test]
+async fn a_provider_event_is_one_read_and_one_write_fresh_or_duplicated() {
+    use app::consumer::{Applied, consume};
+    use app::contract::{order_paying_by_card, payment_body, provider_message, unique};
+    use domain::actor::Provider;
+    let (store, counter) = counted().await;
+    let (_, id, pay) = order_paying_by_card(&store).await;
+    let body = payment_body("payment.succeeded", &id, &pay, "400.00", "USD");
+    let message = provider_message(Provider::Card, &unique("msg_"), body);
+    counter.reset();
+    let (applied, calls) = counter.during(consume(&store, &message, t0())).await;
+    assert!(matches!(applied.expect("applied"), Applied::Applied { .. }));
+    assert_eq!(calls, ["GetItem", "TransactWriteItems"]);
+    let (again, calls) = counter.during(consume(&store, &message, t0())).await;
+    assert_eq!(again.expect("duplicate"), Applied::Duplicate);
+    assert_eq!(calls, ["GetItem", "TransactWriteItems"]);
+}
