@@ -970,7 +970,14 @@ impl Order {
 
     fn flag_payment(&mut self, index: usize, reason: FlagReason, ch: &mut Change) {
         let p = &mut self.payments[index];
-        if p.flag.as_ref().is_some_and(|f| f.reason == reason) {
+        // A flag already raised for the same reason stays as it is; money
+        // that arrived on a closed order stays flagged as such (it decides
+        // how an arbiter's resolution treats the payment), whatever else
+        // arrives later.
+        if p.flag
+            .as_ref()
+            .is_some_and(|f| f.reason == reason || f.reason == FlagReason::ClosedOrder)
+        {
             return;
         }
         p.flag = Some(Flag { reason, at: ch.at });

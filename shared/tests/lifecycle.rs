@@ -1188,6 +1188,20 @@ fn money_arriving_on_a_closed_order_is_flagged_and_refunded_automatically() {
             .map(|f| f.reason),
         Some(FlagReason::ClosedOrder)
     );
+    // A later event from the wrong provider does not replace that flag.
+    let events = w.report(Provider::Echeck, &balance, PaymentSignal::Succeeded);
+    assert!(
+        World::kinds(&events).is_empty(),
+        "{:?}",
+        World::kinds(&events)
+    );
+    assert_eq!(
+        w.order
+            .payment(&balance)
+            .and_then(|p| p.flag.as_ref())
+            .map(|f| f.reason),
+        Some(FlagReason::ClosedOrder)
+    );
 }
 
 // ---- the sweeps and deadlines ----------------------------------------------------------
