@@ -123,17 +123,19 @@ fn resource<'a>(template: &'a Value, id: &str) -> &'a Value {
 }
 
 /// A number YAML may also give as a string (`maxReceiveCount: "5"`).
-fn number(v: &Value) -> Option<f64> {
-    v.as_f64()
+/// A whole number in the template (seconds, counts, thresholds), written
+/// as a number or a string.
+fn number(v: &Value) -> Option<i64> {
+    v.as_i64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 /// A function's Timeout in seconds: its own, else the Globals one, else
 /// Lambda's default (3).
-fn timeout(template: &Value, id: &str) -> f64 {
+fn timeout(template: &Value, id: &str) -> i64 {
     number(&resource(template, id)["Properties"]["Timeout"])
         .or_else(|| number(&template["Globals"]["Function"]["Timeout"]))
-        .unwrap_or(3.0)
+        .unwrap_or(3)
 }
 
 /// One `Allow` statement of a function's policies: its actions and resources.
@@ -543,9 +545,9 @@ fn the_triggered_consumer_reads_the_webhook_queue_and_reports_batch_item_failure
                     Some(format!("{queue}.Arn")),
                     "{where_}: the queue the webhook function sends to (its QUEUE_URL)"
                 );
-                let batch = number(&p["BatchSize"]).unwrap_or(10.0);
+                let batch = number(&p["BatchSize"]).unwrap_or(10);
                 assert!(
-                    (1.0..=10.0).contains(&batch),
+                    (1..=10).contains(&batch),
                     "{where_}: BatchSize {batch}: without a batching window SQS hands at most 10"
                 );
                 let types: Vec<&str> = one_or_many(&p["FunctionResponseTypes"])
@@ -585,7 +587,7 @@ fn the_payment_queue_visibility_timeout_is_at_least_six_times_the_consumer_timeo
         .unwrap_or_else(|| panic!("{queue}: VisibilityTimeout is set (SQS's default is 30 s)"));
     let timeout = timeout(&template, &consumer);
     assert!(
-        visibility >= 6.0 * timeout,
+        visibility >= 6 * timeout,
         "{queue}: VisibilityTimeout {visibility} s < 6 × {consumer}'s Timeout {timeout} s"
     );
 }
@@ -602,15 +604,14 @@ fn the_payment_queue_moves_a_message_to_the_dead_letter_queue_after_five_receive
     let redrive = &resource(&template, queue)["Properties"]["RedrivePolicy"];
     assert_eq!(
         number(&redrive["maxReceiveCount"]),
-        Some(5.0),
+        Some(5),
         "{queue}: maxReceiveCount"
     );
     let retention = |id: &str| {
         // SQS's default retention is 4 days.
-        number(&resource(&template, id)["Properties"]["MessageRetentionPeriod"])
-            .unwrap_or(345_600.0)
+        number(&resource(&template, id)["Properties"]["MessageRetentionPeriod"]).unwrap_or(345_600)
     };
-    assert_eq!(retention(dlq), 1_209_600.0, "{dlq}: 14 days");
+    assert_eq!(retention(dlq), 1_209_600, "{dlq}: 14 days");
     assert!(
         retention(dlq) > retention(queue),
         "{dlq} keeps a message longer than {queue}"
@@ -661,15 +662,15 @@ fn an_alarm_fires_on_the_first_message_in_the_dead_letter_queue() {
         panic!("one alarm on {dlq}'s ApproximateNumberOfMessagesVisible, found {alarms:?}");
     };
     let p = &resource(&template, alarm)["Properties"];
-    let threshold = number(&p["Threshold"]).unwrap_or(f64::NAN);
+    let threshold = number(&p["Threshold"]);
     let first_message = match p["ComparisonOperator"].as_str() {
-        Some("GreaterThanOrEqualToThreshold") => threshold <= 1.0 && threshold > 0.0,
-        Some("GreaterThanThreshold") => (0.0..1.0).contains(&threshold),
+        Some("GreaterThanOrEqualToThreshold") => threshold == Some(1),
+        Some("GreaterThanThreshold") => threshold == Some(0),
         _ => false,
     };
     assert!(
         first_message,
-        "{alarm}: {:?} {threshold} does not fire on one message",
+        "{alarm}: {:?} {threshold:?} does not fire on one message",
         p["ComparisonOperator"]
     );
     assert_eq!(
@@ -679,7 +680,7 @@ fn an_alarm_fires_on_the_first_message_in_the_dead_letter_queue() {
     );
     assert_eq!(
         number(&p["EvaluationPeriods"]),
-        Some(1.0),
+        Some(1),
         "{alarm}: EvaluationPeriods"
     );
 }
@@ -896,21 +897,21 @@ fn the_publisher_reads_the_table_stream_in_small_batches_with_bounded_retries() 
     );
     assert_ne!(p["Enabled"].as_bool(), Some(false), "{where_}: Enabled");
     // Lambda's default BatchSize for a stream is 100.
-    let batch = number(&p["BatchSize"]).unwrap_or(100.0);
+    let batch = number(&p["BatchSize"]).unwrap_or(100);
     assert!(
-        (1.0..=100.0).contains(&batch),
+        (1..=100).contains(&batch),
         "{where_}: BatchSize {batch}: a batch is one drain, whatever its size"
     );
     let window = number(&p["MaximumBatchingWindowInSeconds"])
         .unwrap_or_else(|| panic!("{where_}: MaximumBatchingWindowInSeconds is set"));
     assert!(
-        (0.0..=5.0).contains(&window),
+        (0..=5).contains(&window),
         "{where_}: MaximumBatchingWindowInSeconds {window}: events wait at most a few seconds"
     );
     let retries = number(&p["MaximumRetryAttempts"])
         .unwrap_or_else(|| panic!("{where_}: MaximumRetryAttempts is set (the default is -1)"));
     assert!(
-        (0.0..=10.0).contains(&retries),
+        (0..=10).contains(&retries),
         "{where_}: MaximumRetryAttempts {retries} is not a small bound"
     );
 }

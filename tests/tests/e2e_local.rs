@@ -1140,11 +1140,14 @@ fn mismatched_confirmation_resolved_by_an_arbiter(app: &App) {
         &json!({"stage": "initial", "method": "credit_card", "card_brand": "mastercard"}),
     );
     // The provider confirms a cent less than was asked: flagged, not applied.
-    let asked: f64 = payment["amount"]["amount"]
+    let asked = payment["amount"]["amount"]
         .as_str()
-        .and_then(|a| a.parse().ok())
+        .and_then(|a| domain::Usd::parse(a).ok())
         .expect("amount");
-    let less = format!("{:.2}", asked - 0.01);
+    let less = asked
+        .checked_sub(domain::Usd::from_cents(1).expect("a cent"))
+        .expect("more than a cent")
+        .to_string();
     app.deliver(
         "card",
         &payment_event("succeeded", &id, &payment, Some(&less)),
