@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use app::error::MessagingError;
 use app::ports::{Backend, EventBus, PaymentQueue, ProviderMessage};
-use aws_adapters::sqs_events::process_batch;
+use aws_adapters::sqs_events::{ATTR_PROVIDER, ATTR_WEBHOOK_ID, process_batch};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use domain::actor::Provider;
 use serde::Serialize;
@@ -43,10 +43,6 @@ pub const REDELIVERY_DELAY: Duration = Duration::from_secs(1);
 /// The ARN the in-process queue's records name as their source.
 pub const LOCAL_QUEUE_ARN: &str =
     "arn:aws:sqs:us-east-1:000000000000:trade-assurance-local-payments";
-
-/// The message attributes the SQS adapter sets (`aws_adapters::sqs`).
-const ATTR_PROVIDER: &str = "provider";
-const ATTR_WEBHOOK_ID: &str = "webhook_id";
 
 /// What the stack's webhook route sends to: a payment queue whose dead
 /// letters can be listed.
@@ -244,12 +240,7 @@ fn real_now_ms() -> i64 {
 
 /// 128 unguessable bits as a UUID-shaped string (SQS message ids look so).
 pub fn fresh_uuid() -> String {
-    use std::hash::BuildHasher;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let state = std::collections::hash_map::RandomState::new();
-    let (a, b) = (state.hash_one(n), state.hash_one(!n));
+    let (a, b) = (http_api::random_u64(), http_api::random_u64());
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
         a >> 32,

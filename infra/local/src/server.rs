@@ -4,7 +4,6 @@
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use app::ports::{Backend, EventBus};
@@ -65,11 +64,7 @@ pub async fn serve<B: Backend, U: EventBus + 'static, Q: StackQueue>(
 
 /// A request id in the manner of API Gateway's (`apigw-requestid`).
 fn request_id() -> String {
-    use std::hash::BuildHasher;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let noise = std::collections::hash_map::RandomState::new().hash_one(n);
-    format!("{noise:016x}")
+    format!("{:016x}", http_api::random_u64())
 }
 
 async fn handle<B: Backend, U: EventBus, Q: StackQueue>(

@@ -17,11 +17,6 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-/// The message attribute naming the provider (`echeck`, `card`, …).
-pub const ATTR_PROVIDER: &str = "provider";
-/// The message attribute carrying the provider's `webhook-id`.
-pub const ATTR_WEBHOOK_ID: &str = "webhook_id";
-
 /// The payment-events queue.
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -88,7 +83,9 @@ where
     }
 }
 
-pub use crate::sqs_events::{ParseError, batch_response, parse_records};
+pub use crate::sqs_events::{
+    ATTR_PROVIDER, ATTR_WEBHOOK_ID, ParseError, batch_response, parse_records,
+};
 
 /// Received messages as the Lambda event the event source mapping builds
 /// from them (the local stack's poller hands the consumer the same shape).

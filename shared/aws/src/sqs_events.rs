@@ -10,6 +10,12 @@ use app::ports::{Backend, Clock, ProviderMessage};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tracing::Instrument;
 
+/// The message attribute naming the provider (`echeck`, `card`, …), set by
+/// the sender beside the body for filtering and for reading a DLQ.
+pub const ATTR_PROVIDER: &str = "provider";
+/// The message attribute carrying the provider's `webhook-id`.
+pub const ATTR_WEBHOOK_ID: &str = "webhook_id";
+
 /// Why a record of the batch is not a provider message.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {

@@ -688,10 +688,8 @@ impl<B: Backend, C: Clock> Api<B, C> {
         }
         dto::decode::<dto::EmptyBody>(&req.body)?;
         self.idempotent(req, caller, || async {
-            let id = domain::ids::ApplicationId::parse(
-                crate::new_order_id().replacen("ord_", "app_", 1),
-            )
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let id = domain::ids::ApplicationId::parse(crate::new_id("app"))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
             let line = domain::payment::CreditLine::apply(caller.id.clone(), id, self.now());
             match self.backend.apply_for_credit(&line).await {
                 Ok(()) => Ok(ok_json(201, &view::credit_line(&line))),
@@ -765,7 +763,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
 
 /// A fresh payment id, `pay_…` (unguessable, like order ids).
 fn new_payment_id() -> String {
-    crate::new_order_id().replacen("ord_", "pay_", 1)
+    crate::new_id("pay")
 }
 
 /// Creating an order, for the `create` use case.

@@ -77,17 +77,26 @@ impl<B: Backend, C: Clock> Api<B, C> {
     }
 }
 
-/// A fresh order id: `ord_` + time-ordered, unguessable hex (time in
-/// microseconds and 64 bits from the OS-seeded hasher).
-pub fn new_order_id() -> String {
+/// 64 unguessable bits: a process-wide counter hashed with a freshly
+/// OS-seeded `RandomState` (no RNG crate, nothing at cold start).
+pub fn random_u64() -> u64 {
     use std::hash::BuildHasher;
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    std::collections::hash_map::RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A fresh id `<prefix>_` + time-ordered, unguessable hex (time in
+/// microseconds, then 64 random bits).
+pub fn new_id(prefix: &str) -> String {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros())
         .unwrap_or_default();
-    let noise = std::collections::hash_map::RandomState::new()
-        .hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
-    format!("ord_{micros:x}{noise:016x}")
+    format!("{prefix}_{micros:x}{:016x}", random_u64())
+}
+
+/// A fresh order id (`ord_…`, see [`new_id`]).
+pub fn new_order_id() -> String {
+    new_id("ord")
 }

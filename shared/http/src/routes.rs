@@ -27,10 +27,8 @@ const fn r(method: &'static str, path: &'static str, function: &'static str) -> 
 /// it and the function authenticates the caller itself (webhook signatures).
 const fn public(method: &'static str, path: &'static str, function: &'static str) -> Route {
     Route {
-        method,
-        path,
-        function,
         public: true,
+        ..r(method, path, function)
     }
 }
 
