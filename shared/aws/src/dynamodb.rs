@@ -482,11 +482,7 @@ impl DynamoStore {
             .table_name(&*self.table)
             .set_item(Some(item))
             .condition_expression(condition)
-            .set_expression_attribute_values(if values.is_empty() {
-                None
-            } else {
-                Some(values)
-            })
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .set_expression_attribute_names(names)
             .build()
             .map_err(build_err)?;
@@ -506,11 +502,7 @@ impl DynamoStore {
             .set_key(Some(key))
             .update_expression(expression)
             .set_condition_expression(condition.map(str::to_owned))
-            .set_expression_attribute_values(if values.is_empty() {
-                None
-            } else {
-                Some(values)
-            })
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .set_expression_attribute_names(names)
             .build()
             .map_err(build_err)?;
