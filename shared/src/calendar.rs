@@ -76,3 +76,9 @@ pub fn minus_hours(instant: Timestamp, hours: u32) -> Timestamp {
         .checked_sub_signed(TimeDelta::hours(i64::from(hours)))
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
+
+/// An instant as the API writes it: RFC 3339, UTC, `Z`, to the second
+/// (for messages; JSON fields keep their full precision).
+pub fn rfc3339(instant: Timestamp) -> String {
+    instant.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

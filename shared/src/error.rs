@@ -62,6 +62,29 @@ pub enum Conflict {
     CannotResolve(&'static str),
 }
 
+impl Conflict {
+    /// The stable code clients tell conflicts apart by (409).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Conflict::VersionMismatch { .. } => "version-mismatch",
+            Conflict::AlreadyConfirmed => "already-confirmed",
+            Conflict::NothingToRemind => "nothing-to-remind",
+            Conflict::PaymentInFlight(_) => "payment-in-flight",
+            Conflict::DuplicatePaymentId(_) => "duplicate-payment-id",
+            Conflict::DisputeUnresolved => "dispute-unresolved",
+            Conflict::DisputeAlreadyOpen => "dispute-already-open",
+            Conflict::NoOpenDispute => "no-open-dispute",
+            Conflict::DisputeEscalated => "dispute-escalated",
+            Conflict::DisputeNotEscalated => "dispute-not-escalated",
+            Conflict::NoPendingOffer => "no-pending-offer",
+            Conflict::AlreadyRecorded(_) => "already-recorded",
+            Conflict::FeedbackAlreadyLeft => "feedback-already-left",
+            Conflict::NotFlagged => "not-flagged",
+            Conflict::CannotResolve(_) => "cannot-resolve",
+        }
+    }
+}
+
 /// A business rule that refused the command (422). Each has a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Rule {
@@ -95,7 +118,7 @@ pub enum Rule {
     CoverageEnded,
     #[error("the goods have not shipped yet; post-delivery quality claims start at shipment")]
     NotShippedYet,
-    #[error("the quality window closed at {0}")]
+    #[error("the quality window closed at {}", crate::calendar::rfc3339(*.0))]
     QualityWindowClosed(Timestamp),
     #[error("a refund must be greater than zero")]
     RefundNotPositive,
@@ -104,7 +127,9 @@ pub enum Rule {
     #[error("the refund exceeds the amount paid of {0}")]
     RefundExceedsPaid(Usd),
     #[error(
-        "the dispute cannot be escalated yet: the supplier has until {supplier_response_due} to respond and a solution is due by {resolution_due}"
+        "the dispute cannot be escalated yet: the supplier has until {} to respond and a solution is due by {}",
+        crate::calendar::rfc3339(*.supplier_response_due),
+        crate::calendar::rfc3339(*.resolution_due)
     )]
     NotYetEscalatable {
         supplier_response_due: Timestamp,

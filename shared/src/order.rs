@@ -256,26 +256,37 @@ impl Order {
         self.payments.iter().any(|p| p.status.in_flight())
     }
 
-    /// What the buyer has paid for the goods and not asked back: the stage
-    /// amounts of succeeded payments (inspection fees excluded), less every
-    /// refund requested of them, settled or not. Money on a closed order, which is refunded automatically,
-    /// does not count.
+    /// What the buyer has paid for the goods and not asked back: the money
+    /// succeeded payments still hold (stage amounts less every refund
+    /// requested of them, settled or not), less the inspection fee they
+    /// still hold (a fee refunded with a quality dispute, or with its whole
+    /// payment, is not held any more). Money on a closed order, which is
+    /// refunded automatically, does not count.
     pub fn amount_paid(&self) -> Usd {
-        self.payments
+        let counted = self
+            .payments
             .iter()
             .filter(|p| p.status == PaymentStatus::Succeeded || p.status == PaymentStatus::Refunded)
             .filter(|p| {
                 p.flag
                     .as_ref()
                     .is_none_or(|f| f.reason != FlagReason::ClosedOrder)
-            })
-            .fold(Usd::ZERO, |acc, p| {
-                let goods = p
-                    .amount
-                    .saturating_sub(p.inspection_fee)
-                    .saturating_sub(p.refund_requested);
-                acc.checked_add(goods).unwrap_or(Usd::MAX)
-            })
+            });
+        let (mut held, mut fees) = (Usd::ZERO, Usd::ZERO);
+        for p in counted {
+            let still = p.amount.saturating_sub(p.refund_requested);
+            if !still.is_zero() {
+                held = held.checked_add(still).unwrap_or(Usd::MAX);
+                fees = fees.checked_add(p.inspection_fee).unwrap_or(Usd::MAX);
+            }
+        }
+        let fee_refunded = self
+            .past_disputes
+            .iter()
+            .chain(self.dispute.as_ref())
+            .filter_map(|d| d.inspection_fee_refund)
+            .fold(Usd::ZERO, |acc, f| acc.checked_add(f).unwrap_or(Usd::MAX));
+        held.saturating_sub(fees.saturating_sub(fee_refunded))
     }
 
     /// Σ of succeeded refund parts.

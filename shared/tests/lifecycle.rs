@@ -1049,6 +1049,37 @@ fn a_silent_supplier_is_escalated_by_the_sweep_after_five_days_and_the_arbiter_r
 }
 
 #[test]
+fn a_partial_refund_with_the_inspection_fee_leaves_the_rest_of_the_goods_paid() {
+    let mut d = draft();
+    d.inspection = Some(Inspection {
+        agency: InspectionAgency::Bv,
+        location: InspectionLocation::China,
+    });
+    let mut w = World::new(d, usd!("50000.00"));
+    w.paid_initial();
+    assert_eq!(
+        w.order.amount_paid(),
+        usd!("1500.00"),
+        "the fee is not goods"
+    );
+    w.open(DisputeReason::Quality, usd!("1000.00"));
+    w.advance(TimeDelta::days(5));
+    let r = w.order.sweep(w.now);
+    w.apply(r);
+    let r = w.order.decide_dispute(
+        &arbiter(),
+        Decision::SupplierAtFault(usd!("1000.00")),
+        w.now,
+    );
+    w.apply(r);
+    // 1,200.00 goes back through the one payment (refund + fee); of the
+    // 1,500.00 paid for the goods, 500.00 is still paid.
+    let total: Usd = Usd::sum(w.order.refunds().iter().map(|r| r.amount)).expect("sum");
+    assert_eq!(total, usd!("1200.00"));
+    assert_eq!(w.order.amount_paid(), usd!("500.00"));
+}
+
+#[test]
 fn a_rejected_claim_lets_the_order_continue_where_it_was() {
     let mut w = World::standard();
     w.paid_initial();

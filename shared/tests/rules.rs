@@ -1862,6 +1862,14 @@ fn dispute_escalates_after_5_days_of_supplier_silence_or_15_days_without_a_solut
         &[
             case("silent, just opened", silent, false, Open, secs(0), None),
             case(
+                "silent, +4d 23h",
+                silent,
+                false,
+                Open,
+                days(4) + hours(23),
+                None,
+            ),
+            case(
                 "silent, +5d − 1s",
                 silent,
                 false,
@@ -1886,6 +1894,14 @@ fn dispute_escalates_after_5_days_of_supplier_silence_or_15_days_without_a_solut
                 Some(SupplierNoResponse),
             ),
             case("responded, +5d", replied, false, Negotiating, days(5), None),
+            case(
+                "responded, +14d",
+                replied,
+                false,
+                Negotiating,
+                days(14),
+                None,
+            ),
             case(
                 "responded, +15d − 1s",
                 replied,
