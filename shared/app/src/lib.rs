@@ -8,6 +8,8 @@ pub mod clock;
 pub mod consumer;
 #[cfg(feature = "contract-suite")]
 pub mod contract;
+#[cfg(feature = "contract-suite")]
+pub mod contract_sweep;
 pub mod effects;
 pub mod error;
 pub mod idempotency;
@@ -17,6 +19,7 @@ pub mod outage;
 pub mod page;
 pub mod ports;
 pub mod publisher;
+pub mod sweep;
 pub mod table;
 pub mod usecases;
 pub mod webhooks;

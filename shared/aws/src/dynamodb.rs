@@ -393,6 +393,37 @@ impl DynamoStore {
         &self.table
     }
 
+    /// Write order items as they are — no history, outbox or limit effects —
+    /// in `BatchWriteItem`s of 25: seeding many orders for a test without a
+    /// transaction each (moto copies every table on every transaction).
+    #[cfg(feature = "test-support")]
+    pub async fn seed_orders(&self, orders: &[domain::Order]) -> StoreResult<()> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in orders.chunks(25) {
+            let mut writes = Vec::new();
+            for order in chunk {
+                let put = PutRequest::builder()
+                    .set_item(Some(to_item(&OrderItem::of(order))?))
+                    .build()
+                    .map_err(build_err)?;
+                writes.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = HashMap::from([(self.table.to_string(), writes)]);
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Backend(Box::new(e)))?;
+                pending = out.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, w| !w.is_empty());
+            }
+        }
+        Ok(())
+    }
+
     /// Create the table from [`SCHEMA`] if it does not exist (the local
     /// stack and tests; in AWS the SAM template creates it), and enable TTL.
     pub async fn create_table_if_missing(&self) -> StoreResult<()> {

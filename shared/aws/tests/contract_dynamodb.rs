@@ -6,12 +6,19 @@ use aws_adapters::dynamodb::DynamoStore;
 use aws_adapters::test_support::{MotoServer, sdk_config};
 
 async fn backend() -> DynamoStore {
+    backend_in("trade-assurance-contract").await
+}
+
+/// A table of its own, for the cases that read the whole deadline index
+/// and drain the whole outbox.
+async fn own_table() -> DynamoStore {
+    backend_in(&app::contract::unique("ta-sweep-")).await
+}
+
+async fn backend_in(table: &str) -> DynamoStore {
     let moto = MotoServer::shared();
     let config = sdk_config(&moto.endpoint).await;
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        "trade-assurance-contract",
-    );
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
     if let Err(e) = store.create_table_if_missing().await {
         panic!(
             "cannot create the table on moto at {}: {e:?}",
@@ -22,3 +29,4 @@ async fn backend() -> DynamoStore {
 }
 
 app::contract_suite!(backend());
+app::sweep_contract_suite!(own_table());

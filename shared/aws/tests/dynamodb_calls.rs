@@ -110,3 +110,123 @@ async fn a_provider_event_is_one_read_and_one_write_fresh_or_duplicated() {
     assert_eq!(again.expect("duplicate"), Applied::Duplicate);
     assert_eq!(calls, ["GetItem", "TransactWriteItems"]);
 }
+
+/// The sweep reads what is due, not the table: among 1,000 confirmed
+/// orders that are in the deadline index but not due yet, and 3 that are
+/// due, one run reads the index (a page of 3, then an empty page once they
+/// are done) and loads and writes only the 3.
+#[tokio::test]
+async fn the_sweep_reads_only_the_due_orders_among_a_thousand_that_are_not_due() {
+    use app::contract::unique;
+    use app::memory::MemoryBus;
+    use app::ports::Commit;
+    use chrono::TimeDelta;
+    use domain::Order;
+    use domain::ids::OrderId;
+    use domain::order::{Counterparty, NewOrder};
+    let (store, counter) =
+        aws_adapters::test_support::counted_dynamo_store(&unique("ta-sweep-calls-")).await;
+    let p = Parties::fresh();
+    store
+        .set_limit(&p.supplier.id, Usd::dollars(10_000_000).expect("usd"), None)
+        .await
+        .expect("limit");
+    let limit = store
+        .get_limit(&p.supplier.id)
+        .await
+        .expect("read")
+        .expect("limit");
+    // Confirmed orders are cancelled once unpaid for 30 days: 3 confirmed
+    // 31 days before the sweep (due), 1,000 confirmed 10 days before (in
+    // the index, due in 20 days). The 1,000 are seeded as bare order items
+    // (a batch write per 25); the 3 due ones are committed like any order.
+    let now = t0() + TimeDelta::days(40);
+    let mut due = Vec::new();
+    let mut not_due = Vec::new();
+    for i in 0..1003 {
+        let confirmed_at = if i < 3 {
+            now - TimeDelta::days(31)
+        } else {
+            now - TimeDelta::days(10)
+        };
+        let id = OrderId::parse(unique("ord_")).expect("id");
+        let (mut order, mut events) = Order::create(
+            &p.buyer,
+            NewOrder {
+                id: id.clone(),
+                counterparty: Counterparty::Supplier(p.supplier.id.clone()),
+                terms: app::contract::terms(),
+            },
+            t0(),
+        )
+        .expect("create");
+        events.extend(
+            order
+                .confirm(&p.supplier, 1, &limit, confirmed_at)
+                .expect("confirm"),
+        );
+        if i < 3 {
+            store
+                .commit(Commit {
+                    order: &order,
+                    expected_version: None,
+                    events: &events,
+                    idempotency: None,
+                    dedup: None,
+                    now: confirmed_at,
+                })
+                .await
+                .expect("commit");
+            due.push(id);
+        } else {
+            not_due.push(order);
+        }
+    }
+    store.seed_orders(&not_due).await.expect("seed");
+    let in_index = app::ports::DeadlineIndex::due(&store, now + TimeDelta::days(21), 2000)
+        .await
+        .expect("due later");
+    assert_eq!(in_index.len(), 1003, "all 1,003 are in the deadline index");
+    // What setting up published is not the sweep's work.
+    app::publisher::drain(&store, &MemoryBus::default())
+        .await
+        .expect("drain");
+    counter.reset();
+
+    let bus = MemoryBus::default();
+    let (report, calls) = counter.during(app::sweep::run(&store, &bus, now)).await;
+    let report = report.expect("sweep");
+    assert_eq!((report.due, report.cancelled, report.released), (3, 3, 3));
+    let count = |op: &str| calls.iter().filter(|c| *c == op).count();
+    assert_eq!(count("GetItem"), 3, "{calls:?}");
+    assert_eq!(
+        count("TransactWriteItems") - 1,
+        3,
+        "3 orders + marking their events published: {calls:?}"
+    );
+    // Two pages of the due index (3 items, then none) and one of the outbox.
+    assert_eq!(count("Query"), 3, "{calls:?}");
+    assert_eq!(count("Scan"), 0, "{calls:?}");
+    assert_eq!(calls.len(), 3 + 4 + 3, "{calls:?}");
+    for id in &due {
+        let o = store
+            .load(
+                LoadRequest {
+                    order: id,
+                    idempotency: None,
+                    limit_of: None,
+                    credit_of: None,
+                },
+                now,
+            )
+            .await
+            .expect("load")
+            .order
+            .expect("order");
+        assert_eq!(o.status(), domain::status::OrderStatus::Cancelled);
+    }
+    // Nothing is due any more: one empty page of the index, one of the outbox.
+    let (again, calls) = counter.during(app::sweep::run(&store, &bus, now)).await;
+    assert_eq!(again.expect("sweep").due, 0);
+    assert_eq!(calls, ["Query", "Query"]);
+}

@@ -1,0 +1,218 @@
+//! The scheduled sweep (DESIGN §3, §7, §8): everything that happens to an
+//! order because time passed, plus the outbox's safety net.
+//!
+//! One run at `now` (the schedule's time, never the machine's):
+//! 1. reads the orders due at or before `now` from the sparse deadline
+//!    index — what is due, not the table;
+//! 2. for each, loads the order (one strongly consistent read), lets the
+//!    domain's [`Order::sweep`] decide (escalate a stale dispute, flag
+//!    overdue payments, cancel an order unpaid for 30 days, release a
+//!    reservation whose coverage has ended) and commits the change on the
+//!    version it read (one conditional write). A sweep that loses a race to
+//!    a user or to another sweep reads again and finds the work done, so
+//!    the sweep is safe to run twice or concurrently;
+//! 3. republishes the events the outbox still holds (a publish that failed
+//!    after the stream's retries).
+//!
+//! A failure on one order does not stop the others; the run reports it and
+//! the next run (or the scheduler's retry) picks the order up again.
+
+use std::collections::HashSet;
+
+use domain::Order;
+use domain::calendar::Timestamp;
+use domain::event::{DomainEvent, EventBody};
+use domain::ids::OrderId;
+use serde::Serialize;
+use thiserror::Error;
+use tracing::Instrument;
+
+use crate::error::{ConflictKind, StoreError, error_chain};
+use crate::ports::{Commit, DeadlineIndex, EventBus, LoadRequest, OrderStore, Outbox};
+use crate::publisher::{self, PublishError};
+use crate::usecases::MAX_ATTEMPTS;
+
+/// Due orders read per query of the deadline index.
+pub const DUE_BATCH: u32 = 100;
+/// Orders one run works through at most; the rest wait for the next run
+/// (every few minutes), so one invocation stays well inside its timeout.
+pub const MAX_ORDERS_PER_RUN: usize = 2_000;
+
+/// What one run did, for the logs and the local stack's answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// The instant swept at (the schedule's time).
+    pub now: Timestamp,
+    /// Orders the deadline index named as due.
+    pub due: usize,
+    /// Orders changed and committed.
+    pub changed: usize,
+    /// Disputes escalated for want of a response or a solution.
+    pub escalated: usize,
+    /// Payments flagged as overdue.
+    pub overdue_flagged: usize,
+    /// Orders cancelled unpaid after 30 days.
+    pub cancelled: usize,
+    /// Supplier reservations released (coverage ended, or cancelled).
+    pub released: usize,
+    /// Commits lost to a concurrent change and re-run.
+    pub retried: usize,
+    /// Orders left for the next run because the store failed.
+    pub failed: usize,
+    /// Events published from the outbox by this run: those its own changes
+    /// added, and any a failed publish left behind.
+    pub published: usize,
+}
+
+impl SweepReport {
+    fn count(&mut self, events: &[DomainEvent]) {
+        for e in events {
+            match &e.body {
+                EventBody::DisputeEscalated { .. } => self.escalated += 1,
+                EventBody::PaymentOverdue { .. } => self.overdue_flagged += 1,
+                EventBody::OrderCancelled { .. } => self.cancelled += 1,
+                EventBody::ReservationReleased { .. } => self.released += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SweepError {
+    /// The deadline index could not be read: nothing was swept.
+    #[error("reading the due orders failed")]
+    Due(#[source] StoreError),
+    /// Some orders could not be swept (they stay due for the next run), or
+    /// the outbox could not be drained (the events stay in it).
+    #[error(
+        "the sweep is incomplete: {failed} order(s) left for the next run{}",
+        if .publish.is_some() { ", events left in the outbox" } else { "" }
+    )]
+    Incomplete {
+        failed: usize,
+        report: Box<SweepReport>,
+        #[source]
+        publish: Option<PublishError>,
+    },
+}
+
+/// One order: load, sweep, commit on the version read; re-run on a lost
+/// race. `Ok(events)` committed (empty: nothing was due after all).
+async fn sweep_order<S: OrderStore>(
+    store: &S,
+    id: &OrderId,
+    now: Timestamp,
+    report: &mut SweepReport,
+) -> Result<Vec<DomainEvent>, StoreError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let loaded = store
+            .load(
+                LoadRequest {
+                    order: id,
+                    idempotency: None,
+                    limit_of: None,
+                    credit_of: None,
+                },
+                now,
+            )
+            .await?;
+        let Some(mut order) = loaded.order else {
+            return Ok(Vec::new());
+        };
+        let before = order.version();
+        let events = match order.sweep(now) {
+            Ok(events) => events,
+            Err(e) => {
+                // The domain refused its own sweep (an order in a state the
+                // sweep cannot move): log it and leave the order as it is.
+                tracing::warn!(order = %id, error = %error_chain(&e), "sweep refused");
+                return Ok(Vec::new());
+            }
+        };
+        if events.is_empty() {
+            return Ok(events);
+        }
+        match commit(store, &order, before, &events, now).await {
+            Ok(()) => return Ok(events),
+            Err(StoreError::Conflict(ConflictKind::Version)) => report.retried += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(ConflictKind::Version))
+}
+
+async fn commit<S: OrderStore>(
+    store: &S,
+    order: &Order,
+    before: u64,
+    events: &[DomainEvent],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    store
+        .commit(Commit {
+            order,
+            expected_version: Some(before),
+            events,
+            idempotency: None,
+            dedup: None,
+            now,
+        })
+        .await
+}
+
+/// Run the sweep at `now`, then republish what the outbox holds.
+pub async fn run<S, U>(store: &S, bus: &U, now: Timestamp) -> Result<SweepReport, SweepError>
+where
+    S: OrderStore + DeadlineIndex + Outbox,
+    U: EventBus,
+{
+    let mut report = SweepReport {
+        now,
+        ..SweepReport::default()
+    };
+    // Orders already looked at in this run: an order that is due but has
+    // nothing to do yet (due on the very instant) is not read again.
+    let mut seen: HashSet<OrderId> = HashSet::new();
+    while seen.len() < MAX_ORDERS_PER_RUN {
+        let due = store.due(now, DUE_BATCH).await.map_err(SweepError::Due)?;
+        let fresh: Vec<OrderId> = due.into_iter().filter(|id| !seen.contains(id)).collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for id in fresh {
+            seen.insert(id.clone());
+            report.due += 1;
+            let span = tracing::info_span!("sweep_order", order = %id);
+            let swept = sweep_order(store, &id, now, &mut report)
+                .instrument(span)
+                .await;
+            match swept {
+                Ok(events) if events.is_empty() => {}
+                Ok(events) => {
+                    report.changed += 1;
+                    report.count(&events);
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(order = %id, error = %error_chain(&e), "order left for the next sweep");
+                }
+            }
+        }
+    }
+    let publish = match publisher::drain(store, bus).await {
+        Ok(n) => {
+            report.published = n;
+            None
+        }
+        Err(e) => Some(e),
+    };
+    if report.failed > 0 || publish.is_some() {
+        return Err(SweepError::Incomplete {
+            failed: report.failed,
+            report: Box::new(report),
+            publish,
+        });
+    }
+    Ok(report)
+}
