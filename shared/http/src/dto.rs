@@ -421,3 +421,135 @@ impl PaymentBody {
         Some((stage?, method?))
     }
 }
+
+/// Evidence attached to a dispute step: each document with its digest.
+fn evidence(f: &mut Fields, docs: Option<&Vec<DocumentBody>>) -> Option<Vec<DocumentRef>> {
+    let docs = docs.map(Vec::as_slice).unwrap_or_default();
+    let parsed: Vec<Option<DocumentRef>> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| document(f, &format!("evidence[{i}]"), d))
+        .collect();
+    parsed.into_iter().collect()
+}
+
+fn optional_text(f: &mut Fields, field: &str, s: Option<&String>) -> Option<Option<LongText>> {
+    match s {
+        Some(s) => f.check(field, LongText::parse(s)).map(Some),
+        None => Some(None),
+    }
+}
+
+/// `POST /v1/orders/{id}/dispute`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDisputeBody {
+    pub reason: String,
+    pub requested_refund: String,
+    pub description: String,
+    #[serde(default)]
+    pub evidence: Option<Vec<DocumentBody>>,
+}
+
+impl OpenDisputeBody {
+    pub fn parse(&self, f: &mut Fields) -> Option<domain::order::OpenDispute> {
+        use domain::dispute::DisputeReason;
+        let reason = f.check(
+            "reason",
+            match self.reason.as_str() {
+                "late_shipment" => Ok(DisputeReason::LateShipment),
+                "quality" => Ok(DisputeReason::Quality),
+                _ => Err("must be late_shipment or quality"),
+            },
+        );
+        let requested_refund = amount(f, "requested_refund", &self.requested_refund);
+        let description = f.check("description", LongText::parse(&self.description));
+        let evidence = evidence(f, self.evidence.as_ref());
+        Some(domain::order::OpenDispute {
+            reason: reason?,
+            requested_refund: requested_refund?,
+            description: description?,
+            evidence: evidence?,
+        })
+    }
+}
+
+/// `POST /v1/orders/{id}/dispute/responses`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisputeResponseBody {
+    pub action: String,
+    #[serde(default)]
+    pub refund_amount: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub evidence: Option<Vec<DocumentBody>>,
+}
+
+impl DisputeResponseBody {
+    pub fn parse(&self, f: &mut Fields) -> Option<domain::order::DisputeResponse> {
+        use domain::dispute::ResponseAction;
+        let action = match (self.action.as_str(), self.refund_amount.as_deref()) {
+            ("offer", Some(a)) => amount(f, "refund_amount", a).map(ResponseAction::Offer),
+            ("offer", None) => {
+                f.fail("refund_amount", "is required for an offer");
+                None
+            }
+            ("accept" | "reject" | "comment", Some(_)) => {
+                f.fail("refund_amount", "is only given with an offer");
+                None
+            }
+            ("accept", None) => Some(ResponseAction::Accept),
+            ("reject", None) => Some(ResponseAction::Reject),
+            ("comment", None) => Some(ResponseAction::Comment),
+            _ => {
+                f.fail("action", "must be accept, offer, reject or comment");
+                None
+            }
+        };
+        let message = optional_text(f, "message", self.message.as_ref());
+        let evidence = evidence(f, self.evidence.as_ref());
+        Some(domain::order::DisputeResponse {
+            action: action?,
+            message: message?,
+            evidence: evidence?,
+        })
+    }
+}
+
+/// `POST /v1/orders/{id}/dispute/decision`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    pub outcome: String,
+    #[serde(default)]
+    pub refund_amount: Option<String>,
+}
+
+impl DecisionBody {
+    pub fn parse(&self, f: &mut Fields) -> Option<domain::dispute::Decision> {
+        use domain::dispute::Decision;
+        match (self.outcome.as_str(), self.refund_amount.as_deref()) {
+            ("supplier_at_fault", Some(a)) => {
+                amount(f, "refund_amount", a).map(Decision::SupplierAtFault)
+            }
+            ("supplier_at_fault", None) => {
+                f.fail("refund_amount", "is required when the supplier is at fault");
+                None
+            }
+            ("claim_rejected", Some(_)) => {
+                f.fail(
+                    "refund_amount",
+                    "is only given when the supplier is at fault",
+                );
+                None
+            }
+            ("claim_rejected", None) => Some(Decision::ClaimRejected),
+            _ => {
+                f.fail("outcome", "must be supplier_at_fault or claim_rejected");
+                None
+            }
+        }
+    }
+}

@@ -28,6 +28,8 @@ pub struct Api<B, C> {
     pub clock: C,
     /// Generates new order ids.
     pub ids: fn() -> String,
+    /// The dispute deadlines new disputes get (configuration).
+    pub disputes: domain::dispute::DisputePolicy,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -69,6 +71,24 @@ fn idempotency(req: &ApiRequest, caller: &Caller) -> Result<Option<IdemRequest>>
         key,
         payload: PayloadHash::of(&req.body),
     }))
+}
+
+/// `limit` (default 20) and `cursor` of a listing, with their field errors.
+fn page_params(req: &ApiRequest, f: &mut Fields) -> (Option<u32>, Option<Option<Cursor>>) {
+    let limit = req
+        .query("limit")
+        .map(|l| {
+            f.check(
+                "limit",
+                l.parse::<u32>().map_err(|_| "must be a whole number"),
+            )
+        })
+        .unwrap_or(Some(app::page::DEFAULT_PAGE));
+    let cursor = req
+        .query("cursor")
+        .map(|c| f.check("cursor", Cursor::parse(c)).map(Some))
+        .unwrap_or(Some(None));
+    (limit, cursor)
 }
 
 /// A state transition driven by closures: who may act, how the body
@@ -268,19 +288,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
 
     pub async fn list_orders(&self, req: &ApiRequest, caller: &Caller) -> Result<ApiResponse> {
         let mut f = Fields::default();
-        let limit = req
-            .query("limit")
-            .map(|l| {
-                f.check(
-                    "limit",
-                    l.parse::<u32>().map_err(|_| "must be a whole number"),
-                )
-            })
-            .unwrap_or(Some(20));
-        let cursor = req
-            .query("cursor")
-            .map(|c| f.check("cursor", Cursor::parse(c)).map(Some))
-            .unwrap_or(Some(None));
+        let (limit, cursor) = page_params(req, &mut f);
         let status = req
             .query("status")
             .map(|s| {
@@ -623,6 +631,173 @@ impl<B: Backend, C: Clock> Api<B, C> {
             200,
             &view::rating(supplier.as_str(), &summary, items),
         ))
+    }
+
+    // ---- disputes -------------------------------------------------------------
+
+    /// The buyer opens a dispute (201 with the dispute). Its deadlines come
+    /// from the configured policy (5 and 15 days by default).
+    pub async fn open_dispute(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let policy = self.disputes;
+        let step = Step {
+            status: 201,
+            render: &view::dispute,
+            ..Step::new(
+                caller,
+                Action::OpenDispute,
+                &req.body,
+                |b: &[u8]| {
+                    let body: dto::OpenDisputeBody = dto::decode(b)?;
+                    let mut f = Fields::default();
+                    let parsed = body.parse(&mut f);
+                    f.finish(parsed)
+                },
+                |o: &mut Order, open, _: &Loaded, now| {
+                    Ok(o.open_dispute_with(caller, open, policy, now)?)
+                },
+            )
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    /// Either party acts in the dispute: accept, offer (supplier), reject,
+    /// comment, with evidence. 200 with the dispute.
+    pub async fn respond_dispute(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let step = Step {
+            render: &view::dispute,
+            ..Step::new(
+                caller,
+                Action::RespondDispute,
+                &req.body,
+                |b: &[u8]| {
+                    let body: dto::DisputeResponseBody = dto::decode(b)?;
+                    let mut f = Fields::default();
+                    let parsed = body.parse(&mut f);
+                    f.finish(parsed)
+                },
+                |o: &mut Order, response, _: &Loaded, now| {
+                    Ok(o.respond_dispute(caller, response, now)?)
+                },
+            )
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    /// The buyer withdraws the dispute; the order continues where it was.
+    pub async fn withdraw_dispute(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let step = Step {
+            render: &view::dispute,
+            ..no_body_step(
+                caller,
+                Action::WithdrawDispute,
+                &req.body,
+                |o: &mut Order, now| Ok(o.withdraw_dispute(caller, now)?),
+            )
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    /// The buyer escalates once eligible (422 before, naming the deadlines).
+    pub async fn escalate_dispute(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let step = Step {
+            render: &view::dispute,
+            ..no_body_step(
+                caller,
+                Action::EscalateDispute,
+                &req.body,
+                |o: &mut Order, now| Ok(o.escalate_dispute(caller, now)?),
+            )
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    /// An arbiter decides an escalated dispute.
+    pub async fn decide_dispute(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let step = Step {
+            render: &view::dispute,
+            ..Step::new(
+                caller,
+                Action::DecideDispute,
+                &req.body,
+                |b: &[u8]| {
+                    let body: dto::DecisionBody = dto::decode(b)?;
+                    let mut f = Fields::default();
+                    let parsed = body.parse(&mut f);
+                    f.finish(parsed)
+                },
+                |o: &mut Order, decision, _: &Loaded, now| {
+                    Ok(o.decide_dispute(caller, decision, now)?)
+                },
+            )
+        };
+        let (resp, order) = self.run_step(req, caller, id, step).await?;
+        if order.is_some() {
+            metrics::count("DisputesDecided");
+        }
+        Ok(resp)
+    }
+
+    /// The arbiters' queue: orders whose dispute has `status` (default
+    /// `escalated`), oldest first, paginated.
+    pub async fn list_disputes(&self, req: &ApiRequest, caller: &Caller) -> Result<ApiResponse> {
+        use domain::dispute::DisputeStatus;
+        if !caller.has(Role::Arbiter) {
+            return Err(ApiError::Forbidden("only arbiters list disputes".into()));
+        }
+        let mut f = Fields::default();
+        let (limit, cursor) = page_params(req, &mut f);
+        let status = f.check(
+            "status",
+            match req.query("status").unwrap_or("escalated") {
+                "open" => Ok(DisputeStatus::Open),
+                "negotiating" => Ok(DisputeStatus::Negotiating),
+                "escalated" => Ok(DisputeStatus::Escalated),
+                "resolved" => Ok(DisputeStatus::Resolved),
+                _ => Err("must be open, negotiating, escalated or resolved"),
+            },
+        );
+        let (limit, (cursor, status)) = f.finish(limit.zip(cursor.zip(status)))?;
+        let page = PageRequest::new(Some(limit), cursor)
+            .map_err(|e| ApiError::bad_request(vec![FieldError::new("limit", e)]))?;
+        let got = self.backend.list(&Listing::Disputes(status), &page).await?;
+        let items: Vec<_> = got
+            .items
+            .iter()
+            // The index follows the order's dispute; read-your-writes lag of
+            // the index aside, show only what matches now.
+            .filter(|o| o.dispute().is_some_and(|d| d.status == status))
+            .map(view::dispute_summary)
+            .collect();
+        let mut body = json!({"items": items});
+        if let Some(c) = got.next_cursor {
+            body["next_cursor"] = json!(c.as_str());
+        }
+        Ok(ok_json(200, &body))
     }
 
     /// Run a POST that changes no order under its `Idempotency-Key`: a lease

@@ -82,6 +82,36 @@ fn schemas() -> Value {
                     "required": ["bank_name", "account_name", "account_number", "swift"],
                     "properties": {"bank_name": {"type": "string"}, "account_name": {"type": "string"},
                         "account_number": {"type": "string"}, "swift": {"type": "string"}}}}},
+        "Evidence": {"type": "object", "additionalProperties": false, "required": ["name", "url", "sha256"],
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "url": {"type": "string", "minLength": 1, "maxLength": 2048},
+                "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}},
+        "OpenDispute": {"type": "object", "additionalProperties": false,
+            "required": ["reason", "requested_refund", "description"],
+            "properties": {"reason": {"enum": ["late_shipment", "quality"]},
+                "requested_refund": {"$ref": "#/components/schemas/Amount"},
+                "description": {"type": "string", "minLength": 1, "maxLength": 4000},
+                "evidence": {"type": "array", "maxItems": 20, "items": {"$ref": "#/components/schemas/Evidence"}}}},
+        "DisputeResponse": {"type": "object", "additionalProperties": false, "required": ["action"],
+            "description": "refund_amount goes with an offer (supplier) and only with it",
+            "properties": {"action": {"enum": ["accept", "offer", "reject", "comment"]},
+                "refund_amount": {"$ref": "#/components/schemas/Amount"},
+                "message": {"type": "string", "minLength": 1, "maxLength": 4000},
+                "evidence": {"type": "array", "maxItems": 20, "items": {"$ref": "#/components/schemas/Evidence"}}}},
+        "Decision": {"type": "object", "additionalProperties": false, "required": ["outcome"],
+            "description": "refund_amount goes with supplier_at_fault and only with it",
+            "properties": {"outcome": {"enum": ["supplier_at_fault", "claim_rejected"]},
+                "refund_amount": {"$ref": "#/components/schemas/Amount"}}},
+        "Dispute": {"type": "object", "required": ["order_id", "order_status", "reason", "status",
+            "requested_refund", "opened_at", "supplier_response_due", "resolution_due", "entries", "deadlines"],
+            "properties": {"order_id": {"type": "string"}, "order_status": {"type": "string"},
+                "reason": {"enum": ["late_shipment", "quality"]},
+                "status": {"enum": ["open", "negotiating", "escalated", "resolved"]},
+                "outcome": {"enum": ["agreed", "supplier_at_fault", "claim_rejected", "withdrawn", null]},
+                "requested_refund": {"$ref": "#/components/schemas/Money"},
+                "refund_amount": {"oneOf": [{"$ref": "#/components/schemas/Money"}, {"type": "null"}]},
+                "entries": {"type": "array", "items": {"type": "object", "required": ["at", "by", "action"]}},
+                "deadlines": {"type": "array", "items": {"type": "object", "required": ["kind", "due"]}}}},
         "Order": {"type": "object", "required": ["id", "status", "buyer_id", "supplier_id", "items", "total",
             "initial_payment", "balance", "coverage", "confirmations", "payments", "deadlines", "version",
             "created_at", "updated_at"],
@@ -101,6 +131,9 @@ fn request_schema(route: &Route) -> Option<&'static str> {
         ("POST", "/v1/orders/{id}/feedback") => Some("Feedback"),
         ("POST", "/v1/orders/{id}/payments") => Some("Payment"),
         ("POST", "/v1/orders/{id}/payments/{pid}/resolution") => Some("Resolution"),
+        ("POST", "/v1/orders/{id}/dispute") => Some("OpenDispute"),
+        ("POST", "/v1/orders/{id}/dispute/responses") => Some("DisputeResponse"),
+        ("POST", "/v1/orders/{id}/dispute/decision") => Some("Decision"),
         ("POST", "/v1/webhooks/{provider}") => Some("ProviderEvent"),
         ("PUT", "/v1/suppliers/{id}/assurance-limit") => Some("AssuranceLimit"),
         ("POST", _) => Some("Empty"),
@@ -113,6 +146,7 @@ fn success_status(route: &Route) -> &'static str {
         ("POST", "/v1/orders")
         | ("POST", "/v1/orders/{id}/feedback")
         | ("POST", "/v1/orders/{id}/payments")
+        | ("POST", "/v1/orders/{id}/dispute")
         | ("POST", "/v1/credit-line") => "201",
         ("POST", "/v1/webhooks/{provider}") => "202",
         _ => "200",
@@ -123,7 +157,9 @@ fn operation(route: &Route) -> Value {
     let problem =
         json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
     let mut responses = serde_json::Map::new();
-    let body = if route.path.starts_with("/v1/orders")
+    let body = if route.path.starts_with("/v1/orders/{id}/dispute") {
+        json!({"$ref": "#/components/schemas/Dispute"})
+    } else if route.path.starts_with("/v1/orders")
         && !matches!(
             route.path,
             "/v1/orders"
@@ -131,7 +167,8 @@ fn operation(route: &Route) -> Value {
                 | "/v1/orders/{id}/payments"
                 | "/v1/orders/{id}/payments/{pid}/resolution"
                 | "/v1/orders/{id}/feedback"
-        ) {
+        )
+    {
         json!({"$ref": "#/components/schemas/Order"})
     } else {
         json!({"type": "object"})
@@ -199,6 +236,12 @@ fn operation(route: &Route) -> Value {
         params.push(json!({"name": "status", "in": "query", "schema": {"type": "string"}}));
         params
             .push(json!({"name": "as", "in": "query", "schema": {"enum": ["buyer", "supplier"]}}));
+    }
+    if (route.method, route.path) == ("GET", "/v1/disputes") {
+        params.push(json!({"name": "status", "in": "query",
+            "schema": {"enum": ["open", "negotiating", "escalated", "resolved"], "default": "escalated"}}));
+        params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}));
+        params.push(json!({"name": "cursor", "in": "query", "schema": {"type": "string"}}));
     }
     if !params.is_empty() {
         op["parameters"] = Value::Array(params);
@@ -293,6 +336,10 @@ mod tests {
             "AssuranceLimit",
             "Resolution",
             "LineItem",
+            "Evidence",
+            "OpenDispute",
+            "DisputeResponse",
+            "Decision",
         ] {
             assert_eq!(
                 doc["components"]["schemas"][name]["additionalProperties"], false,

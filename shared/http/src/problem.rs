@@ -181,6 +181,7 @@ impl From<OrderError> for ApiError {
             ErrorKind::Conflict => ApiError::Conflict {
                 code: match &e {
                     OrderError::WrongStatus { .. } => "wrong-status",
+                    OrderError::Conflict(c) => c.code(),
                     _ => "conflict",
                 },
                 detail: e.to_string(),

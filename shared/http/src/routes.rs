@@ -32,7 +32,7 @@ const fn public(method: &'static str, path: &'static str, function: &'static str
     }
 }
 
-/// Every HTTP route. Disputes add theirs here with their functions.
+/// Every HTTP route.
 pub const ROUTES: &[Route] = &[
     r("POST", "/v1/orders", "create-order"),
     r("GET", "/v1/orders", "list-orders"),
@@ -54,6 +54,24 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/v1/orders/{id}/receipt", "confirm-receipt"),
     r("POST", "/v1/orders/{id}/feedback", "leave-feedback"),
     r("GET", "/v1/suppliers/{id}/feedback", "leave-feedback"),
+    r("POST", "/v1/orders/{id}/dispute", "open-dispute"),
+    r(
+        "POST",
+        "/v1/orders/{id}/dispute/responses",
+        "respond-dispute",
+    ),
+    r(
+        "POST",
+        "/v1/orders/{id}/dispute/withdraw",
+        "respond-dispute",
+    ),
+    r(
+        "POST",
+        "/v1/orders/{id}/dispute/escalate",
+        "escalate-dispute",
+    ),
+    r("POST", "/v1/orders/{id}/dispute/decision", "decide-dispute"),
+    r("GET", "/v1/disputes", "decide-dispute"),
     r("POST", "/v1/credit-line", "apply-credit-line"),
     r("GET", "/v1/credit-line", "apply-credit-line"),
     public("POST", "/v1/webhooks/{provider}", "payment-webhook"),
@@ -82,6 +100,9 @@ pub enum Trigger {
     PaymentQueue,
     /// The table's stream: new history items wake the outbox publisher.
     TableStream,
+    /// EventBridge Scheduler, every few minutes: the deadline sweeps and
+    /// the outbox's republishing.
+    Schedule,
 }
 
 /// The functions behind queues and schedules.
@@ -93,6 +114,10 @@ pub const TRIGGERED: &[Triggered] = &[
     Triggered {
         function: "publish-events",
         trigger: Trigger::TableStream,
+    },
+    Triggered {
+        function: "escalate-stale-disputes",
+        trigger: Trigger::Schedule,
     },
 ];
 
@@ -207,7 +232,7 @@ mod tests {
 
     #[test]
     fn every_function_serves_at_least_one_route() {
-        assert_eq!(functions().len(), 15);
-        assert_eq!(all_functions().len(), 17);
+        assert_eq!(functions().len(), 19);
+        assert_eq!(all_functions().len(), 22);
     }
 }

@@ -2,11 +2,15 @@
 //! dates `YYYY-MM-DD`, snake_case.
 
 use domain::Order;
+use domain::actor::Actor;
 use domain::coverage::AssuranceLimit;
+use domain::deadline::DeadlineKind;
+use domain::dispute::{Dispute, DisputeEntry};
 use domain::event::HistoryEntry;
 use domain::feedback::RatingSummary;
 use domain::money::Usd;
 use domain::payment::Payment;
+use domain::refund::RefundPart;
 use serde_json::{Value, json};
 
 pub fn money(u: Usd) -> Value {
@@ -82,12 +86,116 @@ pub fn order(o: &Order) -> Value {
         "shipment": o.shipment(),
         "completed_at": o.completed_at(),
         "feedback": o.feedback(),
-        "dispute": o.dispute(),
-        "refunds": o.refunds(),
+        "dispute": dispute_of(o),
+        "past_disputes": o.past_disputes().iter().map(|d| dispute_body(o, d)).collect::<Vec<_>>(),
+        "refunds": o.refunds().iter().map(refund_part).collect::<Vec<_>>(),
+        "amount_refunded": money(o.amount_refunded()),
         "deadlines": o.deadlines(),
         "version": o.version(),
         "created_at": o.created_at(),
         "updated_at": o.updated_at(),
+    })
+}
+
+fn actor(a: &Actor) -> Value {
+    match a {
+        Actor::Buyer(id) | Actor::Supplier(id) | Actor::Arbiter(id) => {
+            json!({"role": a.kind(), "id": id})
+        }
+        Actor::Provider(p) => json!({"role": a.kind(), "id": p}),
+        Actor::Scheduler => json!({"role": a.kind()}),
+    }
+}
+
+fn dispute_entry(e: &DisputeEntry) -> Value {
+    json!({
+        "at": e.at,
+        "by": actor(&e.by),
+        "action": e.kind,
+        "amount": opt_money(e.amount),
+        "message": e.message,
+        "evidence": e.evidence,
+    })
+}
+
+fn dispute_body(o: &Order, d: &Dispute) -> Value {
+    // The dispute's own deadlines while they run.
+    let deadlines: Vec<_> = if d.is_unresolved() {
+        o.deadlines()
+            .into_iter()
+            .filter(|x| {
+                matches!(
+                    x.kind,
+                    DeadlineKind::SupplierResponseDue | DeadlineKind::EscalationDue
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    json!({
+        "reason": d.reason,
+        "status": d.status,
+        "outcome": d.outcome,
+        "requested_refund": money(d.requested_refund),
+        "description": d.description,
+        "opened_at": d.opened_at,
+        "supplier_response_due": d.supplier_response_due,
+        "resolution_due": d.resolution_due,
+        "supplier_responded_at": d.supplier_responded_at,
+        "pending_offer": opt_money(d.pending_offer),
+        "escalated_at": d.escalated_at,
+        "escalation_ground": d.escalation_ground,
+        "resolved_at": d.resolved_at,
+        "refund_amount": opt_money(d.refund_amount),
+        "inspection_fee_refund": opt_money(d.inspection_fee_refund),
+        "entries": d.entries.iter().map(dispute_entry).collect::<Vec<_>>(),
+        "deadlines": deadlines,
+    })
+}
+
+fn dispute_of(o: &Order) -> Value {
+    o.dispute().map_or(Value::Null, |d| dispute_body(o, d))
+}
+
+/// What a dispute action answers: the order's dispute, with the order's
+/// id, status and version (what a client needs for its next step).
+pub fn dispute(o: &Order) -> Value {
+    let mut body = dispute_of(o);
+    if let Value::Object(map) = &mut body {
+        map.insert("order_id".into(), json!(o.id()));
+        map.insert("order_status".into(), json!(o.status()));
+        map.insert("order_version".into(), json!(o.version()));
+    }
+    body
+}
+
+/// One line of the arbiters' dispute queue.
+pub fn dispute_summary(o: &Order) -> Value {
+    let mut body = dispute(o);
+    if let Value::Object(map) = &mut body {
+        map.insert("buyer_id".into(), json!(o.buyer_id()));
+        map.insert("supplier_id".into(), json!(o.supplier_id()));
+        map.insert(
+            "covered_amount".into(),
+            opt_money(o.coverage().covered_amount),
+        );
+        map.insert("amount_paid".into(), money(o.amount_paid()));
+    }
+    body
+}
+
+pub fn refund_part(r: &RefundPart) -> Value {
+    json!({
+        "id": r.id,
+        "payment_id": r.payment_id,
+        "provider": r.provider,
+        "amount": money(r.amount),
+        "status": r.status,
+        "attempts": r.attempts,
+        "flagged": r.flagged,
+        "requested_at": r.requested_at,
+        "settled_at": r.settled_at,
     })
 }
 

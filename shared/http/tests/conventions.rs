@@ -7,87 +7,15 @@ use app::clock::FixedClock;
 use app::idempotency::{IdemKey, IdemRecord, PayloadHash};
 use app::memory::MemoryBackend;
 use app::ports::{Idempotency, SupplierLimits};
-use chrono::{TimeZone, Utc};
+
 use domain::Usd;
 use domain::ids::UserId;
 use http_api::Api;
-use http_api::request::{ApiRequest, ApiResponse, Claims};
+use http_api::request::Claims;
 use serde_json::{Value, json};
 
-fn now() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2027, 1, 4, 9, 0, 0)
-        .single()
-        .expect("time")
-}
-
-fn api() -> Api<MemoryBackend, FixedClock> {
-    Api {
-        backend: MemoryBackend::new(),
-        clock: FixedClock::at(now()),
-        ids: http_api::new_order_id,
-    }
-}
-
-fn req(method: &str, path: &str, who: Option<(&str, &str)>, body: &Value) -> ApiRequest {
-    ApiRequest {
-        method: method.into(),
-        path: path.into(),
-        body: if body.is_null() {
-            Vec::new()
-        } else {
-            body.to_string().into_bytes()
-        },
-        claims: match who {
-            Some((sub, group)) => Claims {
-                sub: Some(sub.into()),
-                groups: Some(format!("[{group}]")),
-            },
-            None => Claims::default(),
-        },
-        request_id: "req-1".into(),
-        ..ApiRequest::default()
-    }
-}
-
-const BUYER: Option<(&str, &str)> = Some(("buyer-1", "buyer"));
-const SUPPLIER: Option<(&str, &str)> = Some(("sup-1", "supplier"));
-const STRANGER: Option<(&str, &str)> = Some(("buyer-9", "buyer"));
-const ARBITER: Option<(&str, &str)> = Some(("arb-1", "arbiter"));
-
-fn order_body() -> Value {
-    json!({"supplier_id": "sup-1",
-        "items": [{"description": "LED panel", "quantity": 100, "unit_price": "30.00"}],
-        "shipping_fee": "0.00", "currency": "USD", "initial_payment": "1500.00",
-        "ship_by": "2027-01-31", "quality_terms": "IP65, 3 year warranty",
-        "destination_country": "US", "coverage": "pre_shipment",
-        "inspection": {"agency": "SGS", "location": "china"}})
-}
-
-fn json_of(r: &ApiResponse) -> Value {
-    serde_json::from_str(&r.body).expect("JSON body")
-}
-
-async fn created(api: &Api<MemoryBackend, FixedClock>) -> String {
-    let r = api
-        .handle(None, &req("POST", "/v1/orders", BUYER, &order_body()))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    json_of(&r)["id"].as_str().expect("id").to_owned()
-}
-
-fn assert_problem(r: &ApiResponse, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(r.content_type, "application/problem+json");
-    let p = json_of(r);
-    assert_eq!(p["status"], status);
-    assert!(
-        p["type"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("https://"))
-    );
-    assert!(p["title"].is_string() && p["detail"].is_string());
-    p
-}
+mod support;
+use support::*;
 
 #[tokio::test]
 async fn without_a_caller_every_route_is_401() {
@@ -430,35 +358,6 @@ async fn a_buyer_lists_own_orders_newest_first_with_a_cursor() {
     let mut theirs = req("GET", "/v1/orders", STRANGER, &Value::Null);
     theirs.query = vec![("cursor".into(), cursor)];
     assert_problem(&api.handle(None, &theirs).await, 400);
-}
-
-async fn confirmed(api: &Api<MemoryBackend, FixedClock>, body: Value) -> String {
-    let r = api
-        .handle(None, &req("POST", "/v1/orders", BUYER, &body))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = json_of(&r)["id"].as_str().expect("id").to_owned();
-    api.backend
-        .set_limit(
-            &UserId::parse("sup-1").expect("id"),
-            Usd::dollars(100_000).expect("usd"),
-            None,
-        )
-        .await
-        .expect("limit");
-    let r = api
-        .handle(
-            None,
-            &req(
-                "POST",
-                &format!("/v1/orders/{id}/confirm"),
-                SUPPLIER,
-                &json!({"version": 1}),
-            ),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    id
 }
 
 #[tokio::test]
