@@ -4,14 +4,19 @@
 //! the route table, its table is `app::table::SCHEMA`, its payment-events
 //! queue joins the webhook function to the triggered consumer (dead-letter
 //! queue, alarm, visibility), the table's stream wakes the outbox publisher
-//! on new history items only (filter, bounded retries), and every function
-//! gets only the permissions its code uses. Each test fails as soon as one
-//! side changes without the other.
+//! on new history items only (filter, bounded retries), EventBridge
+//! Scheduler runs the sweep with the input `aws_adapters::schedule` parses
+//! (bounded retries, dead-letter queue, alarm, a role that can do nothing
+//! else), new disputes get their deadlines from the template's parameters,
+//! and every function gets only the permissions its code uses. Each test
+//! fails as soon as one side changes without the other.
 
 use std::collections::BTreeSet;
 
 use app::table::{self, SCHEMA};
+use aws_adapters::schedule::{self, ScheduledEvent, TARGET_INPUT};
 use domain::Provider;
+use domain::dispute::DisputePolicy;
 use http_api::routes::{ROUTES, TRIGGERED, Trigger, all_functions, functions, logical_id};
 use http_api::webhook::{self, secret_variable};
 use serde_norway::{Mapping, Value};
@@ -529,9 +534,16 @@ fn the_triggered_consumer_reads_the_webhook_queue_and_reports_batch_item_failure
     let queue = payment_queue(&template);
     for t in TRIGGERED {
         let id = logical_id(t.function);
-        let events = resource(&template, &id)["Properties"]["Events"]
-            .as_mapping()
-            .unwrap_or_else(|| panic!("{id}: a triggered function has its trigger as an event"));
+        let Some(events) = resource(&template, &id)["Properties"]["Events"].as_mapping() else {
+            // The schedule is a resource of its own (AWS::Scheduler::Schedule,
+            // which cfn-lint checks in full): the sweep tests below.
+            assert_eq!(
+                t.trigger,
+                Trigger::Schedule,
+                "{id}: a triggered function has its trigger as an event"
+            );
+            continue;
+        };
         let [(name, event)] = events.iter().collect::<Vec<_>>()[..] else {
             panic!("{id}: exactly one event, its trigger; has {events:?}");
         };
@@ -565,6 +577,10 @@ fn the_triggered_consumer_reads_the_webhook_queue_and_reports_batch_item_failure
             Trigger::TableStream => {
                 assert_eq!(event["Type"].as_str(), Some("DynamoDB"), "{where_}: Type");
             }
+            Trigger::Schedule => panic!(
+                "{where_}: the sweep's schedule is an AWS::Scheduler::Schedule targeting \
+                 {id}, not an event of the function"
+            ),
         }
     }
     assert_eq!(
@@ -644,12 +660,37 @@ fn the_payment_queues_are_encrypted_at_rest_with_sqs_managed_keys() {
 #[test]
 fn an_alarm_fires_on_the_first_message_in_the_dead_letter_queue() {
     let template = template();
-    let dlq = dead_letter_queue(&template);
+    assert_first_message_alarm(&template, dead_letter_queue(&template));
+}
+
+/// Whether `v` is `!If [<condition>, [!Ref AlarmTopicArn], !Ref AWS::NoValue]`
+/// (or its long form): the optional topic, when one is given.
+fn notifies_the_alarm_topic(v: &Value) -> bool {
+    let branches = match v {
+        Value::Tagged(t) if t.tag == "If" => t.value.as_sequence(),
+        Value::Mapping(m) => m.get("Fn::If").and_then(Value::as_sequence),
+        _ => None,
+    };
+    match branches.map(Vec::as_slice) {
+        Some([_, then, otherwise]) => {
+            let topics: Vec<Option<&str>> = one_or_many(then).into_iter().map(ref_target).collect();
+            topics == [Some(ALARM_TOPIC_PARAMETER)] && ref_target(otherwise) == Some("AWS::NoValue")
+        }
+        _ => false,
+    }
+}
+
+/// The parameter naming the optional SNS topic the alarms notify.
+const ALARM_TOPIC_PARAMETER: &str = "AlarmTopicArn";
+
+/// One alarm on `dlq`'s visible messages, firing on the first one, and
+/// notifying the `AlarmTopicArn` topic (when given) of both changes.
+fn assert_first_message_alarm(template: &Value, dlq: &str) {
     let dlq_name = format!("{dlq}.QueueName");
-    let alarms: Vec<&str> = of_type(&template, "AWS::CloudWatch::Alarm")
+    let alarms: Vec<&str> = of_type(template, "AWS::CloudWatch::Alarm")
         .into_iter()
         .filter(|id| {
-            let p = &resource(&template, id)["Properties"];
+            let p = &resource(template, id)["Properties"];
             p["Namespace"].as_str() == Some("AWS/SQS")
                 && p["MetricName"].as_str() == Some("ApproximateNumberOfMessagesVisible")
                 && one_or_many(&p["Dimensions"]).into_iter().any(|d| {
@@ -661,7 +702,7 @@ fn an_alarm_fires_on_the_first_message_in_the_dead_letter_queue() {
     let [alarm] = alarms.as_slice() else {
         panic!("one alarm on {dlq}'s ApproximateNumberOfMessagesVisible, found {alarms:?}");
     };
-    let p = &resource(&template, alarm)["Properties"];
+    let p = &resource(template, alarm)["Properties"];
     let threshold = number(&p["Threshold"]);
     let first_message = match p["ComparisonOperator"].as_str() {
         Some("GreaterThanOrEqualToThreshold") => threshold == Some(1),
@@ -683,6 +724,12 @@ fn an_alarm_fires_on_the_first_message_in_the_dead_letter_queue() {
         Some(1),
         "{alarm}: EvaluationPeriods"
     );
+    for actions in ["AlarmActions", "OKActions"] {
+        assert!(
+            notifies_the_alarm_topic(&p[actions]),
+            "{alarm}: {actions} is !If [<condition>, [!Ref {ALARM_TOPIC_PARAMETER}], !Ref AWS::NoValue]"
+        );
+    }
 }
 
 /// The name of the parameter naming the webhook secrets' Secrets Manager
@@ -1218,6 +1265,587 @@ fn the_publisher_can_only_query_the_outbox_index_mark_items_and_put_events_on_th
         granted,
         publisher_grants(table, bus),
         "{id}: (action, resource)"
+    );
+}
+
+// ---- the scheduled sweep: EventBridge Scheduler → sweep function -----------------
+
+/// The one function EventBridge Scheduler runs: the sweep.
+fn sweep_function() -> &'static str {
+    triggered_by(Trigger::Schedule)
+}
+
+/// The sweep's schedule: the one `AWS::Scheduler::Schedule`, which must
+/// target the sweep function (`!GetAtt <Function>.Arn`).
+fn sweep_schedule(template: &Value) -> &str {
+    let schedule = the_one(template, "AWS::Scheduler::Schedule");
+    let id = logical_id(sweep_function());
+    assert_eq!(
+        get_att(&resource(template, schedule)["Properties"]["Target"]["Arn"]),
+        Some(format!("{id}.Arn")),
+        "{schedule}: Target.Arn is the sweep function, unqualified"
+    );
+    schedule
+}
+
+/// The queue the sweep's schedule dead-letters to: `!GetAtt <queue>.Arn`
+/// of an SQS queue of the template.
+fn sweep_dead_letter_queue(template: &Value) -> &str {
+    let schedule = sweep_schedule(template);
+    let arn = &resource(template, schedule)["Properties"]["Target"]["DeadLetterConfig"]["Arn"];
+    let att = get_att(arn).unwrap_or_else(|| {
+        panic!("{schedule}: Target.DeadLetterConfig.Arn is not a !GetAtt <queue>.Arn: {arn:?}")
+    });
+    let name = att
+        .strip_suffix(".Arn")
+        .unwrap_or_else(|| panic!("{schedule}: the dead-letter target {att} is not an Arn"));
+    let dlq = resources(template)
+        .iter()
+        .find_map(|(id, _)| id.as_str().filter(|id| *id == name))
+        .unwrap_or_else(|| {
+            panic!("{schedule}: the dead-letter target {name} is not in {TEMPLATE}")
+        });
+    assert_eq!(
+        resource(template, dlq)["Type"].as_str(),
+        Some("AWS::SQS::Queue"),
+        "{schedule}: the dead-letter target {dlq} is not an SQS queue"
+    );
+    dlq
+}
+
+/// The scheduler's context attributes a target input may name
+/// (`<aws.scheduler.…>`), each with a value as the scheduler fills it in.
+const SCHEDULER_ATTRIBUTES: [(&str, &str); 4] = [
+    (
+        "<aws.scheduler.schedule-arn>",
+        "arn:aws:scheduler:eu-west-1:210987654321:schedule/default/stack-sweep",
+    ),
+    ("<aws.scheduler.scheduled-time>", "2027-03-14T15:25:00Z"),
+    ("<aws.scheduler.execution-id>", "e2b9c4d6f8a01357"),
+    ("<aws.scheduler.attempt-number>", "2"),
+];
+
+/// The schedule's input as the scheduler hands it over: `${AWS::…}` as
+/// CloudFormation substitutes them, then the scheduler's attributes.
+fn filled_input(input: &str, account: &str, region: &str, attributes: &[(&str, &str)]) -> String {
+    let mut filled = input
+        .replace("${AWS::AccountId}", account)
+        .replace("${AWS::Region}", region);
+    for (name, value) in attributes {
+        filled = filled.replace(name, value);
+    }
+    filled
+}
+
+/// Every 5 minutes, on time (no flexible window), enabled, the scheduler
+/// invokes the sweep with exactly `TARGET_INPUT` (`!Sub` of the pseudo
+/// parameters only); filled in, it parses as the `ScheduledEvent` the
+/// function reads and names the instant to sweep at.
+#[test]
+fn the_sweep_runs_every_five_minutes_with_the_input_its_code_parses() {
+    let template = template();
+    let schedule = sweep_schedule(&template);
+    let p = &resource(&template, schedule)["Properties"];
+    assert_eq!(
+        p["ScheduleExpression"].as_str(),
+        Some("rate(5 minutes)"),
+        "{schedule}: ScheduleExpression"
+    );
+    assert_eq!(
+        p["FlexibleTimeWindow"]["Mode"].as_str(),
+        Some("OFF"),
+        "{schedule}: FlexibleTimeWindow.Mode (a quoted \"OFF\": bare OFF is a YAML boolean)"
+    );
+    assert!(
+        matches!(p["State"].as_str(), None | Some("ENABLED")),
+        "{schedule}: State {:?}",
+        p["State"]
+    );
+    let input = sub(&p["Target"]["Input"])
+        .unwrap_or_else(|| panic!("{schedule}: Target.Input is a !Sub of TARGET_INPUT"));
+    assert_eq!(
+        input, TARGET_INPUT,
+        "{schedule}: Target.Input is aws_adapters::schedule::TARGET_INPUT"
+    );
+    let substituted = filled_input(input, "210987654321", "eu-west-1", &[]);
+    assert!(
+        !substituted.contains("${"),
+        "{schedule}: Target.Input substitutes only AWS::AccountId and AWS::Region: {input}"
+    );
+    let mut rest = substituted.as_str();
+    while let Some(at) = rest.find("<aws.scheduler.") {
+        let end = rest[at..]
+            .find('>')
+            .unwrap_or_else(|| panic!("{schedule}: an unclosed attribute in {input}"));
+        let name = &rest[at..at + end + 1];
+        assert!(
+            SCHEDULER_ATTRIBUTES.iter().any(|(a, _)| *a == name),
+            "{schedule}: {name} is not a scheduler context attribute"
+        );
+        rest = &rest[at + end + 1..];
+    }
+    let filled = filled_input(input, "210987654321", "eu-west-1", &SCHEDULER_ATTRIBUTES);
+    let event: ScheduledEvent = serde_json::from_str(&filled).unwrap_or_else(|e| {
+        panic!("{schedule}: the filled-in input is no ScheduledEvent ({e}): {filled}")
+    });
+    let at = schedule::sweep_time(&event)
+        .unwrap_or_else(|e| panic!("{schedule}: the sweep refuses the input ({e}): {filled}"));
+    assert_eq!(
+        at.to_rfc3339(),
+        "2027-03-14T15:25:00+00:00",
+        "the scheduled time"
+    );
+    assert_eq!(event.source, schedule::SOURCE);
+    assert_eq!(event.detail_type, schedule::DETAIL_TYPE);
+    assert_eq!(
+        event.resources.as_deref(),
+        Some(
+            &["arn:aws:scheduler:eu-west-1:210987654321:schedule/default/stack-sweep".to_owned()][..]
+        ),
+        "the schedule's ARN, for the logs"
+    );
+}
+
+/// The scheduler retries a failed invocation a few times within 15
+/// minutes (3 runs: older is pointless, the next run sweeps anyway), then
+/// dead-letters it to a queue of its own, encrypted with SQS-managed keys
+/// (the scheduler's role has no kms:), kept 14 days. Lambda's own retries
+/// of a run that failed (the scheduler invokes asynchronously) are bounded
+/// the same way, and a run ends well before the next one starts.
+#[test]
+fn the_sweep_schedule_retries_briefly_then_dead_letters_to_an_encrypted_queue() {
+    let template = template();
+    let schedule = sweep_schedule(&template);
+    let target = &resource(&template, schedule)["Properties"]["Target"];
+    let retry = &target["RetryPolicy"];
+    let attempts = number(&retry["MaximumRetryAttempts"]).unwrap_or_else(|| {
+        panic!("{schedule}: RetryPolicy.MaximumRetryAttempts is set (the default is 185)")
+    });
+    assert!(
+        (1..=5).contains(&attempts),
+        "{schedule}: MaximumRetryAttempts {attempts}"
+    );
+    let age = number(&retry["MaximumEventAgeInSeconds"]).unwrap_or_else(|| {
+        panic!("{schedule}: RetryPolicy.MaximumEventAgeInSeconds is set (the default is a day)")
+    });
+    assert!(
+        (60..=900).contains(&age),
+        "{schedule}: MaximumEventAgeInSeconds {age}: a sweep older than 15 minutes is pointless"
+    );
+
+    let dlq = sweep_dead_letter_queue(&template);
+    let ours = [payment_queue(&template), dead_letter_queue(&template)];
+    assert!(
+        !ours.contains(&dlq),
+        "{schedule}: dead-letters to {dlq}, a payment-events queue"
+    );
+    let q = &resource(&template, dlq)["Properties"];
+    assert_eq!(
+        q["SqsManagedSseEnabled"].as_bool(),
+        Some(true),
+        "{dlq}: SqsManagedSseEnabled"
+    );
+    assert!(q["KmsMasterKeyId"].is_null(), "{dlq}: no KMS key");
+    assert_ne!(
+        q["FifoQueue"].as_bool(),
+        Some(true),
+        "{dlq}: the scheduler needs a standard queue"
+    );
+    assert_eq!(
+        number(&q["MessageRetentionPeriod"]),
+        Some(1_209_600),
+        "{dlq}: 14 days"
+    );
+    assert!(q["RedrivePolicy"].is_null(), "{dlq}: redrives nowhere");
+
+    let id = logical_id(sweep_function());
+    let invoke = &resource(&template, &id)["Properties"]["EventInvokeConfig"];
+    let retries = number(&invoke["MaximumRetryAttempts"])
+        .unwrap_or_else(|| panic!("{id}: EventInvokeConfig.MaximumRetryAttempts is set"));
+    assert!(
+        (0..=2).contains(&retries),
+        "{id}: MaximumRetryAttempts {retries}"
+    );
+    let age = number(&invoke["MaximumEventAgeInSeconds"]).unwrap_or_else(|| {
+        panic!("{id}: EventInvokeConfig.MaximumEventAgeInSeconds is set (the default is 6 hours)")
+    });
+    assert!(
+        (60..=900).contains(&age),
+        "{id}: MaximumEventAgeInSeconds {age}: a sweep older than 15 minutes is pointless"
+    );
+    let timeout = timeout(&template, &id);
+    assert!(
+        timeout < 300,
+        "{id}: Timeout {timeout} s: a run ends before the next one (5 minutes) starts"
+    );
+}
+
+/// An alarm goes off on the first invocation the scheduler could not
+/// deliver: until someone fixes the cause, nothing escalates or cancels.
+#[test]
+fn an_alarm_fires_on_the_first_message_in_the_sweep_dead_letter_queue() {
+    let template = template();
+    assert_first_message_alarm(&template, sweep_dead_letter_queue(&template));
+}
+
+/// The statements of an `AWS::IAM::Role`'s inline policies, as (action,
+/// resource) pairs, every one an `Allow`.
+fn role_grants(template: &Value, role: &str) -> BTreeSet<(String, String)> {
+    let mut granted = BTreeSet::new();
+    for policy in one_or_many(&resource(template, role)["Properties"]["Policies"]) {
+        for s in one_or_many(&policy["PolicyDocument"]["Statement"]) {
+            assert_eq!(s["Effect"].as_str(), Some("Allow"), "{role}: {s:?}");
+            for action in one_or_many(&s["Action"]) {
+                for r in one_or_many(&s["Resource"]) {
+                    let named = get_att(r)
+                        .or_else(|| sub(r).map(str::to_owned))
+                        .unwrap_or_else(|| panic!("{role}: resource {r:?} is no !GetAtt or !Sub"));
+                    granted.insert((action.as_str().unwrap_or_default().to_owned(), named));
+                }
+            }
+        }
+    }
+    granted
+}
+
+/// The scheduler runs the schedule as a role of its own that only this
+/// account's scheduler may assume, for a schedule of its group, and that
+/// may only invoke the sweep function and send to the sweep's dead-letter
+/// queue.
+#[test]
+fn the_scheduler_role_can_only_invoke_the_sweep_and_dead_letter_to_its_queue() {
+    let template = template();
+    let schedule = sweep_schedule(&template);
+    let role_arn = &resource(&template, schedule)["Properties"]["Target"]["RoleArn"];
+    let role = get_att(role_arn)
+        .and_then(|a| a.strip_suffix(".Arn").map(str::to_owned))
+        .unwrap_or_else(|| {
+            panic!("{schedule}: Target.RoleArn is a !GetAtt <role>.Arn: {role_arn:?}")
+        });
+    let r = resource(&template, &role);
+    assert_eq!(r["Type"].as_str(), Some("AWS::IAM::Role"), "{role}: Type");
+    let p = &r["Properties"];
+    assert!(
+        p["ManagedPolicyArns"].is_null(),
+        "{role}: no managed policy, only its inline statements"
+    );
+    let trust = one_or_many(&p["AssumeRolePolicyDocument"]["Statement"]);
+    let [t] = trust.as_slice() else {
+        panic!("{role}: one trust statement, has {trust:?}");
+    };
+    assert_eq!(t["Effect"].as_str(), Some("Allow"), "{role}: trust");
+    let principals: Vec<&str> = one_or_many(&t["Principal"]["Service"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        principals,
+        ["scheduler.amazonaws.com"],
+        "{role}: trusted service"
+    );
+    assert!(
+        t["Principal"].as_mapping().is_some_and(|m| m.len() == 1),
+        "{role}: the scheduler is the only principal: {:?}",
+        t["Principal"]
+    );
+    let actions: Vec<&str> = one_or_many(&t["Action"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(actions, ["sts:AssumeRole"], "{role}: trust action");
+    assert_eq!(
+        ref_target(&t["Condition"]["StringEquals"]["aws:SourceAccount"]),
+        Some("AWS::AccountId"),
+        "{role}: only this account's scheduler (confused deputy)"
+    );
+    // The scheduler names the schedule's group, not the schedule, as the
+    // source of the request.
+    let group = resource(&template, schedule)["Properties"]["GroupName"]
+        .as_str()
+        .unwrap_or("default");
+    assert_eq!(
+        sub(&t["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        Some(
+            format!(
+                "arn:${{AWS::Partition}}:scheduler:${{AWS::Region}}:${{AWS::AccountId}}:schedule-group/{group}"
+            )
+            .as_str()
+        ),
+        "{role}: only for {schedule}'s group"
+    );
+
+    let function = logical_id(sweep_function());
+    let dlq = sweep_dead_letter_queue(&template);
+    let expected: BTreeSet<(String, String)> = [
+        (
+            "lambda:InvokeFunction".to_owned(),
+            format!("{function}.Arn"),
+        ),
+        ("sqs:SendMessage".to_owned(), format!("{dlq}.Arn")),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        role_grants(&template, &role),
+        expected,
+        "{role}: (action, resource)"
+    );
+}
+
+/// What one run calls (`app::sweep::run` over the DynamoDB store and the
+/// EventBridge bus): Query on the `due` index; GetItem to load a due order
+/// and a TransactWriteItems of Put (the order, its events) and Update (a
+/// limit or credit line released) to commit it on the version it read,
+/// so no ConditionCheck; then the outbox drain: Query on the `outbox`
+/// index, PutEvents on the bus, Update for the marks.
+fn sweep_grants(table: &str, bus: &str) -> BTreeSet<(String, String)> {
+    [
+        (
+            "dynamodb:Query",
+            format!("${{{table}.Arn}}/index/{DUE_INDEX}"),
+        ),
+        ("dynamodb:GetItem", format!("{table}.Arn")),
+        ("dynamodb:PutItem", format!("{table}.Arn")),
+        ("dynamodb:UpdateItem", format!("{table}.Arn")),
+        (
+            "dynamodb:Query",
+            format!("${{{table}.Arn}}/index/{OUTBOX_INDEX}"),
+        ),
+        ("events:PutEvents", format!("{bus}.Arn")),
+    ]
+    .into_iter()
+    .map(|(a, r)| (a.to_owned(), r))
+    .collect()
+}
+
+/// The name of the sparse index of due orders (`app::table::SCHEMA`).
+const DUE_INDEX: &str = "due";
+
+/// The sweep gets exactly what a run calls: no Scan, no Delete, no other
+/// index, no queue; and publishes to the stack's bus (`EVENT_BUS_NAME`,
+/// its only variable of its own).
+#[test]
+fn the_sweep_can_only_read_due_orders_commit_them_and_republish_the_outbox() {
+    let template = template();
+    let table = the_one(&template, "AWS::DynamoDB::Table");
+    let bus = the_one(&template, "AWS::Events::EventBus");
+    for index in [DUE_INDEX, OUTBOX_INDEX] {
+        assert!(
+            SCHEMA.index(index).is_some(),
+            "SCHEMA has the {index} index"
+        );
+    }
+    let id = logical_id(sweep_function());
+    let mut granted = BTreeSet::new();
+    for s in statements(&template, &id) {
+        for resource in &s.resources {
+            let named = get_att(resource)
+                .or_else(|| sub(resource).map(str::to_owned))
+                .unwrap_or_else(|| panic!("{id}: resource {resource:?} is no !GetAtt or !Sub"));
+            for action in &s.actions {
+                granted.insert((action.clone(), named.clone()));
+            }
+        }
+    }
+    assert_eq!(
+        granted,
+        sweep_grants(table, bus),
+        "{id}: (action, resource)"
+    );
+    let env = resource(&template, &id)["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{id}: Environment.Variables"));
+    let names: Vec<&str> = env.keys().filter_map(Value::as_str).collect();
+    assert_eq!(names, ["EVENT_BUS_NAME"], "{id}: Environment.Variables");
+    assert_eq!(
+        ref_target(&env["EVENT_BUS_NAME"]),
+        Some(bus),
+        "{id}: EVENT_BUS_NAME"
+    );
+}
+
+/// The sweep's sample event is what the schedule of the stack
+/// samconfig.toml deploys sends: `TARGET_INPUT` with the sample's account,
+/// region and the scheduler's attributes filled in, the ARN that of the
+/// schedule the template names; the sweep reads its time.
+#[test]
+fn the_sweep_sample_event_is_what_the_schedule_of_the_deployed_stack_sends() {
+    let template = template();
+    let schedule = sweep_schedule(&template);
+    let p = &resource(&template, schedule)["Properties"];
+    let pattern =
+        sub(&p["Name"]).unwrap_or_else(|| panic!("{schedule}: Name is a !Sub of the stack name"));
+    let name = pattern.replace("${AWS::StackName}", &stack_name());
+    assert!(!name.contains("${"), "{schedule}: Name {pattern}");
+    assert!(
+        name.len() <= 64,
+        "{schedule}: the name {name} is too long for a schedule"
+    );
+    let group = p["GroupName"].as_str().unwrap_or("default");
+    let function = sweep_function();
+    let sample = sample_event(function);
+    let text = |field: &str| -> String {
+        sample[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("events/{function}.json: {field} is a string"))
+            .to_owned()
+    };
+    let (account, region) = (text("account"), text("region"));
+    assert!(
+        account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()),
+        "events/{function}.json: account {account:?}"
+    );
+    let arn = format!("arn:aws:scheduler:{region}:{account}:schedule/{group}/{name}");
+    let attempt = sample["detail"]["attempt"]
+        .as_str()
+        .unwrap_or_else(|| panic!("events/{function}.json: detail.attempt is a string"))
+        .to_owned();
+    let attributes = [
+        ("<aws.scheduler.schedule-arn>", arn.as_str()),
+        ("<aws.scheduler.scheduled-time>", text("time").as_str()),
+        ("<aws.scheduler.execution-id>", text("id").as_str()),
+        ("<aws.scheduler.attempt-number>", attempt.as_str()),
+    ]
+    .map(|(k, v)| (k, v.to_owned()));
+    let attributes: Vec<(&str, &str)> = attributes.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let expected: serde_json::Value =
+        serde_json::from_str(&filled_input(TARGET_INPUT, &account, &region, &attributes))
+            .expect("the filled-in input is JSON");
+    assert_eq!(
+        sample, expected,
+        "events/{function}.json is not what {schedule} sends (TARGET_INPUT filled in)"
+    );
+    let event: ScheduledEvent = serde_json::from_value(sample.clone())
+        .unwrap_or_else(|e| panic!("events/{function}.json is no ScheduledEvent: {e}"));
+    let at = schedule::sweep_time(&event)
+        .unwrap_or_else(|e| panic!("events/{function}.json: the sweep refuses it: {e}"));
+    assert_eq!(
+        Some(at),
+        chrono::DateTime::parse_from_rfc3339(&text("time"))
+            .ok()
+            .map(|t| t.to_utc()),
+        "events/{function}.json: the sweep runs at its time"
+    );
+}
+
+// ---- disputes --------------------------------------------------------------------
+
+/// The template parameters of the dispute deadlines and the variables
+/// `http_api::dispute_policy_from_env` reads.
+const DISPUTE_DEADLINES: [(&str, &str); 2] = [
+    (
+        "DisputeSupplierResponseDays",
+        "DISPUTE_SUPPLIER_RESPONSE_DAYS",
+    ),
+    ("DisputeResolutionDays", "DISPUTE_RESOLUTION_DAYS"),
+];
+
+/// The function that opens disputes (and so sets their deadlines).
+const OPEN_DISPUTE: &str = "open-dispute";
+
+/// New disputes take their deadlines from two Number parameters whose
+/// defaults are the design's (5 and 15 days) and whose range the code
+/// accepts; only the function opening disputes gets them, as the variables
+/// it reads.
+#[test]
+fn open_dispute_takes_its_deadlines_from_the_template_parameters() {
+    let template = template();
+    let default = DisputePolicy::default();
+    let defaults = [default.supplier_response_days, default.resolution_days];
+    let id = logical_id(OPEN_DISPUTE);
+    let env = resource(&template, &id)["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{id}: Environment.Variables"));
+    let names: BTreeSet<&str> = env.keys().filter_map(Value::as_str).collect();
+    let variables: BTreeSet<&str> = DISPUTE_DEADLINES.iter().map(|(_, v)| *v).collect();
+    assert_eq!(names, variables, "{id}: Environment.Variables");
+    let mut bounds = Vec::new();
+    for ((parameter, variable), days) in DISPUTE_DEADLINES.into_iter().zip(defaults) {
+        let p = &template["Parameters"][parameter];
+        assert_eq!(
+            p["Type"].as_str(),
+            Some("Number"),
+            "parameter {parameter}: Type"
+        );
+        assert_eq!(
+            number(&p["Default"]),
+            Some(i64::from(days)),
+            "parameter {parameter}: Default (DisputePolicy::default())"
+        );
+        let (min, max) = (number(&p["MinValue"]), number(&p["MaxValue"]));
+        assert_eq!(
+            (min, max),
+            (Some(1), Some(365)),
+            "parameter {parameter}: range"
+        );
+        bounds.push((variable, min.unwrap_or(1), max.unwrap_or(365)));
+        assert_eq!(
+            ref_target(&env[variable]),
+            Some(parameter),
+            "{id}: {variable} is the !Ref of {parameter}"
+        );
+    }
+    for function in all_functions().into_iter().filter(|f| *f != OPEN_DISPUTE) {
+        let id = logical_id(function);
+        let env = &resource(&template, &id)["Properties"]["Environment"]["Variables"];
+        for (_, variable) in DISPUTE_DEADLINES {
+            assert!(
+                env[variable].is_null(),
+                "{id}: {variable} is open-dispute's"
+            );
+        }
+    }
+    // What the code makes of the parameters' defaults and bounds.
+    let policy = |pick: fn(&(&str, i64, i64)) -> i64| {
+        http_api::dispute_policy_from(|k| {
+            bounds
+                .iter()
+                .find(|b| b.0 == k)
+                .map(|b| pick(b).to_string())
+        })
+    };
+    assert_eq!(
+        http_api::dispute_policy_from(|k| {
+            DISPUTE_DEADLINES
+                .iter()
+                .zip(defaults)
+                .find(|((_, v), _)| *v == k)
+                .map(|(_, d)| d.to_string())
+        }),
+        Ok(default),
+        "the parameters' defaults are the design's"
+    );
+    assert!(policy(|b| b.1).is_ok(), "the lowest values are accepted");
+    assert!(policy(|b| b.2).is_ok(), "the highest values are accepted");
+}
+
+/// The arbiters' listing (`GET /v1/disputes`, decide-dispute) reads the
+/// sparse `by_dispute_status` index of the table, and no other.
+#[test]
+fn the_arbiters_listing_queries_the_disputes_by_status_index() {
+    const INDEX: &str = "by_dispute_status";
+    let template = template();
+    let table = the_one(&template, "AWS::DynamoDB::Table");
+    assert!(
+        SCHEMA.index(INDEX).is_some(),
+        "SCHEMA has the {INDEX} index"
+    );
+    let function = ROUTES
+        .iter()
+        .find(|r| r.method == "GET" && r.path == "/v1/disputes")
+        .map(|r| r.function)
+        .unwrap_or_else(|| panic!("ROUTES has GET /v1/disputes"));
+    let id = logical_id(function);
+    let queried: Vec<String> = statements(&template, &id)
+        .into_iter()
+        .filter(|s| s.actions.contains("dynamodb:Query"))
+        .flat_map(|s| s.resources)
+        .map(|r| sub(&r).unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        queried,
+        [format!("${{{table}.Arn}}/index/{INDEX}")],
+        "{id}: Query only on {INDEX}"
     );
 }
 

@@ -7,8 +7,9 @@
 //! `ord_sample1`, `pay_sample1`, webhook `msg_sample1`), so each test gets a
 //! table (and, for the webhook, a queue) of its own and seeds the state its
 //! event needs through the domain and the DynamoDB adapter. The outbox
-//! publisher gets a bus of its own too, with a rule that copies what it
-//! publishes to a queue the test reads.
+//! publisher and the scheduled sweep get a bus of their own too, with a
+//! rule that copies what they publish to a queue the test reads; the sweep's
+//! state is seeded against its sample event's time.
 //!
 //! The binaries come from `cargo build --workspace --bins` in
 //! `$CARGO_TARGET_DIR/debug/` (default: the workspace's `target/`). A
@@ -28,6 +29,7 @@ use app::table;
 use app::webhooks::{ProviderEvent, WebhookSecret, sign, verify_any};
 use aws_adapters::dynamodb::DynamoStore;
 use aws_adapters::eventbridge::{SOURCE, create_bus_if_missing};
+use aws_adapters::schedule::{self, ScheduledEvent};
 use aws_adapters::test_support::{MotoServer, sdk_config};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
@@ -35,9 +37,15 @@ use domain::contract::{
     Inspection, InspectionAgency, InspectionLocation, LineItem, Terms, TermsDraft,
 };
 use domain::coverage::CoverageType;
+use domain::dispute::{
+    DisputeOutcome, DisputePolicy, DisputeReason, DisputeStatus, EscalationGround, ResponseAction,
+};
 use domain::event::DomainEvent;
 use domain::ids::{OrderId, PaymentId, UserId};
-use domain::order::{Counterparty, NewOrder, PaymentReport, PaymentRequest, ShipmentDetails};
+use domain::order::{
+    Counterparty, DisputeResponse, NewOrder, OpenDispute, PaymentReport, PaymentRequest,
+    ShipmentDetails,
+};
 use domain::payment::{
     CardBrand, FlagReason, PaymentContext, PaymentMethod, PaymentSignal, PaymentStatus, Stage,
 };
@@ -337,7 +345,13 @@ impl Fixture {
     /// ord_sample1 confirmed by sup-1 (limit 50,000.00).
     fn confirmed(&self, initial: &str, now: Timestamp) -> Order {
         self.set_limit(SUPPLIER, "50000.00");
-        let mut order = self.create(ORDER, BUYER, initial, now);
+        self.create_confirmed(ORDER, BUYER, initial, now)
+    }
+
+    /// `id`, created by `buyer` naming sup-1 and confirmed by sup-1 (whose
+    /// limit is set and has room), both at `now`.
+    fn create_confirmed(&self, id: &str, buyer: &str, initial: &str, now: Timestamp) -> Order {
+        let mut order = self.create(id, buyer, initial, now);
         let limit = self
             .block_on(self.store.get_limit(&user(SUPPLIER)))
             .unwrap_or_else(|e| panic!("get limit: {e:?}"))
@@ -413,6 +427,54 @@ impl Fixture {
         });
         order
     }
+
+    /// ord_sample1 paid (card: 1700.00, the initial payment and the SGS
+    /// inspection; 1500.00 covered) and, at `now`, the buyer's quality
+    /// dispute on it for 750.00 with the design's deadlines (5 and 15 days).
+    fn disputed(&self, now: Timestamp) -> Order {
+        let mut order = self.paid("1500.00", now);
+        let buyer = caller(BUYER, Role::Buyer);
+        self.step(&mut order, now, |o| {
+            o.open_dispute_with(
+                &buyer,
+                OpenDispute {
+                    reason: DisputeReason::Quality,
+                    requested_refund: usd("750.00"),
+                    description: long_text("38 of the 100 LED panels fail the IP65 test"),
+                    evidence: Vec::new(),
+                },
+                DisputePolicy::default(),
+                now,
+            )
+        });
+        order
+    }
+
+    /// The disputed ord_sample1, the claim rejected by sup-1 at `now`.
+    fn dispute_rejected(&self, now: Timestamp) -> Order {
+        let mut order = self.disputed(now);
+        let supplier = caller(SUPPLIER, Role::Supplier);
+        self.step(&mut order, now, |o| {
+            o.respond_dispute(
+                &supplier,
+                DisputeResponse {
+                    action: ResponseAction::Reject,
+                    message: Some(long_text("The panels passed our own IP65 test")),
+                    evidence: Vec::new(),
+                },
+                now,
+            )
+        });
+        order
+    }
+
+    /// The rejected dispute on ord_sample1, escalated by the buyer at `now`.
+    fn dispute_escalated(&self, now: Timestamp) -> Order {
+        let mut order = self.dispute_rejected(now);
+        let buyer = caller(BUYER, Role::Buyer);
+        self.step(&mut order, now, |o| o.escalate_dispute(&buyer, now));
+        order
+    }
 }
 
 fn user(id: &str) -> UserId {
@@ -433,6 +495,10 @@ fn usd(s: &str) -> Usd {
 
 fn text(s: &str) -> ShortText {
     ShortText::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn long_text(s: &str) -> LongText {
+    LongText::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
 /// The create-order example of DESIGN §5: 100 × LED panel at 30.00, no
@@ -1287,6 +1353,261 @@ fn resolve_payment_answers_its_sample_event() {
     );
 }
 
+// ---- disputes ---------------------------------------------------------------------
+
+/// An API sample event sent to another route by the same caller: `method`
+/// and `route` (a route pattern) at `path`, with `query` and `body` (none:
+/// no body), everything else (the claims, the headers) as the sample has it.
+fn retargeted(
+    mut ev: Value,
+    (method, route, path): (&str, &str, &str),
+    query: &[(&str, &str)],
+    body: Option<&str>,
+) -> Value {
+    let route_key = format!("{method} {route}");
+    ev["routeKey"] = json!(route_key);
+    ev["rawPath"] = json!(path);
+    ev["requestContext"]["routeKey"] = json!(route_key);
+    ev["requestContext"]["http"]["method"] = json!(method);
+    ev["requestContext"]["http"]["path"] = json!(path);
+    let params: Map<String, Value> = http_api::routes::match_path(route, path)
+        .unwrap_or_else(|| panic!("{path} does not match {route}"))
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect();
+    let raw_query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    ev["rawQueryString"] = json!(raw_query.join("&"));
+    let query: Map<String, Value> = query
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    let obj = ev
+        .as_object_mut()
+        .unwrap_or_else(|| panic!("an API event is an object"));
+    obj.remove("pathParameters");
+    obj.remove("queryStringParameters");
+    obj.remove("body");
+    if !params.is_empty() {
+        obj.insert("pathParameters".into(), Value::Object(params));
+    }
+    if !query.is_empty() {
+        obj.insert("queryStringParameters".into(), Value::Object(query));
+    }
+    let headers = obj
+        .get_mut("headers")
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("an API event has headers"));
+    headers.remove("content-type");
+    headers.remove("content-length");
+    if let Some(body) = body {
+        headers.insert("content-type".into(), json!("application/json"));
+        headers.insert("content-length".into(), json!(body.len().to_string()));
+        obj.insert("body".into(), json!(body));
+    }
+    ev
+}
+
+/// The buyer (`buyer-1`) opens a quality dispute on ord_sample1, paid and
+/// awaiting shipment, for 750.00 with the SGS report as evidence: 201 with
+/// the dispute, open, its deadlines the template's parameters away (given
+/// here as 3 and 8 days, not the defaults, so the variables are seen to
+/// count).
+#[test]
+fn open_dispute_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.paid("1500.00", Utc::now() - TimeDelta::hours(1));
+    let raw = fx.run(
+        "open-dispute",
+        &[
+            ("DISPUTE_SUPPLIER_RESPONSE_DAYS", "3"),
+            ("DISPUTE_RESOLUTION_DAYS", "8"),
+        ],
+        &[sample_event("open-dispute")],
+    );
+    let answer = decode("open-dispute", &raw[0]);
+    answer.expect("open-dispute", 201);
+    let b = &answer.body;
+    assert_eq!(b["order_id"], ORDER, "{b}");
+    assert_eq!(b["status"], "open", "{b}");
+    assert_eq!(b["reason"], "quality", "{b}");
+    assert_eq!(b["requested_refund"], money("750.00"), "{b}");
+    assert!(b["outcome"].is_null(), "{b}");
+    let opened = instant(&b["opened_at"]);
+    assert_eq!(
+        instant(&b["supplier_response_due"]),
+        opened + TimeDelta::days(3),
+        "{b}"
+    );
+    assert_eq!(
+        instant(&b["resolution_due"]),
+        opened + TimeDelta::days(8),
+        "{b}"
+    );
+
+    let stored = fx.stored(ORDER);
+    let d = stored
+        .dispute()
+        .unwrap_or_else(|| panic!("ord_sample1 has no dispute"));
+    assert_eq!(d.status, DisputeStatus::Open);
+    assert_eq!(d.reason, DisputeReason::Quality);
+    assert_eq!(d.requested_refund, usd("750.00"));
+    assert_eq!(d.supplier_response_due, d.opened_at + TimeDelta::days(3));
+    assert_eq!(d.resolution_due, d.opened_at + TimeDelta::days(8));
+    let evidence: Vec<&str> = d
+        .entries
+        .iter()
+        .flat_map(|e| e.evidence.iter().map(|doc| doc.name.as_str()))
+        .collect();
+    assert_eq!(evidence, ["SGS inspection report SH-2026-0114"], "{d:?}");
+    assert_eq!(stored.status(), OrderStatus::AwaitingShipment);
+}
+
+/// The supplier (`sup-1`) answers the buyer's open dispute with a
+/// counter-offer of 500.00, a message and evidence: 200, negotiating, the
+/// offer pending. Then the same function serves the buyer's withdrawal:
+/// 200, resolved as withdrawn, and the order goes on.
+#[test]
+fn respond_dispute_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.disputed(Utc::now() - TimeDelta::hours(1));
+    let withdraw = retargeted(
+        sample_event("escalate-dispute"),
+        (
+            "POST",
+            "/v1/orders/{id}/dispute/withdraw",
+            "/v1/orders/ord_sample1/dispute/withdraw",
+        ),
+        &[],
+        Some("{}"),
+    );
+    let raws = fx.run(
+        "respond-dispute",
+        &[],
+        &[sample_event("respond-dispute"), withdraw],
+    );
+    let answer = decode("respond-dispute", &raws[0]);
+    answer.expect("respond-dispute", 200);
+    let b = &answer.body;
+    assert_eq!(b["order_id"], ORDER, "{b}");
+    assert_eq!(b["status"], "negotiating", "{b}");
+    assert_eq!(b["pending_offer"], money("500.00"), "{b}");
+    assert!(!b["supplier_responded_at"].is_null(), "{b}");
+
+    let withdrawn = decode("respond-dispute (withdraw)", &raws[1]);
+    withdrawn.expect("respond-dispute (withdraw)", 200);
+    let b = &withdrawn.body;
+    assert_eq!(b["status"], "resolved", "{b}");
+    assert_eq!(b["outcome"], "withdrawn", "{b}");
+
+    let stored = fx.stored(ORDER);
+    let d = stored
+        .dispute()
+        .unwrap_or_else(|| panic!("ord_sample1 has no dispute"));
+    assert_eq!(d.status, DisputeStatus::Resolved);
+    assert_eq!(d.outcome, Some(DisputeOutcome::Withdrawn));
+    let offered = d
+        .entries
+        .iter()
+        .find(|e| e.amount == Some(usd("500.00")))
+        .unwrap_or_else(|| panic!("no entry of the offer: {d:?}"));
+    assert_eq!(
+        offered.evidence.len(),
+        1,
+        "the offer's evidence: {offered:?}"
+    );
+    assert!(
+        offered.message.is_some(),
+        "the offer's message: {offered:?}"
+    );
+    assert_eq!(stored.status(), OrderStatus::AwaitingShipment);
+}
+
+/// The supplier rejected the buyer's claim, so the buyer may escalate at
+/// once: 200, escalated on that ground.
+#[test]
+fn escalate_dispute_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.dispute_rejected(Utc::now() - TimeDelta::hours(1));
+    let answer = fx.invoke("escalate-dispute");
+    answer.expect("escalate-dispute", 200);
+    let b = &answer.body;
+    assert_eq!(b["order_id"], ORDER, "{b}");
+    assert_eq!(b["status"], "escalated", "{b}");
+    assert_eq!(b["escalation_ground"], "supplier_rejected", "{b}");
+    assert!(!b["escalated_at"].is_null(), "{b}");
+
+    let stored = fx.stored(ORDER);
+    let d = stored
+        .dispute()
+        .unwrap_or_else(|| panic!("ord_sample1 has no dispute"));
+    assert_eq!(d.status, DisputeStatus::Escalated);
+    assert_eq!(
+        d.escalation_ground,
+        Some(EscalationGround::SupplierRejected)
+    );
+}
+
+/// An arbiter (`arbiter-1`) finds the escalated quality dispute on
+/// ord_sample1: the queue of escalated disputes (`GET /v1/disputes`, the
+/// same function) lists it; the sample decides the supplier at fault with
+/// a 750.00 refund (the paid SGS inspection fee, 200.00, refunded on top):
+/// 200, resolved; the queue is empty after.
+#[test]
+fn decide_dispute_answers_its_sample_event() {
+    let fx = Fixture::new();
+    fx.dispute_escalated(Utc::now() - TimeDelta::hours(1));
+    let sample = sample_event("decide-dispute");
+    let queue = retargeted(
+        sample.clone(),
+        ("GET", "/v1/disputes", "/v1/disputes"),
+        &[("status", "escalated")],
+        None,
+    );
+    let raws = fx.run("decide-dispute", &[], &[queue.clone(), sample, queue]);
+
+    let listed = decode("decide-dispute (queue)", &raws[0]);
+    listed.expect("decide-dispute (queue)", 200);
+    let items = listed.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("decide-dispute: no items array: {}", listed.body));
+    let ids: Vec<&str> = items
+        .iter()
+        .filter_map(|d| d["order_id"].as_str())
+        .collect();
+    assert_eq!(ids, [ORDER], "{}", listed.body);
+    assert_eq!(items[0]["status"], "escalated", "{}", listed.body);
+
+    let answer = decode("decide-dispute", &raws[1]);
+    answer.expect("decide-dispute", 200);
+    let b = &answer.body;
+    assert_eq!(b["order_id"], ORDER, "{b}");
+    assert_eq!(b["status"], "resolved", "{b}");
+    assert_eq!(b["outcome"], "supplier_at_fault", "{b}");
+    assert_eq!(b["refund_amount"], money("750.00"), "{b}");
+    assert_eq!(b["inspection_fee_refund"], money("200.00"), "{b}");
+
+    let after = decode("decide-dispute (queue after)", &raws[2]);
+    after.expect("decide-dispute (queue after)", 200);
+    assert_eq!(after.body["items"], json!([]), "{}", after.body);
+
+    let stored = fx.stored(ORDER);
+    let d = stored
+        .dispute()
+        .unwrap_or_else(|| panic!("ord_sample1 has no dispute"));
+    assert_eq!(d.outcome, Some(DisputeOutcome::SupplierAtFault));
+    assert_eq!(d.refund_amount, Some(usd("750.00")));
+    let order = OrderId::parse(ORDER).unwrap_or_else(|e| panic!("{e}"));
+    let history = fx
+        .block_on(fx.store.history(&order))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(
+        history
+            .iter()
+            .any(|e| e.body.detail_type() == "DisputeResolved"),
+        "the decision is in the order's history"
+    );
+}
+
 // ---- domain events: outbox → bus -------------------------------------------------
 
 /// An EventBridge client for the moto server.
@@ -1468,6 +1789,195 @@ fn publish_events_fails_while_the_bus_is_missing_and_its_retry_publishes_what_th
         .invoke(&sample)
         .unwrap_or_else(|e| panic!("publish-events, retried: {e}"));
     assert_eq!(raw, Value::Null, "publish-events answers nothing");
+    assert!(outbox(&fx).is_empty(), "the retry emptied the outbox");
+    let delivered = published(&sqs, &queue);
+    assert_eq!(delivered.len(), history.len(), "{delivered:#?}");
+    for e in &history {
+        assert!(delivered.contains(e), "{e:?} was not published");
+    }
+}
+
+// ---- the scheduled sweep ----------------------------------------------------------
+
+/// The instant the sweep's sample event asks to sweep at (its `time`).
+fn sweep_sample_time() -> Timestamp {
+    instant(&sample_event("escalate-stale-disputes")["time"])
+}
+
+/// A whole number field of a sweep report.
+fn count(report: &Value, field: &str) -> u64 {
+    report[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the sweep report has no {field}: {report}"))
+}
+
+/// Every event of `orders`' histories, oldest first per order.
+fn histories(fx: &Fixture, orders: &[&str]) -> Vec<DomainEvent> {
+    orders
+        .iter()
+        .flat_map(|id| {
+            let id = OrderId::parse(*id).unwrap_or_else(|e| panic!("{e}"));
+            fx.block_on(fx.store.history(&id))
+                .unwrap_or_else(|e| panic!("history of {id}: {e:?}"))
+        })
+        .collect()
+}
+
+/// Against the sample's time T: ord_unpaid1 confirmed 31 days before and
+/// never paid (due for cancellation a day ago), ord_sample1 paid and
+/// disputed 6 days before with no answer from the supplier (its response
+/// was due a day ago), ord_fresh1 confirmed 10 days before (due in 20
+/// days). The sample event sweeps the first two only: ord_unpaid1
+/// cancelled and its coverage released, the dispute escalated for want of
+/// a response; the report says so, and every event of the three orders,
+/// the new ones included, reaches the bus once. The same event again
+/// (Lambda's retry) finds nothing due and publishes nothing.
+#[test]
+fn escalate_stale_disputes_answers_its_sample_event() {
+    let fx = Fixture::new();
+    let sqs = MotoSqs::new(&fx.endpoint);
+    let bus = unique("ta-events-");
+    let queue = observed_bus(&fx, &sqs, &bus);
+    let t = sweep_sample_time();
+    fx.disputed(t - TimeDelta::days(6));
+    fx.create_confirmed("ord_unpaid1", BUYER, "1500.00", t - TimeDelta::days(31));
+    let fresh = fx.create_confirmed("ord_fresh1", "buyer-2", "1500.00", t - TimeDelta::days(10));
+    let orders = [ORDER, "ord_unpaid1", "ord_fresh1"];
+    assert_eq!(
+        outbox(&fx).len(),
+        histories(&fx, &orders).len(),
+        "nothing published yet"
+    );
+
+    let sample = sample_event("escalate-stale-disputes");
+    let raws = fx.run(
+        "escalate-stale-disputes",
+        &[("EVENT_BUS_NAME", bus.as_str())],
+        &[sample.clone(), sample],
+    );
+    let report = &raws[0];
+    assert_eq!(
+        instant(&report["now"]),
+        t,
+        "swept at the event's time: {report}"
+    );
+    for (field, expected) in [
+        ("due", 2),
+        ("changed", 2),
+        ("escalated", 1),
+        ("cancelled", 1),
+        ("released", 1),
+        ("overdue_flagged", 0),
+        ("retried", 0),
+        ("failed", 0),
+    ] {
+        assert_eq!(count(report, field), expected, "{field}: {report}");
+    }
+
+    let unpaid = fx.stored("ord_unpaid1");
+    assert_eq!(unpaid.status(), OrderStatus::Cancelled);
+    let disputed = fx.stored(ORDER);
+    let d = disputed
+        .dispute()
+        .unwrap_or_else(|| panic!("ord_sample1 has no dispute"));
+    assert_eq!(d.status, DisputeStatus::Escalated);
+    assert_eq!(
+        d.escalation_ground,
+        Some(EscalationGround::SupplierNoResponse)
+    );
+    assert_eq!(d.escalated_at, Some(t));
+    assert_eq!(
+        fx.stored("ord_fresh1").version(),
+        fresh.version(),
+        "not due"
+    );
+    let limit = fx
+        .block_on(fx.store.get_limit(&user(SUPPLIER)))
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("limit"));
+    assert_eq!(
+        limit.reserved(),
+        usd("3000.00"),
+        "ord_unpaid1's 1500.00 released, the other two still covered"
+    );
+
+    let history = histories(&fx, &orders);
+    assert!(outbox(&fx).is_empty(), "the outbox is empty");
+    assert_eq!(count(report, "published"), history.len() as u64, "{report}");
+    let delivered = published(&sqs, &queue);
+    assert_eq!(
+        delivered.len(),
+        history.len(),
+        "each event once: {delivered:#?}"
+    );
+    for e in &history {
+        assert!(delivered.contains(e), "{e:?} was not published");
+    }
+    for kind in ["OrderCancelled", "ReservationReleased", "DisputeEscalated"] {
+        assert!(
+            delivered
+                .iter()
+                .any(|e| e.body.detail_type() == kind && e.at == t),
+            "the sweep's {kind} was published"
+        );
+    }
+
+    let again = &raws[1];
+    for field in ["due", "changed", "published", "failed"] {
+        assert_eq!(count(again, field), 0, "the retry: {field}: {again}");
+    }
+}
+
+/// The bus is missing: the sweep commits what is due (the order
+/// cancelled), but cannot publish, so it reports the error to the runtime,
+/// with its cause, for Lambda to retry; the events wait in the outbox. Once
+/// the bus exists, the retry publishes them, and sweeps nothing twice.
+#[test]
+fn escalate_stale_disputes_fails_while_the_bus_is_missing_and_its_retry_publishes_what_the_outbox_kept()
+ {
+    let fx = Fixture::new();
+    let sqs = MotoSqs::new(&fx.endpoint);
+    let t = sweep_sample_time();
+    fx.confirmed("1500.00", t - TimeDelta::days(31));
+    let bus = unique("ta-events-");
+    let running = fx.start(
+        "escalate-stale-disputes",
+        &[("EVENT_BUS_NAME", bus.as_str())],
+    );
+    let sample = sample_event("escalate-stale-disputes");
+    match running.invoke(&sample) {
+        Err(InvokeError::Function { body, .. }) => {
+            let error: Value = serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("the error is not JSON ({e}): {body}"));
+            assert_eq!(error["errorType"], "SweepIncomplete", "{body}");
+            assert!(
+                body.contains("outbox"),
+                "the error says the events stay in the outbox: {body}"
+            );
+        }
+        other => {
+            panic!("escalate-stale-disputes must report an error to the runtime, got {other:?}")
+        }
+    }
+    assert_eq!(fx.stored(ORDER).status(), OrderStatus::Cancelled);
+    let history = histories(&fx, &[ORDER]);
+    assert_eq!(outbox(&fx).len(), history.len(), "nothing left the outbox");
+
+    let queue = observed_bus(&fx, &sqs, &bus);
+    let report = running
+        .invoke(&sample)
+        .unwrap_or_else(|e| panic!("escalate-stale-disputes, retried: {e}"));
+    assert_eq!(
+        count(&report, "due"),
+        0,
+        "nothing is due any more: {report}"
+    );
+    assert_eq!(count(&report, "changed"), 0, "{report}");
+    assert_eq!(
+        count(&report, "published"),
+        history.len() as u64,
+        "{report}"
+    );
     assert!(outbox(&fx).is_empty(), "the retry emptied the outbox");
     let delivered = published(&sqs, &queue);
     assert_eq!(delivered.len(), history.len(), "{delivered:#?}");
@@ -1694,6 +2204,47 @@ fn check_stream_sample(function: &str) {
     );
 }
 
+/// The sweep's sample event: what EventBridge Scheduler sends as the
+/// template's target input (`aws_adapters::schedule::TARGET_INPUT`) with
+/// its attributes filled in, which the function reads as a
+/// `ScheduledEvent` with a time to sweep at.
+fn check_schedule_sample(function: &str) {
+    let ev = sample_event(function);
+    assert_eq!(ev["version"], "0", "{function}: version");
+    assert_eq!(ev["source"], schedule::SOURCE, "{function}: source");
+    assert_eq!(
+        ev["detail-type"],
+        schedule::DETAIL_TYPE,
+        "{function}: detail-type"
+    );
+    for field in ["id", "account", "region", "time"] {
+        assert!(
+            ev[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{function}: {field}"
+        );
+    }
+    let resources = ev["resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{function}: resources"));
+    let [arn] = resources.as_slice() else {
+        panic!("{function}: one resource, the schedule: {resources:?}");
+    };
+    assert!(
+        arn.as_str()
+            .is_some_and(|a| a.starts_with("arn:aws:scheduler:") && a.contains(":schedule/")),
+        "{function}: resources[0] is a schedule's ARN: {arn}"
+    );
+    assert!(
+        ev["detail"]["attempt"].is_string(),
+        "{function}: detail.attempt"
+    );
+    let event: ScheduledEvent = serde_json::from_value(ev.clone())
+        .unwrap_or_else(|e| panic!("{function}: not a ScheduledEvent: {e}"));
+    let at = schedule::sweep_time(&event)
+        .unwrap_or_else(|e| panic!("{function}: the sweep refuses it: {e}"));
+    assert_eq!(at, instant(&ev["time"]), "{function}: the time swept at");
+}
+
 /// Every function (routed or triggered) has `events/<function>.json` of the
 /// shape its trigger delivers, and a test above that runs it.
 #[test]
@@ -1706,6 +2257,7 @@ fn every_function_has_a_sample_event_and_an_invocation_test() {
         match t.trigger {
             Trigger::PaymentQueue => check_sqs_sample(t.function),
             Trigger::TableStream => check_stream_sample(t.function),
+            Trigger::Schedule => check_schedule_sample(t.function),
         }
     }
     for function in all_functions() {
