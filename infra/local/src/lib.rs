@@ -6,8 +6,10 @@
 //! in-memory backend, with an emulated JWT authorizer ([`jwt`]), the
 //! webhook route feeding an in-process payment queue whose consumer runs
 //! the Lambda's batch handling ([`queue`]), an in-process event bus fed from
-//! the outbox ([`stack`]), time travel, the provider simulator and the
-//! other local-only endpoints ([`local`]). With `AWS_ENDPOINT_URL` set it
+//! the outbox ([`stack`]), a ticker and an endpoint firing the schedules
+//! at business time into the handler the scheduled Lambda runs
+//! ([`schedules`]), time travel, the provider simulator and the other
+//! local-only endpoints ([`local`]). With `AWS_ENDPOINT_URL` set it
 //! runs on the real DynamoDB, SQS and EventBridge adapters instead
 //! ([`aws`], `sqs`).
 
@@ -17,6 +19,7 @@ pub mod gateway;
 pub mod jwt;
 pub mod local;
 pub mod queue;
+pub mod schedules;
 pub mod server;
 #[cfg(feature = "aws")]
 pub mod sqs;

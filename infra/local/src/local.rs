@@ -4,6 +4,8 @@
 //! GET  /_local/events[?order_id=…]   every published domain event, oldest first
 //! GET  /_local/clock                  business time and how far it travelled
 //! POST /_local/clock/advance          {"seconds": N}: move business time forward
+//! POST /_local/schedules/run          fire the schedules now, at business time:
+//!                                     {"runs": [{"schedule", "report", "error"?}]}
 //! GET  /_local/dlq                    the payment queue's dead letters
 //! POST /_local/providers/{provider}/events
 //!                                     the provider simulator: the body is a
@@ -21,7 +23,11 @@
 //! consumer did (`"consumer": "acknowledged"`, `"redelivered"` or
 //! `"dead_lettered"`) is in the body too, and its events are published.
 //!
-//! Schedules (`/_local/schedules/run`) join the match below.
+//! `POST /_local/schedules/run` runs what EventBridge Scheduler triggers on
+//! AWS (the deadline sweep, then the outbox republished) at business time
+//! and answers 200 with each run's report — also when a run was incomplete,
+//! with an `error` next to its report ([`crate::schedules`]). It does not
+//! wait for the ticker, and advancing the clock does not run it by itself.
 
 use std::time::Duration;
 
@@ -36,6 +42,7 @@ use serde_json::{Value, json};
 
 use crate::gateway::{self, Incoming, not_found};
 use crate::queue::{StackQueue, fresh_uuid};
+use crate::schedules;
 use crate::stack::{Stack, TravelError};
 
 /// How long the simulator waits for the consumer to handle its delivery.
@@ -56,6 +63,8 @@ pub async fn respond<B: Backend, U: EventBus, Q: StackQueue>(
         ("/_local/clock", _) => method_not_allowed("GET"),
         ("/_local/clock/advance", "POST") => advance(stack, &req.body),
         ("/_local/clock/advance", _) => method_not_allowed("POST"),
+        ("/_local/schedules/run", "POST") => schedules::respond(stack).await,
+        ("/_local/schedules/run", _) => method_not_allowed("POST"),
         ("/_local/dlq", "GET" | "HEAD") => dead_letters(stack).await,
         ("/_local/dlq", _) => method_not_allowed("GET"),
         (path, method) => match simulator_provider(path) {

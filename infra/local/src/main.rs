@@ -7,6 +7,7 @@ use app::ports::{Backend, EventBus};
 use http_api::webhook::{LOCAL_DEFAULT_SECRET, ProviderSecrets};
 use local_stack::jwt::{self, JwtConfig};
 use local_stack::queue::StackQueue;
+use local_stack::schedules::TickerConfig;
 use local_stack::server;
 use local_stack::stack::Stack;
 use tokio::net::TcpListener;
@@ -31,6 +32,18 @@ environment:
   WEBHOOK_SECRET_ECHECK, WEBHOOK_SECRET_CARD, WEBHOOK_SECRET_BANK, WEBHOOK_SECRET_PAYLATER
                        each provider's whsec_ secret(s), space-separated while
                        rotating (default whsec_bG9jYWwtd2ViaG9vay1zZWNyZXQ=)
+  SCHEDULE_INTERVAL_SECONDS
+                       how often the ticker fires the schedules (the deadline
+                       sweep of escalate-stale-disputes) at business time,
+                       0-86400 (default 60; 0: no ticker, POST
+                       /_local/schedules/run only)
+  DISPUTE_SUPPLIER_RESPONSE_DAYS
+                       days a supplier has to answer a dispute before it is
+                       escalated, 1-365 (default 5)
+  DISPUTE_RESOLUTION_DAYS
+                       days from opening by which a dispute must be solved
+                       before it is escalated, 1-365 (default 15; not fewer
+                       than DISPUTE_SUPPLIER_RESPONSE_DAYS)
   AWS_ENDPOINT_URL     if set (a moto server, or real AWS): AWS-endpoint mode,
                        the DynamoDB, SQS and EventBridge adapters instead of
                        the embedded backend; a missing table, bus or queue is
@@ -116,6 +129,13 @@ fn serve() -> ExitCode {
             Err(_) => return usage_error(&format!("PORT={p:?} is not a port number")),
         },
     };
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("local-stack: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -148,12 +168,37 @@ fn serve() -> ExitCode {
             }
         };
         if let Some(settings) = aws_settings() {
-            return serve_aws(listener, bound, jwt, secrets, settings).await;
+            return serve_aws(listener, bound, jwt, secrets, settings, config).await;
         }
-        let stack = Arc::new(Stack::embedded(jwt, secrets));
+        let stack = Arc::new(Stack::embedded(jwt, secrets).with_disputes(config.disputes));
         tokio::spawn(local_stack::queue::run_consumer(Arc::clone(&stack)));
-        run(listener, bound, stack, EMBEDDED.to_owned(), "embedded").await
+        run(
+            listener,
+            bound,
+            stack,
+            EMBEDDED.to_owned(),
+            "embedded",
+            config,
+        )
+        .await
     })
+}
+
+/// What the environment configures beyond the port, the authorizer and
+/// the backend; a bad value stops the start.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    ticker: TickerConfig,
+    disputes: domain::dispute::DisputePolicy,
+}
+
+impl Config {
+    fn from_env() -> Result<Config, String> {
+        Ok(Config {
+            ticker: TickerConfig::from_env()?,
+            disputes: http_api::dispute_policy_from_env()?,
+        })
+    }
 }
 
 const EMBEDDED: &str = "embedded, in memory (state is lost when the stack stops)
@@ -183,6 +228,7 @@ async fn serve_aws(
     jwt: JwtConfig,
     secrets: ProviderSecrets,
     settings: AwsSettings,
+    config: Config,
 ) -> ExitCode {
     let connected = match local_stack::aws::connect(&settings).await {
         Ok(connected) => connected,
@@ -208,9 +254,11 @@ async fn serve_aws(
         queue: connected.payments,
         secrets,
     };
-    let stack = Arc::new(Stack::new(connected.store, connected.bus, webhooks, jwt));
+    let stack = Arc::new(
+        Stack::new(connected.store, connected.bus, webhooks, jwt).with_disputes(config.disputes),
+    );
     tokio::spawn(local_stack::sqs::run_poller(Arc::clone(&stack)));
-    run(listener, bound, stack, backend, "aws").await
+    run(listener, bound, stack, backend, "aws", config).await
 }
 
 #[cfg(not(feature = "aws"))]
@@ -220,6 +268,7 @@ async fn serve_aws(
     _: JwtConfig,
     _: ProviderSecrets,
     endpoint: AwsSettings,
+    _: Config,
 ) -> ExitCode {
     eprintln!(
         "local-stack: AWS_ENDPOINT_URL={endpoint:?} is set, but this build has no \
@@ -228,18 +277,27 @@ async fn serve_aws(
     ExitCode::FAILURE
 }
 
-/// Print the first line and the quickstart, then serve until the end.
+/// Print the first line and the quickstart, then serve (and tick) until
+/// the end.
 async fn run<B: Backend, U: EventBus + 'static, Q: StackQueue>(
     listener: TcpListener,
     bound: u16,
     stack: Arc<Stack<B, U, Q>>,
     backend: String,
     kind: &'static str,
+    config: Config,
 ) -> ExitCode {
     println!("listening on http://127.0.0.1:{bound}");
-    println!("{}", quickstart(bound, &backend));
-    tracing::info!(port = bound, backend = kind, "local stack ready");
-    match server::serve(listener, stack).await {
+    println!("{}", quickstart(bound, &backend, &config));
+    tracing::info!(
+        port = bound,
+        backend = kind,
+        ticker_seconds = config.ticker.interval.map_or(0, |i| i.as_secs()),
+        dispute_supplier_response_days = config.disputes.supplier_response_days,
+        dispute_resolution_days = config.disputes.resolution_days,
+        "local stack ready"
+    );
+    match server::serve_with_ticker(listener, stack, config.ticker).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("local-stack: {e}");
@@ -248,8 +306,13 @@ async fn run<B: Backend, U: EventBus + 'static, Q: StackQueue>(
     }
 }
 
-fn quickstart(port: u16, backend: &str) -> String {
+fn quickstart(port: u16, backend: &str, config: &Config) -> String {
     let url = format!("http://127.0.0.1:{port}");
+    let ticker = config.ticker.describe();
+    let (respond, resolve) = (
+        config.disputes.supplier_response_days,
+        config.disputes.resolution_days,
+    );
     format!(
         "  backend   {backend}
   health    curl -s {url}/health
@@ -260,6 +323,9 @@ fn quickstart(port: u16, backend: &str) -> String {
   local     GET {url}/_local/events   GET {url}/_local/clock
             POST {url}/_local/clock/advance  {{\"seconds\": 86400}}
             GET {url}/_local/dlq  (the payment queue's dead letters)
+  schedules POST {url}/_local/schedules/run  (the deadline sweep, now, at business time)
+            {ticker}
+            disputes escalate after {respond} days unanswered, {resolve} unsolved
   provider  POST {url}/_local/providers/card/events  (body: a webhook body, e.g.
             {{\"type\":\"payment.succeeded\",\"data\":{{...}}}}; signed and delivered)
   stop      Ctrl-C"

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::gateway::{self, Incoming, MAX_PAYLOAD_BYTES};
 use crate::queue::StackQueue;
+use crate::schedules::{Ticker, TickerConfig};
 use crate::stack::Stack;
 
 /// A client that sends no complete request head within this is dropped.
@@ -27,6 +28,17 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bind `127.0.0.1:port` (0: any free port).
 pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await
+}
+
+/// Serve, with the schedules' ticker alongside (none if `ticker` turns it
+/// off): the ticker stops when serving ends or this future is dropped.
+pub async fn serve_with_ticker<B: Backend, U: EventBus + 'static, Q: StackQueue>(
+    listener: TcpListener,
+    stack: Arc<Stack<B, U, Q>>,
+    ticker: TickerConfig,
+) -> std::io::Result<()> {
+    let _ticker = Ticker::spawn(Arc::clone(&stack), ticker);
+    serve(listener, stack).await
 }
 
 /// Serve connections from `listener` until the process ends.

@@ -4,6 +4,11 @@
 //! can travel, the in-process event bus, what the payment consumer has
 //! handled, and the emulated authorizer's configuration.
 //!
+//! Publishing takes turns (`Stack::publishing_turn`): the drain after a
+//! write and the scheduled sweep (which drains too, see
+//! [`crate::schedules`]) run one at a time, so each event reaches the bus
+//! once and in order.
+//!
 //! The backend, the upstream bus and the payment queue are type parameters
 //! so the AWS-endpoint mode plugs in `DynamoStore`, `EventBridgeBus` and
 //! SQS without touching the server: `Stack<MemoryBackend, NoUpstream,
@@ -17,6 +22,7 @@ use app::memory::{MemoryBackend, MemoryBus};
 use app::ports::{Backend, Clock, EventBus};
 use chrono::TimeDelta;
 use domain::calendar::Timestamp;
+use domain::dispute::DisputePolicy;
 use domain::event::DomainEvent;
 use http_api::Api;
 use http_api::problem::error_chain;
@@ -118,6 +124,7 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
                 backend,
                 clock: clock.clone(),
                 ids: http_api::new_order_id,
+                disputes: DisputePolicy::default(),
             },
             webhooks,
             consumed: Consumed::default(),
@@ -127,6 +134,15 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
             publishing: tokio::sync::Mutex::new(()),
             travelling: Mutex::new(()),
         }
+    }
+
+    /// The dispute deadlines the handlers apply (default: the design's
+    /// 5 and 15 days; the binary reads them with
+    /// `http_api::dispute_policy_from_env`).
+    #[must_use]
+    pub fn with_disputes(mut self, policy: DisputePolicy) -> Self {
+        self.api.disputes = policy;
+        self
     }
 
     /// Business time now.
@@ -153,11 +169,17 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
         Ok(())
     }
 
+    /// The turn to publish: whoever drains the outbox to the bus — this
+    /// drain, a scheduled run — holds it meanwhile.
+    pub(crate) async fn publishing_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.publishing.lock().await
+    }
+
     /// Publish what the backend's outbox holds: read, publish, mark
     /// published. What fails to publish stays in the outbox for the next
     /// drain (delivery is at least once, as with the sweep in AWS).
     pub async fn publish_pending(&self) {
-        let _one = self.publishing.lock().await;
+        let _one = self.publishing_turn().await;
         match app::publisher::drain(&self.api.backend, &self.bus).await {
             Ok(0) => {}
             Ok(published) => tracing::debug!(published, "outbox drained"),
