@@ -1,17 +1,27 @@
-"""Walk an order through every step the running local stack offers, as the
-buyer, the supplier, an arbiter and the payment providers would, printing
-each request and the part of the answer that matters (the order's status
-after every step). Any unexpected answer — an HTTP status or an order
-status — stops the walk with a non-zero exit.
+"""Walk orders through every step the running local stack offers, as the
+buyer, the supplier, an arbiter, the payment providers and the scheduler
+would, printing each request and the part of the answer that matters (the
+order's status after every step): one order from contract to feedback, then
+one whose quality dispute the supplier leaves unanswered until the sweep
+escalates it, an arbiter decides it and the split refund settles. Any
+unexpected answer — an HTTP status, an order or dispute status, an amount —
+stops the walk with a non-zero exit.
 
     make run            # in one terminal
     make demo           # in another (URL from $TA_URL, default http://127.0.0.1:3000)
+
+The dispute part moves the stack's business time forward (past the
+supplier's response deadline, `POST /_local/clock/advance`), as far as that
+deadline needs from wherever the clock is, so the demo can run again against
+the same stack.
 
 Standard library only. Tokens are HS256-signed with LOCAL_JWT_SECRET
 (default `local-dev-secret`), like the stack's emulated JWT authorizer.
 """
 
 import base64
+import datetime
+import decimal
 import hashlib
 import hmac
 import json
@@ -19,6 +29,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -26,6 +37,9 @@ URL = os.environ.get("TA_URL", "http://127.0.0.1:3000").rstrip("/")
 SECRET = os.environ.get("LOCAL_JWT_SECRET", "local-dev-secret").encode()
 RUN = uuid.uuid4().hex[:6]
 BUYER, SUPPLIER, ARBITER = f"buyer-{RUN}", f"sup-{RUN}", f"arbiter-{RUN}"
+# The disputed order's supplier: one with no other live order, so its
+# reserved limit shows the refund releasing the reservation.
+SUPPLIER2 = f"sup-{RUN}-b"
 
 
 def b64url(data: bytes) -> str:
@@ -67,6 +81,24 @@ def money(m) -> str:
     return f"US ${m['amount']}" if m else "-"
 
 
+def dec(m) -> decimal.Decimal:
+    """A money object's amount, exactly."""
+    return decimal.Decimal(m["amount"])
+
+
+def instant(text: str) -> datetime.datetime:
+    """An RFC 3339 UTC instant as the API writes it (`…Z`, up to 9
+    fractional digits: Python keeps 6)."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    stamp = datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.timezone.utc)
+    return stamp + datetime.timedelta(microseconds=int((frac + "000000")[:6]))
+
+
+def expect(condition: bool, what: str, answer) -> None:
+    if not condition:
+        sys.exit(f"unexpected: {what}: {json.dumps(answer)}")
+
+
 def expect_status(order, want: str):
     """The order (or anything with a status) must be in `want`."""
     if order["status"] != want:
@@ -96,6 +128,30 @@ def confirm_payment(provider: str, oid: str, payment: dict, webhook_id=None):
 
 def show(order) -> None:
     print(f"     order {order['status']}, version {order['version']}")
+
+
+def show_dispute(d) -> None:
+    print(f"     dispute {d['status']}, order {d['order_status']}, version {d['order_version']}")
+
+
+def timeline(who, oid: str) -> None:
+    history = call("GET", f"/v1/orders/{oid}/history", who)
+    for entry in history["items"]:
+        print(f"     {entry['at'][:19]}  {entry['actor']['kind']:>9}  {entry['summary']}")
+
+
+def run_schedules():
+    """`POST /_local/schedules/run`: the deadline sweep, now, at business time."""
+    answer = call("POST", "/_local/schedules/run", body={}, label="schedule")
+    runs = answer.get("runs") or []
+    expect(len(runs) == 1 and runs[0].get("schedule") == "escalate-stale-disputes"
+           and not runs[0].get("error") and runs[0].get("report"), "one complete run", answer)
+    report = runs[0]["report"]
+    counts = ", ".join(f"{k} {report[k]}" for k in (
+        "due", "changed", "escalated", "overdue_flagged", "cancelled", "released", "retried",
+        "failed", "published"))
+    print(f"     {runs[0]['schedule']} at {report['now'][:19]}: {counts}")
+    return report
 
 
 def main() -> None:
@@ -137,9 +193,7 @@ def main() -> None:
     print(f"     supplier limit: reserved {money(limit['reserved'])}, available {money(limit['available'])}")
 
     print("\n6. The timeline and the buyer's orders")
-    history = call("GET", f"/v1/orders/{oid}/history", buyer)
-    for entry in history["items"]:
-        print(f"     {entry['at'][:19]}  {entry['actor']['kind']:>8}  {entry['summary']}")
+    timeline(buyer, oid)
     listing = call("GET", "/v1/orders?limit=5", buyer)
     print(f"     the buyer has {len(listing['items'])} order(s)")
 
@@ -206,11 +260,141 @@ def main() -> None:
     print(f"     supplier limit: reserved {money(limit['reserved'])} while the coverage runs")
 
     print("\n15. The whole timeline")
-    history = call("GET", f"/v1/orders/{oid}/history", buyer)
-    for entry in history["items"]:
-        print(f"     {entry['at'][:19]}  {entry['actor']['kind']:>8}  {entry['summary']}")
+    timeline(buyer, oid)
 
-    print(f"\nDone: {oid} is {order['status']}. Disputes and refunds join this walk as they land.")
+    refunded = dispute(buyer, arbiter)
+    print(f"\nDone: {oid} is {order['status']}; {refunded} is refunded.")
+
+
+def dispute(buyer, arbiter) -> str:
+    """A post-delivery order, paid by card and e-check, whose quality
+    dispute the supplier leaves unanswered: escalated by the sweep, decided
+    by an arbiter, refunded newest payment first. Its id."""
+    supplier = (SUPPLIER2, "supplier")
+
+    print(f"\n16. A dispute: {SUPPLIER2} gets a limit; the buyer orders with post-delivery coverage")
+    call("PUT", f"/v1/suppliers/{SUPPLIER2}/assurance-limit", arbiter, {"limit": "5000.00"})
+    order = call("POST", "/v1/orders", buyer, {
+        "supplier_id": SUPPLIER2,
+        "items": [{"description": "LED panel", "quantity": 100, "unit_price": "30.00"}],
+        "shipping_fee": "0.00", "currency": "USD", "initial_payment": "1500.00",
+        "ship_by": "2030-06-28", "quality_terms": "IP65, 3 year warranty",
+        "destination_country": "US", "coverage": "post_delivery",
+        "inspection": {"agency": "SGS", "location": "china"}}, expect=(201,))
+    oid = order["id"]
+    order = call("POST", f"/v1/orders/{oid}/confirm", supplier, {"version": order["version"]})
+    expect_status(order, "awaiting_initial_payment")
+    covered = order["coverage"]["covered_amount"]
+    expect(dec(covered) == decimal.Decimal("3000.00"), "post-delivery covers the whole order", order)
+    print(f"     {oid}: {order['status']}, covers {money(covered)}")
+
+    print("\n17. The initial payment by card, confirmed by the card provider; the supplier ships")
+    initial = call("POST", f"/v1/orders/{oid}/payments", buyer,
+                   {"stage": "initial", "method": "credit_card", "card_brand": "visa"}, expect=(201,))
+    print(f"     {initial['id']}: {money(initial['amount'])} by card")
+    confirm_payment("card", oid, initial)
+    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "awaiting_shipment"))
+    order = call("POST", f"/v1/orders/{oid}/shipment", supplier,
+                 {"carrier": "DHL", "tracking_number": f"JD{RUN.upper()}0043"})
+    show(expect_status(order, "shipped"))
+
+    print("\n18. The balance by e-Checking (US checking account), confirmed by the e-check provider")
+    balance = call("POST", f"/v1/orders/{oid}/payments", buyer,
+                   {"stage": "balance", "method": "e_checking", "bank_country": "US",
+                    "account_type": "checking"}, expect=(201,))
+    expect_status(balance, "processing")
+    print(f"     {balance['id']}: {money(balance['amount'])} by e-check, fee {money(balance['fee'])}")
+    confirm_payment("echeck", oid, balance)
+    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "awaiting_receipt_confirmation"))
+
+    print("\n19. 40 of 100 panels flicker: the buyer opens a quality dispute with evidence")
+    opened = call("POST", f"/v1/orders/{oid}/dispute", buyer, {
+        "reason": "quality", "requested_refund": "2000.00",
+        "description": "40 of 100 panels flicker",
+        "evidence": [{"name": "video.mp4", "url": "https://evidence.example/video.mp4",
+                      "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]},
+        expect=(201,))
+    expect(opened["status"] == "open", "an open dispute", opened)
+    show_dispute(opened)
+    print(f"     requested {money(opened['requested_refund'])}; the supplier must answer by"
+          f" {opened['supplier_response_due'][:19]}")
+
+    print("\n20. While it is unresolved the buyer cannot confirm receipt, nor escalate yet")
+    refused = call("POST", f"/v1/orders/{oid}/receipt", buyer, {}, expect=(409,))
+    expect(refused.get("type", "").endswith("/dispute-unresolved"), "dispute-unresolved", refused)
+    print(f"     {refused['detail']}")
+    early = call("POST", f"/v1/orders/{oid}/dispute/escalate", buyer, {}, expect=(422,))
+    expect(early.get("type", "").endswith("/not-yet-escalatable"), "not-yet-escalatable", early)
+    print(f"     {early['detail']}")
+
+    print("\n21. The supplier stays silent; business time moves past its response deadline")
+    due = instant(opened["supplier_response_due"])
+    now = instant(call("GET", "/_local/clock", label="clock")["now"])
+    ahead = max(1, int((due - now).total_seconds()) + 60)
+    clock = call("POST", "/_local/clock/advance", body={"seconds": ahead}, label="clock")
+    expect(instant(clock["now"]) > due, "business time past the deadline", clock)
+    print(f"     business time is now {clock['now'][:19]} ({ahead} s on)")
+
+    print("\n22. The sweep (escalate-stale-disputes, every 5 minutes in AWS) runs now")
+    report = run_schedules()
+    d = call("GET", f"/v1/orders/{oid}", buyer)["dispute"]
+    expect(d and d["status"] == "escalated" and d["escalation_ground"] == "supplier_no_response",
+           "escalated because the supplier did not respond", d)
+    last = d["entries"][-1]
+    expect(last["by"]["role"] == "scheduler", "escalated by the scheduler", d)
+    if report["escalated"] < 1:
+        print("     (the stack's ticker escalated it first)")
+    print(f"     dispute {d['status']} ({d['escalation_ground']}) by the {last['by']['role']}"
+          f" at {last['at'][:19]}")
+
+    print("\n23. The arbiter's queue holds it; the supplier was at fault")
+    path, found = "/v1/disputes?status=escalated&limit=50", None
+    while found is None:
+        queue = call("GET", path, arbiter)
+        found = next((q for q in queue["items"] if q["order_id"] == oid), None)
+        if found is None:
+            expect("next_cursor" in queue, f"{oid} in the escalated disputes", queue)
+            cursor = urllib.parse.quote(queue["next_cursor"], safe="")
+            path = f"/v1/disputes?status=escalated&limit=50&cursor={cursor}"
+    print(f"     {oid}: {found['reason']}, requested {money(found['requested_refund'])},"
+          f" covered {money(found['covered_amount'])}, paid {money(found['amount_paid'])}")
+    decided = call("POST", f"/v1/orders/{oid}/dispute/decision", arbiter,
+                   {"outcome": "supplier_at_fault", "refund_amount": "2000.00"})
+    expect(decided["status"] == "resolved" and decided["outcome"] == "supplier_at_fault"
+           and decided["order_status"] == "refund_pending", "resolved, refund pending", decided)
+    fee = decided["inspection_fee_refund"]
+    print(f"     {decided['outcome']}: refund {money(decided['refund_amount'])}"
+          f" + the inspection fee {money(fee)}; order {decided['order_status']}")
+
+    print("\n24. The refund is split newest first, each part asked of the provider that took the payment")
+    order = call("GET", f"/v1/orders/{oid}", buyer)
+    parts = order["refunds"]
+    expect([(r["payment_id"], r["provider"]) for r in parts]
+           == [(balance["id"], "echeck"), (initial["id"], "card")], "the e-check part, then the card's",
+           parts)
+    expect(sum(dec(r["amount"]) for r in parts) == dec(decided["refund_amount"]) + dec(fee),
+           "the parts add up to the refund and the fee", parts)
+    for r in parts:
+        print(f"     {r['id']}: {money(r['amount'])} back through {r['provider']} ({r['payment_id']}), {r['status']}")
+
+    print("\n25. Each provider confirms its part by webhook; the last one closes the order")
+    for i, r in enumerate(parts):
+        provider_event(r["provider"], "refund.succeeded", {
+            "refund_id": r["id"], "order_id": oid, "amount": r["amount"]["amount"]})
+        show(expect_status(call("GET", f"/v1/orders/{oid}", buyer),
+                           "refunded" if i == len(parts) - 1 else "refund_pending"))
+    order = call("GET", f"/v1/orders/{oid}", buyer)
+    expect(all(r["status"] == "succeeded" for r in order["refunds"]), "every part settled", order)
+    expect(dec(order["coverage"]["reserved"]) == 0, "the reservation released", order)
+    limit = call("GET", f"/v1/suppliers/{SUPPLIER2}/assurance-limit", arbiter)
+    expect(dec(limit["reserved"]) == 0, "nothing reserved", limit)
+    back = ", ".join(f"{p['method']} {money(p['refunded'])} ({p['status']})" for p in order["payments"])
+    print(f"     refunded {money(order['amount_refunded'])} in all: {back}")
+    print(f"     supplier limit: reserved {money(limit['reserved'])}, available {money(limit['available'])}")
+
+    print("\n26. The disputed order's timeline")
+    timeline(buyer, oid)
+    return oid
 
 
 if __name__ == "__main__":

@@ -147,6 +147,11 @@ fn spawn(aws: Option<AwsTarget>) -> App {
         .env_remove("WEBHOOK_SECRET_PAYLATER")
         .env_remove("PAYMENT_DLQ_NAME")
         .env_remove("PAYMENT_QUEUE_WAIT_SECONDS")
+        // Sweeps run when a test asks (`POST /_local/schedules/run`), never
+        // behind its back; dispute deadlines are the defaults.
+        .env("SCHEDULE_INTERVAL_SECONDS", "0")
+        .env_remove("DISPUTE_SUPPLIER_RESPONSE_DAYS")
+        .env_remove("DISPUTE_RESOLUTION_DAYS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -1446,4 +1451,237 @@ fn assert_aws_backend_holds_what_was_published(app: &App) -> Vec<(String, String
         .unwrap_or_else(|e| panic!("the stack's bus {}: {e:?}", target.bus));
     assert_eq!(bus.name(), Some(target.bus.as_str()));
     statuses
+}
+
+// ---- disputes: negotiation, escalation on time, decision, split refund ---------
+
+impl App {
+    fn run_schedules(&self) -> Value {
+        let r = self
+            .post("/_local/schedules/run", None, &json!({}))
+            .expect(200);
+        let runs = r["runs"].as_array().expect("runs");
+        assert_eq!(runs.len(), 1, "{r}");
+        assert!(runs[0].get("error").is_none_or(Value::is_null), "{r}");
+        runs[0]["report"].clone()
+    }
+}
+
+fn amount(v: &Value) -> domain::Usd {
+    domain::Usd::parse(v["amount"].as_str().unwrap_or_else(|| panic!("money: {v}")))
+        .unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+/// The whole dispute path over HTTP: a post-delivery order paid by card
+/// (initial) and e-check (balance), a quality dispute that blocks receipt,
+/// a silent supplier escalated by the sweep exactly at 5 days, the
+/// arbiter's queue and decision, and the refund split newest first across
+/// the two payments, each part settled by its own provider's webhook; the
+/// order ends `refunded` with the supplier's reservation released.
+fn dispute_escalated_on_time_decided_and_refunded(app: &App) -> String {
+    let p = parties();
+    app.call(
+        "PUT",
+        "/v1/suppliers/sup-1/assurance-limit",
+        Some(&p.arbiter),
+        Some(&json!({"limit": "50000.00"})),
+    )
+    .expect(200);
+    let mut body = order_body(date_in(60));
+    body["coverage"] = json!("post_delivery");
+    let order = app.post("/v1/orders", Some(&p.buyer), &body).expect(201);
+    let id = order["id"].as_str().expect("id").to_owned();
+    let confirmed = app
+        .post(
+            &format!("/v1/orders/{id}/confirm"),
+            Some(&p.supplier),
+            &json!({"version": order["version"]}),
+        )
+        .expect(200);
+    assert_eq!(confirmed["coverage"]["covered_amount"]["amount"], "3000.00");
+    let initial = app.pay(
+        &p.buyer,
+        &id,
+        &json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"}),
+    );
+    app.deliver(
+        "card",
+        &payment_event("succeeded", &id, &initial, None),
+        None,
+    );
+    app.post(
+        &format!("/v1/orders/{id}/shipment"),
+        Some(&p.supplier),
+        &json!({"carrier": "DHL", "tracking_number": "JD014600006281"}),
+    )
+    .expect(200);
+    let balance = app.pay(
+        &p.buyer,
+        &id,
+        &json!({"stage": "balance", "method": "e_checking", "bank_country": "US",
+            "account_type": "checking"}),
+    );
+    app.deliver(
+        "echeck",
+        &payment_event("succeeded", &id, &balance, None),
+        None,
+    );
+    assert_eq!(
+        app.order(&p.buyer, &id)["status"],
+        "awaiting_receipt_confirmation"
+    );
+
+    // The buyer opens a quality dispute; receipt now waits for it.
+    let opened = app
+        .post(
+            &format!("/v1/orders/{id}/dispute"),
+            Some(&p.buyer),
+            &json!({"reason": "quality", "requested_refund": "2000.00",
+                "description": "40 of 100 panels flicker",
+                "evidence": [{"name": "video.mp4", "url": "https://evidence.example/video.mp4",
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]}),
+        )
+        .expect(201);
+    assert_eq!(opened["status"], "open");
+    let r = app.post(
+        &format!("/v1/orders/{id}/receipt"),
+        Some(&p.buyer),
+        &json!({}),
+    );
+    assert_eq!(
+        r.expect(409)["type"],
+        "https://trade-assurance.dev/problems/dispute-unresolved"
+    );
+    let r = app.post(
+        &format!("/v1/orders/{id}/dispute/escalate"),
+        Some(&p.buyer),
+        &json!({}),
+    );
+    r.expect(422);
+
+    // The supplier stays silent: not escalated a minute before 5 days, by
+    // the schedule once 5 days have passed (business time; the exact
+    // second is the domain's tests' business).
+    let due = instant(&opened["supplier_response_due"]);
+    let now = instant(&app.get("/_local/clock", None).expect(200)["now"]);
+    // Whole seconds, rounded up: after both advances business time is at
+    // or past the deadline.
+    let to_due = ((due - now).num_milliseconds() + 999) / 1000;
+    app.advance(to_due - 60);
+    let report = app.run_schedules();
+    assert_eq!(report["escalated"], 0, "{report}");
+    app.advance(60);
+    let report = app.run_schedules();
+    assert_eq!(report["escalated"], 1, "{report}");
+    let dispute = &app.order(&p.buyer, &id)["dispute"];
+    assert_eq!(dispute["status"], "escalated", "{dispute}");
+    assert_eq!(dispute["escalation_ground"], "supplier_no_response");
+    let last = dispute["entries"]
+        .as_array()
+        .and_then(|e| e.last())
+        .expect("entries");
+    assert_eq!(last["by"]["role"], "scheduler");
+    // Running it again changes nothing.
+    let version = app.order(&p.buyer, &id)["version"].clone();
+    assert_eq!(app.run_schedules()["changed"], 0);
+    assert_eq!(app.order(&p.buyer, &id)["version"], version);
+
+    // The arbiter's queue holds it; the decision refunds 2,000.00 and the
+    // inspection fee on top.
+    let queue = app
+        .get("/v1/disputes?status=escalated", Some(&p.arbiter))
+        .expect(200);
+    assert!(
+        queue["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|d| d["order_id"] == id.as_str()),
+        "{queue}"
+    );
+    app.get("/v1/disputes", Some(&p.buyer)).expect(403);
+    let decided = app
+        .post(
+            &format!("/v1/orders/{id}/dispute/decision"),
+            Some(&p.arbiter),
+            &json!({"outcome": "supplier_at_fault", "refund_amount": "2000.00"}),
+        )
+        .expect(200);
+    assert_eq!(decided["outcome"], "supplier_at_fault");
+    assert_eq!(decided["order_status"], "refund_pending");
+    let fee = amount(&decided["inspection_fee_refund"]);
+    let order = app.order(&p.buyer, &id);
+    let parts = order["refunds"].as_array().expect("refunds").clone();
+    // Newest first: the e-check balance gives all of its 1,500.00, the
+    // card the rest (and the inspection fee).
+    assert_eq!(parts.len(), 2, "{order}");
+    assert_eq!(
+        (
+            parts[0]["payment_id"].clone(),
+            parts[0]["provider"].as_str()
+        ),
+        (balance["id"].clone(), Some("echeck"))
+    );
+    assert_eq!(parts[0]["amount"]["amount"], "1500.00");
+    assert_eq!(
+        (
+            parts[1]["payment_id"].clone(),
+            parts[1]["provider"].as_str()
+        ),
+        (initial["id"].clone(), Some("card"))
+    );
+    let total = parts.iter().fold(domain::Usd::ZERO, |acc, p| {
+        acc.checked_add(amount(&p["amount"])).expect("sum")
+    });
+    assert_eq!(
+        Some(total),
+        domain::Usd::parse("2000.00")
+            .ok()
+            .and_then(|u| u.checked_add(fee).ok())
+    );
+    let published = detail_types(&app.events(&id));
+    assert_eq!(count(&published, "RefundRequested"), 2, "{published:?}");
+
+    // Each provider confirms its part; the second settles the order.
+    for (i, part) in parts.iter().enumerate() {
+        let provider = part["provider"].as_str().expect("provider");
+        app.deliver(
+            provider,
+            &json!({"type": "refund.succeeded", "data": {"refund_id": part["id"],
+                "order_id": id, "amount": part["amount"]["amount"]}}),
+            None,
+        );
+        let status = app.order(&p.buyer, &id)["status"].clone();
+        let expected = if i == 0 { "refund_pending" } else { "refunded" };
+        assert_eq!(status, expected);
+    }
+    let order = app.order(&p.buyer, &id);
+    assert_eq!(order["coverage"]["reserved"]["amount"], "0.00");
+    let limit = app
+        .get("/v1/suppliers/sup-1/assurance-limit", Some(&p.arbiter))
+        .expect(200);
+    assert_eq!(limit["reserved"]["amount"], "0.00", "{limit}");
+    let history = app.history(&p.buyer, &id);
+    for event in [
+        "DisputeOpened",
+        "DisputeEscalated",
+        "DisputeResolved",
+        "OrderRefunded",
+        "ReservationReleased",
+    ] {
+        assert_eq!(count(&history, event), 1, "{event} in {history:?}");
+    }
+    assert_eq!(detail_types(&app.events(&id)), history, "all published");
+    assert!(app.dead_letters().is_empty());
+    id
+}
+
+#[test]
+fn a_dispute_escalates_on_time_is_decided_and_its_split_refund_settles() {
+    dispute_escalated_on_time_decided_and_refunded(&spawn_app());
+}
+
+#[test]
+fn a_dispute_escalates_on_time_is_decided_and_its_split_refund_settles_on_moto() {
+    dispute_escalated_on_time_decided_and_refunded(&spawn_app_on_moto());
 }
