@@ -60,6 +60,22 @@ impl Fields {
     }
 }
 
+/// A request body that parses into a domain value, every field error at
+/// once.
+pub trait Body: DeserializeOwned {
+    type Parsed;
+    fn parse(&self, f: &mut Fields) -> Option<Self::Parsed>;
+}
+
+/// Decode `body` strictly as `T` (400 on malformed JSON or unknown
+/// fields), then parse it (400 with every field error).
+pub fn parse_body<T: Body>(body: &[u8]) -> Result<T::Parsed, ApiError> {
+    let decoded: T = decode(body)?;
+    let mut f = Fields::default();
+    let parsed = decoded.parse(&mut f);
+    f.finish(parsed)
+}
+
 pub fn amount(f: &mut Fields, field: &str, s: &str) -> Option<Usd> {
     f.check(field, Usd::parse(s))
 }
@@ -276,8 +292,10 @@ pub struct FeedbackBody {
     pub comment: String,
 }
 
-impl FeedbackBody {
-    pub fn parse(&self, f: &mut Fields) -> Option<(Rating, LongText)> {
+impl Body for FeedbackBody {
+    type Parsed = (Rating, LongText);
+
+    fn parse(&self, f: &mut Fields) -> Option<(Rating, LongText)> {
         let rating = f.check("rating", Rating::parse(self.rating));
         let comment = f.check("comment", LongText::parse(&self.comment));
         Some((rating?, comment?))
@@ -301,8 +319,10 @@ pub struct LimitBody {
     pub receiving_account: Option<AccountBody>,
 }
 
-impl LimitBody {
-    pub fn parse(&self, f: &mut Fields) -> Option<(Usd, Option<ReceivingAccount>)> {
+impl Body for LimitBody {
+    type Parsed = (Usd, Option<ReceivingAccount>);
+
+    fn parse(&self, f: &mut Fields) -> Option<(Usd, Option<ReceivingAccount>)> {
         let limit = amount(f, "limit", &self.limit);
         let account = match &self.receiving_account {
             None => Some(None),
@@ -354,13 +374,12 @@ pub struct PaymentBody {
     pub term_months: Option<u32>,
 }
 
-impl PaymentBody {
-    /// The stage and the method with its details. Which brands, countries
-    /// and terms are accepted is the domain's rule (422), not decoding.
-    pub fn parse(
-        &self,
-        f: &mut Fields,
-    ) -> Option<(domain::payment::Stage, domain::payment::PaymentMethod)> {
+/// The stage and the method with its details. Which brands, countries and
+/// terms are accepted is the domain's rule (422), not decoding.
+impl Body for PaymentBody {
+    type Parsed = (domain::payment::Stage, domain::payment::PaymentMethod);
+
+    fn parse(&self, f: &mut Fields) -> Option<Self::Parsed> {
         use domain::payment::{AccountType, CardBrand, PaymentMethod, Stage};
         let stage = f.check(
             "stage",
@@ -451,8 +470,10 @@ pub struct OpenDisputeBody {
     pub evidence: Option<Vec<DocumentBody>>,
 }
 
-impl OpenDisputeBody {
-    pub fn parse(&self, f: &mut Fields) -> Option<domain::order::OpenDispute> {
+impl Body for OpenDisputeBody {
+    type Parsed = domain::order::OpenDispute;
+
+    fn parse(&self, f: &mut Fields) -> Option<domain::order::OpenDispute> {
         use domain::dispute::DisputeReason;
         let reason = f.check(
             "reason",
@@ -487,8 +508,10 @@ pub struct DisputeResponseBody {
     pub evidence: Option<Vec<DocumentBody>>,
 }
 
-impl DisputeResponseBody {
-    pub fn parse(&self, f: &mut Fields) -> Option<domain::order::DisputeResponse> {
+impl Body for DisputeResponseBody {
+    type Parsed = domain::order::DisputeResponse;
+
+    fn parse(&self, f: &mut Fields) -> Option<domain::order::DisputeResponse> {
         use domain::dispute::ResponseAction;
         let action = match (self.action.as_str(), self.refund_amount.as_deref()) {
             ("offer", Some(a)) => amount(f, "refund_amount", a).map(ResponseAction::Offer),
@@ -527,8 +550,10 @@ pub struct DecisionBody {
     pub refund_amount: Option<String>,
 }
 
-impl DecisionBody {
-    pub fn parse(&self, f: &mut Fields) -> Option<domain::dispute::Decision> {
+impl Body for DecisionBody {
+    type Parsed = domain::dispute::Decision;
+
+    fn parse(&self, f: &mut Fields) -> Option<domain::dispute::Decision> {
         use domain::dispute::Decision;
         match (self.outcome.as_str(), self.refund_amount.as_deref()) {
             ("supplier_at_fault", Some(a)) => {

@@ -437,12 +437,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 caller,
                 action,
                 &req.body,
-                |b: &[u8]| {
-                    let body: dto::PaymentBody = dto::decode(b)?;
-                    let mut f = Fields::default();
-                    let parsed = body.parse(&mut f);
-                    f.finish(parsed)
-                },
+                dto::parse_body::<dto::PaymentBody>,
                 |o: &mut Order, (stage, method), loaded: &Loaded, now| {
                     let id = domain::ids::PaymentId::parse(new_payment_id())
                         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -594,12 +589,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 caller,
                 Action::LeaveFeedback,
                 &req.body,
-                |b: &[u8]| {
-                    let body: dto::FeedbackBody = dto::decode(b)?;
-                    let mut f = Fields::default();
-                    let parsed = body.parse(&mut f);
-                    f.finish(parsed)
-                },
+                dto::parse_body::<dto::FeedbackBody>,
                 |o: &mut Order, (rating, comment), _: &Loaded, now| {
                     Ok(o.leave_feedback(caller, rating, comment, now)?)
                 },
@@ -651,12 +641,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 caller,
                 Action::OpenDispute,
                 &req.body,
-                |b: &[u8]| {
-                    let body: dto::OpenDisputeBody = dto::decode(b)?;
-                    let mut f = Fields::default();
-                    let parsed = body.parse(&mut f);
-                    f.finish(parsed)
-                },
+                dto::parse_body::<dto::OpenDisputeBody>,
                 |o: &mut Order, open, _: &Loaded, now| {
                     Ok(o.open_dispute_with(caller, open, policy, now)?)
                 },
@@ -679,12 +664,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 caller,
                 Action::RespondDispute,
                 &req.body,
-                |b: &[u8]| {
-                    let body: dto::DisputeResponseBody = dto::decode(b)?;
-                    let mut f = Fields::default();
-                    let parsed = body.parse(&mut f);
-                    f.finish(parsed)
-                },
+                dto::parse_body::<dto::DisputeResponseBody>,
                 |o: &mut Order, response, _: &Loaded, now| {
                     Ok(o.respond_dispute(caller, response, now)?)
                 },
@@ -744,12 +724,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 caller,
                 Action::DecideDispute,
                 &req.body,
-                |b: &[u8]| {
-                    let body: dto::DecisionBody = dto::decode(b)?;
-                    let mut f = Fields::default();
-                    let parsed = body.parse(&mut f);
-                    f.finish(parsed)
-                },
+                dto::parse_body::<dto::DecisionBody>,
                 |o: &mut Order, decision, _: &Loaded, now| {
                     Ok(o.decide_dispute(caller, decision, now)?)
                 },
@@ -908,10 +883,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             ));
         }
         let supplier = UserId::parse(supplier).map_err(|_| ApiError::NotFound)?;
-        let body: dto::LimitBody = dto::decode(&req.body)?;
-        let mut f = Fields::default();
-        let parsed = body.parse(&mut f);
-        let (limit, account) = f.finish(parsed)?;
+        let (limit, account) = dto::parse_body::<dto::LimitBody>(&req.body)?;
         let stored = self
             .backend
             .set_limit(&supplier, limit, account.as_ref())
