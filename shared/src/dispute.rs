@@ -28,6 +28,29 @@ pub enum DisputeStatus {
     Resolved,
 }
 
+impl DisputeStatus {
+    pub const ALL: [DisputeStatus; 4] = [
+        DisputeStatus::Open,
+        DisputeStatus::Negotiating,
+        DisputeStatus::Escalated,
+        DisputeStatus::Resolved,
+    ];
+
+    /// The name the API and the store use (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisputeStatus::Open => "open",
+            DisputeStatus::Negotiating => "negotiating",
+            DisputeStatus::Escalated => "escalated",
+            DisputeStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DisputeStatus> {
+        DisputeStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisputeOutcome {
@@ -230,5 +253,20 @@ impl Dispute {
         } else {
             Some(self.resolution_due)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_are_the_serialized_ones_and_parse_back() {
+        for st in DisputeStatus::ALL {
+            let json = serde_json::to_value(st).map_err(|e| e.to_string());
+            assert_eq!(json, Ok(serde_json::Value::from(st.as_str())));
+            assert_eq!(DisputeStatus::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(DisputeStatus::parse("closed"), None);
     }
 }

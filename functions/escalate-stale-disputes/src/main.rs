@@ -33,38 +33,18 @@ async fn main() -> Result<(), Error> {
     let (store, bus) = (&store, &bus);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ScheduledEvent>| async move {
-            match schedule::handle(store, bus, &event.payload).await {
-                Ok(report) => {
-                    lambda_runtime::tracing::info!(
-                        now = %report.now,
-                        due = report.due,
-                        changed = report.changed,
-                        escalated = report.escalated,
-                        overdue_flagged = report.overdue_flagged,
-                        cancelled = report.cancelled,
-                        released = report.released,
-                        retried = report.retried,
-                        published = report.published,
-                        "sweep done"
-                    );
-                    Ok(report)
-                }
-                Err(e) => {
-                    let failed = match &e {
-                        ScheduleError::Sweep(SweepError::Incomplete { report, .. }) => {
-                            report.failed
-                        }
-                        _ => 0,
-                    };
+            // The sweep logs its own figures (app::sweep); a failure is
+            // logged here with its cause and returned for Lambda to retry.
+            schedule::handle(store, bus, &event.payload)
+                .await
+                .map_err(|e| {
                     lambda_runtime::tracing::warn!(
                         schedule = event.payload.resources.as_ref().and_then(|r| r.first()).map(String::as_str),
-                        failed,
                         error = %error_chain(&e),
                         "sweep incomplete; the invocation is retried"
                     );
-                    Err(diagnostic(&e))
-                }
-            }
+                    diagnostic(&e)
+                })
         },
     ))
     .await

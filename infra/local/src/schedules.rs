@@ -160,32 +160,12 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
     }
 }
 
-/// The run with its outcome, logged: a change at info, nothing at debug,
-/// a failure as a warning with its error chain.
+/// The run with its outcome; a failure logged as a warning with its error
+/// chain (the sweep logs its own figures).
 fn logged(mut run: ScheduleRun, outcome: Result<SweepReport, ScheduleError>) -> ScheduleRun {
     match outcome {
+        // The sweep logs its own figures (app::sweep).
         Ok(report) => {
-            if report.changed > 0 || report.published > 0 {
-                tracing::info!(
-                    schedule = run.schedule,
-                    execution_id = run.execution_id,
-                    now = %report.now,
-                    due = report.due,
-                    changed = report.changed,
-                    escalated = report.escalated,
-                    overdue_flagged = report.overdue_flagged,
-                    cancelled = report.cancelled,
-                    released = report.released,
-                    published = report.published,
-                    "schedule ran"
-                );
-            } else {
-                tracing::debug!(
-                    schedule = run.schedule,
-                    due = report.due,
-                    "schedule ran; nothing to do"
-                );
-            }
             run.report = Some(report);
         }
         Err(e) => {

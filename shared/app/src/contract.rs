@@ -70,6 +70,11 @@ impl Parties {
 
 /// 10 × 100.00 = 1000.00, initial 400.00, pre-shipment.
 pub fn terms() -> Terms {
+    terms_with(CoverageType::PreShipment)
+}
+
+/// [`terms`] with another coverage type.
+pub fn terms_with(coverage: CoverageType) -> Terms {
     Terms::new(TermsDraft {
         items: vec![LineItem {
             description: ShortText::parse("widget").unwrap_or_else(|e| panic!("{e}")),
@@ -81,7 +86,7 @@ pub fn terms() -> Terms {
         ship_by: NaiveDate::from_ymd_opt(2027, 6, 1).unwrap_or_else(|| panic!("date")),
         quality_terms: LongText::parse("as sampled").unwrap_or_else(|e| panic!("{e}")),
         destination_country: CountryCode::US,
-        coverage: CoverageType::PreShipment,
+        coverage,
         inspection: None,
         contract_document: None,
     })
@@ -90,13 +95,23 @@ pub fn terms() -> Terms {
 
 /// Create an order (buyer → supplier) and commit it.
 pub async fn create<B: Backend>(backend: &B, p: &Parties, at: Timestamp) -> Order {
+    create_with(backend, p, terms(), at).await
+}
+
+/// [`create`] on given terms.
+pub async fn create_with<B: Backend>(
+    backend: &B,
+    p: &Parties,
+    terms: Terms,
+    at: Timestamp,
+) -> Order {
     let id = OrderId::parse(unique("ord_")).unwrap_or_else(|e| panic!("{e}"));
     let (order, events) = Order::create(
         &p.buyer,
         NewOrder {
             id,
             counterparty: Counterparty::Supplier(p.supplier.id.clone()),
-            terms: terms(),
+            terms,
         },
         at,
     )
@@ -105,7 +120,7 @@ pub async fn create<B: Backend>(backend: &B, p: &Parties, at: Timestamp) -> Orde
     order
 }
 
-async fn commit_ok<B: Backend>(
+pub async fn commit_ok<B: Backend>(
     backend: &B,
     order: &Order,
     expected: Option<u64>,

@@ -6,7 +6,6 @@
 use chrono::TimeDelta;
 use domain::actor::Provider;
 use domain::calendar::Timestamp;
-use domain::contract::{LineItem, Terms, TermsDraft};
 use domain::coverage::CoverageType;
 use domain::dispute::{
     DisputePolicy, DisputeReason, DisputeStatus, EscalationGround, ResponseAction,
@@ -22,35 +21,16 @@ use domain::{Order, Usd};
 
 use crate::consumer::{self, Applied};
 use crate::contract::{
-    Parties, confirm_with_retry, payment_body, provider_message, stored_order, t0, unique,
+    Parties, commit_ok, confirm_with_retry, create_with, payment_body, provider_message,
+    stored_order, t0, terms_with, unique,
 };
 use crate::error::MessagingError;
 use crate::memory::MemoryBus;
-use crate::ports::{Backend, Commit, EventBus};
+use crate::ports::{Backend, EventBus};
 use crate::sweep::{self, SweepError, SweepReport};
 
 fn usd(s: &str) -> Usd {
     Usd::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-/// 10 × 100.00 = 1000.00, initial 400.00, `coverage`.
-fn terms(coverage: CoverageType) -> Terms {
-    Terms::new(TermsDraft {
-        items: vec![LineItem {
-            description: ShortText::parse("widget").unwrap_or_else(|e| panic!("{e}")),
-            quantity: 10,
-            unit_price: usd("100.00"),
-        }],
-        shipping_fee: Usd::ZERO,
-        initial_payment: usd("400.00"),
-        ship_by: chrono::NaiveDate::from_ymd_opt(2027, 6, 1).unwrap_or_else(|| panic!("date")),
-        quality_terms: LongText::parse("as sampled").unwrap_or_else(|e| panic!("{e}")),
-        destination_country: CountryCode::US,
-        coverage,
-        inspection: None,
-        contract_document: None,
-    })
-    .unwrap_or_else(|e| panic!("terms: {e}"))
 }
 
 /// Run a command on the stored order and commit it on the version read.
@@ -63,17 +43,7 @@ async fn change<B: Backend>(
     let mut o = stored_order(backend, id).await;
     let before = o.version();
     let events = command(&mut o);
-    backend
-        .commit(Commit {
-            order: &o,
-            expected_version: Some(before),
-            events: &events,
-            idempotency: None,
-            dedup: None,
-            now,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("commit: {e:?}"));
+    commit_ok(backend, &o, Some(before), &events, now).await;
     o
 }
 
@@ -135,28 +105,10 @@ async fn paid_order<B: Backend>(
         .set_limit(&p.supplier.id, usd("100000.00"), None)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let id = OrderId::parse(unique("ord_")).unwrap_or_else(|e| panic!("{e}"));
-    let (order, events) = Order::create(
-        &p.buyer,
-        domain::order::NewOrder {
-            id: id.clone(),
-            counterparty: domain::order::Counterparty::Supplier(p.supplier.id.clone()),
-            terms: terms(coverage),
-        },
-        at,
-    )
-    .unwrap_or_else(|e| panic!("create: {e}"));
-    backend
-        .commit(Commit {
-            order: &order,
-            expected_version: None,
-            events: &events,
-            idempotency: None,
-            dedup: None,
-            now: at,
-        })
+    let id = create_with(backend, &p, terms_with(coverage), at)
         .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+        .id()
+        .clone();
     confirm_with_retry(backend, &p, &id, at).await;
     pay(backend, &p, &id, Stage::Initial, CARD, Provider::Card, at).await;
     (p, id)

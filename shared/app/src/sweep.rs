@@ -65,6 +65,28 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
+    /// The run's figures, for every caller (the Lambda, the local stack):
+    /// at info when it changed or published something, else at debug.
+    fn log(&self) {
+        if self.changed > 0 || self.published > 0 || self.failed > 0 {
+            tracing::info!(
+                now = %self.now,
+                due = self.due,
+                changed = self.changed,
+                escalated = self.escalated,
+                overdue_flagged = self.overdue_flagged,
+                cancelled = self.cancelled,
+                released = self.released,
+                retried = self.retried,
+                failed = self.failed,
+                published = self.published,
+                "sweep ran"
+            );
+        } else {
+            tracing::debug!(now = %self.now, due = self.due, "sweep ran; nothing to do");
+        }
+    }
+
     fn count(&mut self, events: &[DomainEvent]) {
         for e in events {
             match &e.body {
@@ -207,6 +229,7 @@ where
         }
         Err(e) => Some(e),
     };
+    report.log();
     if report.failed > 0 || publish.is_some() {
         return Err(SweepError::Incomplete {
             failed: report.failed,

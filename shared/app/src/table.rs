@@ -85,13 +85,7 @@ pub struct OrderIndexKeys {
 }
 
 pub fn dispute_partition(status: DisputeStatus) -> String {
-    let s = match status {
-        DisputeStatus::Open => "open",
-        DisputeStatus::Negotiating => "negotiating",
-        DisputeStatus::Escalated => "escalated",
-        DisputeStatus::Resolved => "resolved",
-    };
-    format!("DISPUTE#{s}")
+    format!("DISPUTE#{}", status.as_str())
 }
 
 pub fn order_index_keys(order: &Order) -> OrderIndexKeys {

@@ -748,13 +748,8 @@ impl<B: Backend, C: Clock> Api<B, C> {
         let (limit, cursor) = page_params(req, &mut f);
         let status = f.check(
             "status",
-            match req.query("status").unwrap_or("escalated") {
-                "open" => Ok(DisputeStatus::Open),
-                "negotiating" => Ok(DisputeStatus::Negotiating),
-                "escalated" => Ok(DisputeStatus::Escalated),
-                "resolved" => Ok(DisputeStatus::Resolved),
-                _ => Err("must be open, negotiating, escalated or resolved"),
-            },
+            DisputeStatus::parse(req.query("status").unwrap_or("escalated"))
+                .ok_or("must be open, negotiating, escalated or resolved"),
         );
         let (limit, (cursor, status)) = f.finish(limit.zip(cursor.zip(status)))?;
         let page = PageRequest::new(Some(limit), cursor)

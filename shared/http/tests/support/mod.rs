@@ -153,7 +153,7 @@ pub async fn paid_by_card(api: &TestApi, id: &str, stage: &str) -> String {
         &app::contract::unique("msg_"),
         body,
     );
-    app::consumer::consume(&api.backend, &message, api.clock_now())
+    app::consumer::consume(&api.backend, &message, app::ports::Clock::now(&api.clock))
         .await
         .expect("consumed");
     pay
@@ -168,15 +168,4 @@ pub async fn order_of(api: &TestApi, id: &str) -> Value {
 
 pub fn usd(amount: &str) -> Value {
     json!({"amount": amount, "currency": "USD"})
-}
-
-pub trait ClockNow {
-    fn clock_now(&self) -> chrono::DateTime<Utc>;
-}
-
-impl ClockNow for TestApi {
-    fn clock_now(&self) -> chrono::DateTime<Utc> {
-        use app::ports::Clock;
-        self.clock.now()
-    }
 }
