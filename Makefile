@@ -14,19 +14,24 @@ VENV := .venv
 PYTHON ?= python3
 VENV_STAMP := $(VENV)/.installed-$(shell cat tools/requirements.lock 2>/dev/null | cksum | cut -d' ' -f1)
 
+# Where the reliability tests leave their figures (RELIABILITY.md quotes them).
+FIGURES := $(CARGO_TARGET_DIR)/figures
+
 # Nothing here may reach real AWS: a region, dummy credentials, no
 # instance-metadata lookups, and the venv's Python for the moto server.
 TEST_ENV := AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-	AWS_EC2_METADATA_DISABLED=true TA_PYTHON=$(CURDIR)/$(VENV)/bin/python
+	AWS_EC2_METADATA_DISABLED=true TA_PYTHON=$(CURDIR)/$(VENV)/bin/python \
+	TA_FIGURES_DIR=$(FIGURES)
 
-.PHONY: test run token demo fmt fmt-check lint lint-template unit diagram help venv
+.PHONY: test run token demo fmt fmt-check lint lint-template unit diagram help venv fuzz
 
 help:
 	@echo "make run    - the local stack on 127.0.0.1:\$${PORT:-3000}"
 	@echo "make token  - a token for it: make token SUB=buyer-1 ROLE=buyer"
 	@echo "make test   - fmt check, clippy -D warnings, the whole test suite"
 	@echo "make fmt    - format the code"
+	@echo "make fuzz   - fuzz each target FUZZ_SECONDS=60 on nightly (not part of make test)"
 
 ## The whole suite, as CI runs it.
 test: venv fmt-check lint lint-template unit
@@ -55,7 +60,9 @@ lint:
 unit: venv
 	@mkdir -p "$(CARGO_TARGET_DIR)"
 	$(CARGO) build --workspace --bins --locked
+	rm -rf "$(FIGURES)"
 	$(TEST_ENV) $(CARGO) test --workspace --locked --lib --bins --tests 2>&1 | tee "$(CARGO_TARGET_DIR)/test-output.log"
+	@echo "figures of this run (RELIABILITY.md):"; cat "$(FIGURES)"/*.txt 2>/dev/null || echo "  none recorded"
 	@awk '/^test result:/ { p += $$4; f += $$6; i += $$8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i; exit (p == 0 || f > 0) }' "$(CARGO_TARGET_DIR)/test-output.log"
 
 fmt:
@@ -90,3 +97,46 @@ token:
 ## Walk an order through every step against a running stack (`make run`).
 demo:
 	@python3 tools/demo.py
+
+## Fuzz each target (fuzz/fuzz_targets/) for FUZZ_SECONDS on nightly with a
+## pinned cargo-fuzz (installed under ~/.cache/trade-assurance/tools), in a
+## target directory of its own (sanitizer builds would thrash the shared
+## one), from the seeds (fuzz/seeds/<target>, made by fuzz/seeds.py) and the
+## corpus. New inputs land in fuzz/corpus/<target>, which is then minimised
+## (cargo fuzz cmin, a set cover of the edges) so that what is committed
+## stays small; `make test` replays both (shared/http/tests/fuzz_corpus.rs).
+## A crash leaves its input in fuzz/artifacts/<target>/ (fix it, add it to
+## the seeds as a regression) and fails the run after the other targets.
+## One line per target in $(CARGO_TARGET_DIR)/fuzz-summary.txt.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := webhook request_body money
+FUZZ_TOOLS := $(HOME)/.cache/trade-assurance/tools
+FUZZ_TARGET_DIR := $(HOME)/.cache/trade-assurance/fuzz-target
+CARGO_FUZZ_VERSION := 0.13.1
+
+fuzz:
+	@if [ "$$("$(FUZZ_TOOLS)/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $(CARGO_FUZZ_VERSION)" ]; then \
+		env -u CARGO_TARGET_DIR $(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION) --root "$(FUZZ_TOOLS)"; \
+	fi
+	@rustup toolchain list | grep -q '^nightly' || { echo "make fuzz needs a nightly toolchain: rustup toolchain install nightly"; exit 1; }
+	@mkdir -p "$(CARGO_TARGET_DIR)" "$(FUZZ_TARGET_DIR)"
+	@: > "$(CARGO_TARGET_DIR)/fuzz-summary.txt"
+	@failed=0; cd fuzz; export PATH="$(FUZZ_TOOLS)/bin:$$PATH" CARGO_TARGET_DIR="$(FUZZ_TARGET_DIR)"; \
+	for t in $(FUZZ_TARGETS); do \
+		log="$(FUZZ_TARGET_DIR)/fuzz-$$t.log"; \
+		before=$$(ls corpus/$$t | wc -l); \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s (log: $$log) ..."; \
+		if cargo +nightly fuzz run $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -close_fd_mask=1 > "$$log" 2>&1; then \
+			crash=none; \
+		else \
+			crash="FOUND, see $$log and fuzz/artifacts/$$t/"; failed=1; \
+		fi; \
+		runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' "$$log" | tail -n 1); \
+		cargo +nightly fuzz cmin $$t corpus/$$t -- -set_cover_merge=1 -use_counters=0 -close_fd_mask=1 \
+			> "$(FUZZ_TARGET_DIR)/cmin-$$t.log" 2>&1 || true; \
+		after=$$(ls corpus/$$t | wc -l); \
+		echo "fuzz $$t: $${runs:-?} executions in $(FUZZ_SECONDS) s, corpus $$before -> $$after inputs (after cmin), crash: $$crash" \
+			| tee -a "$(CARGO_TARGET_DIR)/fuzz-summary.txt"; \
+	done; \
+	exit $$failed

@@ -62,16 +62,25 @@ def call(method: str, path: str, who=None, body=None, expect=(200,), headers=Non
     if method == "POST" and who:
         headers["idempotency-key"] = uuid.uuid4().hex
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(URL + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            status, text = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    except urllib.error.URLError as e:
-        sys.exit(f"cannot reach the local stack at {URL} ({e.reason}); start it with `make run`")
     who_name = label or (who[1] if who else "anyone")
-    print(f"  {who_name:>8} {method:<4} {path} -> {status}")
+    deadline = time.monotonic() + 60
+    while True:
+        request = urllib.request.Request(URL + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                status, text = r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            status, text = e.code, e.read().decode()
+        except urllib.error.URLError as e:
+            sys.exit(f"cannot reach the local stack at {URL} ({e.reason}); start it with `make run`")
+        print(f"  {who_name:>8} {method:<4} {path} -> {status}")
+        # A well-behaved client: 429/503 (a store or queue unavailable, e.g.
+        # under FAULT_RATE_PERCENT) and a key still in progress are retried
+        # with the same Idempotency-Key.
+        retryable = status in (429, 503) or (status == 409 and "/request-in-progress" in text)
+        if not retryable or status in expect or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     if status not in expect:
         sys.exit(f"unexpected {status}: {text}")
     return json.loads(text) if text else None

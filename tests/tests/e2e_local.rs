@@ -1316,10 +1316,7 @@ fn pay_later_runs_from_credit_line_to_arrival_on_moto() {
 /// `make demo` is `python3 tools/demo.py`: it walks an order through every
 /// step against a running stack and must complete.
 fn demo(app: &App) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repository root")
-        .to_path_buf();
+    let root = repo_root();
     let out = std::process::Command::new("python3")
         .arg(root.join("tools/demo.py"))
         .env("TA_URL", format!("http://127.0.0.1:{}", app.port))

@@ -15,6 +15,7 @@
 
 use aws_adapters::dynamodb::DynamoStore;
 use aws_adapters::eventbridge::{EventBridgeBus, create_bus_if_missing};
+use aws_adapters::faults::FaultInjector;
 use aws_config::environment::{
     EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
 };
@@ -97,6 +98,59 @@ pub fn is_loopback(endpoint: &str) -> bool {
 /// Load the configuration, connect the adapters, create the table, the bus
 /// and the queues if they are missing.
 pub async fn connect(settings: &Settings) -> Result<Connected, String> {
+    connect_with(settings, None).await
+}
+
+/// The fault injector `FAULT_RATE_PERCENT` asks for (0–100, up to four
+/// decimals; unset or 0: none), seeded by `FAULT_SEED` (default 1). Every
+/// DynamoDB, SQS and EventBridge call of the stack then risks a throttle, a
+/// 5xx, a timeout, a lost response or a transaction conflict, and the SDK's
+/// retries back off in milliseconds.
+pub fn faults_from_lookup(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Option<FaultInjector>, String> {
+    let set = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(rate) = set("FAULT_RATE_PERCENT") else {
+        return Ok(None);
+    };
+    let ppm = percent_to_ppm(&rate).ok_or_else(|| {
+        format!(
+            "FAULT_RATE_PERCENT must be a percentage from 0 to 100 (up to 4 decimals), not {rate:?}"
+        )
+    })?;
+    let seed = match set("FAULT_SEED") {
+        None => 1,
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| format!("FAULT_SEED must be a whole number, not {s:?}"))?,
+    };
+    Ok((ppm > 0).then(|| FaultInjector::new(ppm, seed)))
+}
+
+/// `"20"` → 200,000 parts per million, `"0.5"` → 5,000; at most four
+/// decimals, at most 100.
+fn percent_to_ppm(s: &str) -> Option<u32> {
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (!fraction.is_empty() && !digits(fraction)) || fraction.len() > 4 {
+        return None;
+    }
+    let whole: u32 = whole.parse().ok()?;
+    let fraction: u32 = format!("{fraction:0<4}").parse().ok()?;
+    let ppm = whole.checked_mul(10_000)?.checked_add(fraction)?;
+    (ppm <= 1_000_000).then_some(ppm)
+}
+
+/// [`connect`], with every SDK call through `faults` when given (and the
+/// SDK's retry backoff in milliseconds).
+pub async fn connect_with(
+    settings: &Settings,
+    faults: Option<&FaultInjector>,
+) -> Result<Connected, String> {
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
         .or_else(ProfileFileRegionProvider::new())
         .or_else(Region::new(DEFAULT_REGION));
@@ -115,12 +169,16 @@ pub async fn connect(settings: &Settings) -> Result<Connected, String> {
         .or_else("Profile", ProfileFileCredentialsProvider::builder().build());
         (SharedCredentialsProvider::new(chain), "environment/profile")
     };
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .credentials_provider(credentials)
-        .endpoint_url(&settings.endpoint)
-        .load()
-        .await;
+        .endpoint_url(&settings.endpoint);
+    if let Some(faults) = faults {
+        loader = loader
+            .http_client(faults.http_client())
+            .retry_config(FaultInjector::quick_retries());
+    }
+    let config = loader.load().await;
     let region = config
         .region()
         .map_or_else(|| DEFAULT_REGION.to_owned(), ToString::to_string);
@@ -163,6 +221,34 @@ pub async fn connect(settings: &Settings) -> Result<Connected, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fault_rates_are_percentages_and_anything_else_is_refused() {
+        let env = |rate: &'static str, seed: &'static str| {
+            move |name: &str| match name {
+                "FAULT_RATE_PERCENT" => Some(rate.to_owned()),
+                "FAULT_SEED" => Some(seed.to_owned()),
+                _ => None,
+            }
+        };
+        for (rate, ppm) in [
+            ("20", 200_000),
+            ("0.5", 5_000),
+            ("100", 1_000_000),
+            ("12.3456", 123_456),
+        ] {
+            let injector = faults_from_lookup(env(rate, "7"))
+                .expect(rate)
+                .expect("an injector");
+            assert_eq!(injector.rate_ppm(), ppm, "{rate}");
+        }
+        assert!(faults_from_lookup(env("0", "")).expect("0 %").is_none());
+        assert!(faults_from_lookup(|_| None).expect("unset").is_none());
+        for bad in ["-1", "101", "1e2", "20%", ".5", "0.00001", "x"] {
+            assert!(faults_from_lookup(env(bad, "1")).is_err(), "{bad}");
+        }
+        assert!(faults_from_lookup(env("20", "seven")).is_err());
+    }
 
     #[test]
     fn loopback_endpoints_are_recognised() {

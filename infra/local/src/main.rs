@@ -55,6 +55,10 @@ environment:
   PAYMENT_QUEUE_WAIT_SECONDS
                        the poller's receive wait, 0-20 (default 20, or 0 for a
                        loopback endpoint: short polls that never hold it)
+  FAULT_RATE_PERCENT   AWS-endpoint mode only: inject faults into this share of
+                       DynamoDB, SQS and EventBridge calls (0-100, e.g. 20),
+                       with the SDK's retry backoff in milliseconds
+  FAULT_SEED           the injector's seed (default 1)
   AWS_REGION           its region (else AWS_DEFAULT_REGION, the profile, us-east-1);
                        credentials from the environment or the profile, or
                        testing/testing for a loopback endpoint when
@@ -230,7 +234,14 @@ async fn serve_aws(
     settings: AwsSettings,
     config: Config,
 ) -> ExitCode {
-    let connected = match local_stack::aws::connect(&settings).await {
+    let faults = match local_stack::aws::faults_from_lookup(|k| std::env::var(k).ok()) {
+        Ok(faults) => faults,
+        Err(e) => {
+            eprintln!("local-stack: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let connected = match local_stack::aws::connect_with(&settings, faults.as_ref()).await {
         Ok(connected) => connected,
         Err(e) => {
             eprintln!("local-stack: AWS-endpoint mode (AWS_ENDPOINT_URL): {e}");
@@ -240,7 +251,7 @@ async fn serve_aws(
     let backend = format!(
         "AWS endpoint {endpoint} (region {region}, {credentials} credentials)
             DynamoDB table {table}, EventBridge bus {bus}
-            SQS payment queue {queue}, dead letters {dlq} (receive wait {wait} s)",
+            SQS payment queue {queue}, dead letters {dlq} (receive wait {wait} s){faults}",
         endpoint = settings.endpoint,
         region = connected.region,
         credentials = connected.credentials,
@@ -249,6 +260,10 @@ async fn serve_aws(
         queue = settings.payments.queue,
         dlq = settings.payments.dlq,
         wait = settings.payments.wait_seconds,
+        faults = faults.as_ref().map_or_else(String::new, |f| format!(
+            "\n            FAULT INJECTION: {} % of SDK calls fail (throttle, 5xx, timeout, lost response, conflict)",
+            percent(f.rate_ppm())
+        )),
     );
     let webhooks = http_api::webhook::Webhooks {
         queue: connected.payments,
@@ -339,4 +354,17 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// 200,000 parts per million → `20`, 5,000 → `0.5`.
+#[cfg(feature = "aws")]
+fn percent(ppm: u32) -> String {
+    let (whole, fraction) = (ppm / 10_000, ppm % 10_000);
+    if fraction == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{fraction:04}")
+            .trim_end_matches('0')
+            .to_owned()
+    }
 }

@@ -424,6 +424,78 @@ pub async fn idempotency_records_progress_complete_mismatch_and_expire<B: Backen
         .unwrap_or_else(|e| panic!("{e:?}"));
 }
 
+/// A failed request gives up its own lease so that its retry runs at once;
+/// releasing never removes another payload's lease or a completed record.
+pub async fn a_released_lease_lets_the_retry_run_and_nothing_else_is_released<B: Backend>(
+    backend: B,
+) {
+    let caller = user(&unique("u-"));
+    let key =
+        IdemKey::new(&caller, "POST", "/v1/orders", &unique("k")).unwrap_or_else(|e| panic!("{e}"));
+    let body = PayloadHash::of(b"{\"a\":1}");
+    let other = PayloadHash::of(b"{\"a\":2}");
+    let now = t0();
+    let lease = IdemRecord::in_progress(key.clone(), body.clone(), now);
+    backend
+        .begin(&lease, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    // Someone else's payload releases nothing: still in progress.
+    let foreign = IdemRecord::in_progress(key.clone(), other.clone(), now);
+    backend
+        .release(&foreign)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let got = backend
+        .get_record(&key, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(decide(got.as_ref(), &body, now), IdemDecision::InProgress);
+    // Its own: gone, and the retry takes the key at once.
+    backend
+        .release(&lease)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        backend
+            .get_record(&key, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}")),
+        None
+    );
+    backend
+        .release(&lease)
+        .await
+        .unwrap_or_else(|e| panic!("releasing nothing is no error: {e:?}"));
+    backend
+        .begin(&lease, now)
+        .await
+        .unwrap_or_else(|e| panic!("the retry's lease: {e:?}"));
+    // A completed record stays, whoever asks.
+    let response = StoredResponse {
+        status: 201,
+        content_type: "application/json".into(),
+        body: "{}".into(),
+    };
+    let done = IdemRecord::complete(key.clone(), body.clone(), response.clone(), now);
+    backend
+        .complete(&done, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    backend
+        .release(&lease)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let got = backend
+        .get_record(&key, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        decide(got.as_ref(), &body, now),
+        IdemDecision::Replay(response)
+    );
+}
+
 /// An idempotency record committed with an order change: read back with
 /// the order, and a stale retry cannot overwrite it.
 pub async fn idempotency_record_rides_with_the_order_commit<B: Backend>(backend: B) {
@@ -835,10 +907,29 @@ pub async fn credit_lines_reserve_with_payments_and_decide_once<B: Backend>(back
         .apply_for_credit(&line)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let twice = backend.apply_for_credit(&line).await;
+    // The same application again is a retried write: done already.
+    backend
+        .apply_for_credit(&line)
+        .await
+        .unwrap_or_else(|e| panic!("a retried application: {e:?}"));
+    let another = CreditLine::apply(
+        p.buyer.id.clone(),
+        ApplicationId::parse(unique("app_")).unwrap_or_else(|e| panic!("{e}")),
+        t0(),
+    );
+    let twice = backend.apply_for_credit(&another).await;
     assert_eq!(
         twice.err().and_then(|e| e.conflict_kind()),
         Some(ConflictKind::AlreadyExists)
+    );
+    assert_eq!(
+        backend
+            .get_credit(&p.buyer.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .map(|l| l.application_id),
+        Some(line.application_id.clone()),
+        "the first application stays"
     );
     line.approve(Usd::dollars(500).unwrap_or_else(|e| panic!("{e}")), t0())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1505,6 +1596,7 @@ macro_rules! contract_suite {
             concurrent_confirmations_never_over_reserve,
             idempotency_records_progress_complete_mismatch_and_expire,
             idempotency_record_rides_with_the_order_commit,
+            a_released_lease_lets_the_retry_run_and_nothing_else_is_released,
             concurrent_consumers_apply_a_provider_event_once,
             listings_paginate_newest_first_and_cursors_stay_in_their_listing,
             due_index_returns_exactly_the_due_orders,

@@ -378,12 +378,13 @@ impl CreditLines for MemoryBackend {
 
     async fn apply_for_credit(&self, line: &CreditLine) -> StoreResult<()> {
         let mut state = self.lock();
-        if state
-            .credit
-            .get(&line.buyer_id)
-            .is_some_and(|l| l.status() != CreditLineStatus::Declined)
-        {
-            return conflict(ConflictKind::AlreadyExists);
+        match state.credit.get(&line.buyer_id) {
+            // The same application again: a retried write, already done.
+            Some(l) if l.application_id == line.application_id => return Ok(()),
+            Some(l) if l.status() != CreditLineStatus::Declined => {
+                return conflict(ConflictKind::AlreadyExists);
+            }
+            _ => {}
         }
         state.credit.insert(line.buyer_id.clone(), line.clone());
         Ok(())
@@ -431,6 +432,17 @@ impl Idempotency for MemoryBackend {
             return conflict(ConflictKind::Idempotency);
         }
         state.idempotency.insert(record.key.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn release(&self, record: &IdemRecord) -> StoreResult<()> {
+        let mut state = self.lock();
+        let own_lease = state.idempotency.get(&record.key).is_some_and(|r| {
+            r.state == IdemState::InProgress && r.payload_hash == record.payload_hash
+        });
+        if own_lease {
+            state.idempotency.remove(&record.key);
+        }
         Ok(())
     }
 }

@@ -141,6 +141,9 @@ impl<B: Idempotency> Idempotency for Outage<B> {
     async fn complete(&self, record: &IdemRecord, now: Timestamp) -> StoreResult<()> {
         self.inner.complete(record, now).await
     }
+    async fn release(&self, record: &IdemRecord) -> StoreResult<()> {
+        self.inner.release(record).await
+    }
 }
 
 impl<B: Dedup> Dedup for Outage<B> {

@@ -168,7 +168,8 @@ pub trait CreditLines: Send + Sync {
     ) -> impl Future<Output = StoreResult<Option<CreditLine>>> + Send;
 
     /// Record a new application: only if the buyer has none, or only a
-    /// declined one (else `Conflict(AlreadyExists)`).
+    /// declined one (else `Conflict(AlreadyExists)`). The same application
+    /// (same id) again is a no-op: a retried write whose answer was lost.
     fn apply_for_credit(&self, line: &CreditLine) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Record the lender's decision on a pending application (else
@@ -205,6 +206,12 @@ pub trait Idempotency: Send + Sync {
         record: &IdemRecord,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Remove this request's own in-progress record (same key, still in
+    /// progress, same payload hash) after it failed with a server error, so
+    /// that its retry runs at once instead of waiting out the lease. Any
+    /// other record stays; nothing to remove is not an error.
+    fn release(&self, record: &IdemRecord) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// De-duplication of provider events, by provider + event id.

@@ -231,7 +231,7 @@ where
     };
     let record = idem
         .map(|i| IdemRecord::complete(i.key.clone(), i.payload.clone(), c.respond(&order), now));
-    store
+    let committed = store
         .commit(Commit {
             order: &order,
             expected_version: None,
@@ -240,6 +240,32 @@ where
             dedup: None,
             now,
         })
-        .await?;
-    Ok(Outcome::Done(order))
+        .await;
+    match (committed, idem) {
+        (Ok(()), _) => Ok(Outcome::Done(order)),
+        // The key's record moved on without us: the same request committed
+        // (its answer lost and its write retried) or another holds it.
+        (Err(StoreError::Conflict(_)), Some(i)) => {
+            let existing = store.get_record(&i.key, now).await?;
+            match decide(existing.as_ref(), &i.payload, now) {
+                IdemDecision::Replay(r) => Ok(Outcome::Replayed(r)),
+                IdemDecision::PayloadMismatch => Err(UseCaseError::IdempotencyMismatch),
+                IdemDecision::InProgress | IdemDecision::Proceed => Err(UseCaseError::InProgress),
+            }
+        }
+        (Err(e), Some(i)) => {
+            release_lease(store, i, now).await;
+            Err(e.into())
+        }
+        (Err(e), None) => Err(e.into()),
+    }
+}
+
+/// Give up this request's lease after a failure, so its retry need not wait
+/// for the lease to expire (best effort: if this fails too, it expires).
+pub async fn release_lease<S: Idempotency>(store: &S, i: &IdemRequest, now: Timestamp) {
+    let lease = IdemRecord::in_progress(i.key.clone(), i.payload.clone(), now);
+    if let Err(e) = store.release(&lease).await {
+        tracing::warn!(error = %crate::error::error_chain(&e), "could not release an idempotency lease; it expires by itself");
+    }
 }

@@ -1180,7 +1180,8 @@ impl CreditLines for DynamoStore {
     }
 
     async fn apply_for_credit(&self, line: &CreditLine) -> StoreResult<()> {
-        self.client
+        let written = self
+            .client
             .put_item()
             .table_name(&*self.table)
             .set_item(Some(to_item(&credit_item(line))?))
@@ -1189,8 +1190,20 @@ impl CreditLines for DynamoStore {
             .expression_attribute_values(":declined", s("declined"))
             .send()
             .await
-            .map_err(|e| map_err(e, ConflictKind::AlreadyExists))?;
-        Ok(())
+            .map_err(|e| map_err(e, ConflictKind::AlreadyExists));
+        match written {
+            // The SDK retried a put whose answer was lost: the line there
+            // is this very application, so it was written.
+            Err(StoreError::Conflict(ConflictKind::AlreadyExists))
+                if self
+                    .get_credit(&line.buyer_id)
+                    .await?
+                    .is_some_and(|stored| stored.application_id == line.application_id) =>
+            {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     async fn decide_credit(&self, line: &CreditLine, dedup: Option<&DedupMark>) -> StoreResult<()> {
@@ -1258,6 +1271,26 @@ impl Idempotency for DynamoStore {
             record.key.as_str(),
         )
         .await
+    }
+
+    async fn release(&self, record: &IdemRecord) -> StoreResult<()> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&*self.table)
+            .set_key(Some(key(table::idem_pk(&record.key), IDEM_SK)))
+            .condition_expression("#state = :inprog AND payload_hash = :hash")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":inprog", s("in_progress"))
+            .expression_attribute_values(":hash", s(record.payload_hash.as_str()))
+            .send()
+            .await
+            .map_err(|e| map_err(e, ConflictKind::Idempotency));
+        match deleted {
+            // Not (or no longer) this request's lease: leave it.
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

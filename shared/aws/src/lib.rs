@@ -7,6 +7,8 @@ pub mod counting;
 pub mod dynamodb;
 #[cfg(feature = "eventbridge")]
 pub mod eventbridge;
+#[cfg(feature = "faults")]
+pub mod faults;
 #[cfg(feature = "schedule")]
 pub mod schedule;
 #[cfg(feature = "sqs")]

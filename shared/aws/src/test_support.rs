@@ -23,11 +23,17 @@ pub struct MotoServer {
 }
 
 fn repo_root() -> PathBuf {
-    // shared/aws → repository root
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from("."))
+    // The manifest directory of the running test (cargo sets it), not the
+    // one baked in at compile time: a target directory shared by several
+    // clones may hold a build made in another clone.
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file() && d.join("tools").is_dir())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or(start)
 }
 
 /// The Python that has moto: `TA_PYTHON`, else the project venv.

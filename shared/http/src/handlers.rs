@@ -817,6 +817,8 @@ impl<B: Backend, C: Clock> Api<B, C> {
             };
             let record = IdemRecord::complete(idem.key, idem.payload, stored, now);
             self.backend.complete(&record, now).await?;
+        } else {
+            usecases::release_lease(&self.backend, &idem, now).await;
         }
         result
     }
@@ -878,6 +880,12 @@ impl<B: Backend, C: Clock> Api<B, C> {
             ));
         }
         let supplier = UserId::parse(supplier).map_err(|_| ApiError::NotFound)?;
+        if supplier == caller.id {
+            // As with disputes: no one decides their own case.
+            return Err(ApiError::Forbidden(
+                "an arbiter may not set their own assurance limit".into(),
+            ));
+        }
         let (limit, account) = dto::parse_body::<dto::LimitBody>(&req.body)?;
         let stored = self
             .backend
