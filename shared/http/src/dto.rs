@@ -14,7 +14,10 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::{ApiError, FieldError};
 
-/// Decode a JSON body strictly; an empty body reads as `{}`.
+/// Decode a JSON body strictly; an empty body reads as `{}`. A body is an
+/// object, and every list in it a list of objects (line items, documents):
+/// serde's derive would otherwise read an array positionally as a struct
+/// (`[1]` as `{"version": 1}`, `["SGS", "china"]` as an inspection).
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let bytes: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
@@ -24,12 +27,55 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
+        // An unknown field named "" has an empty path: the body is at fault.
+        let field = if path == "." || path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        };
         ApiError::bad_request(vec![FieldError::new(field, e.inner())])
     })?;
     de.end()
         .map_err(|e| ApiError::bad_request(vec![FieldError::new("body", e)]))?;
+    let shape = serde_json::from_slice::<serde_json::Value>(bytes).unwrap_or_default();
+    if !shape.is_object() {
+        return Err(ApiError::bad_request(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    }
+    if let Some(field) = list_of_non_objects(&shape, "") {
+        return Err(ApiError::bad_request(vec![FieldError::new(
+            field,
+            "must be an object (lists hold objects only)",
+        )]));
+    }
     Ok(value)
+}
+
+/// The path of the first array element in `v` that is not an object
+/// (depth is bounded by serde_json's recursion limit).
+fn list_of_non_objects(v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let path = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            list_of_non_objects(v, &path)
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let path = format!("{at}[{i}]");
+            if item.is_object() {
+                list_of_non_objects(item, &path)
+            } else {
+                Some(path)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// Collects field errors while parsing.
