@@ -4,6 +4,7 @@
 //! and one handler per route.
 
 pub mod dto;
+pub mod fuzzing;
 pub mod handlers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
@@ -76,6 +77,9 @@ impl<B: Backend, C: Clock> Api<B, C> {
             ("GET", "/v1/credit-line") => self.get_credit_line(c).await,
             ("PUT", "/v1/suppliers/{id}/assurance-limit") => self.put_limit(req, c, id).await,
             ("GET", "/v1/suppliers/{id}/assurance-limit") => self.get_limit(c, id).await,
+            // Served by `webhook::Webhooks::handle` (its own function and
+            // authentication), never by the API's handlers.
+            ("POST", "/v1/webhooks/{provider}") => Err(ApiError::RouteNotFound),
             _ => Err(ApiError::Internal(error_chain(&std::io::Error::other(
                 format!("route {} {} has no handler", route.method, route.path),
             )))),
