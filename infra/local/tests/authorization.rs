@@ -18,135 +18,37 @@
 #[path = "../../../tests/figures.rs"]
 mod figures;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
 use http_api::routes::ROUTES;
-use http_api::webhook::{LOCAL_DEFAULT_SECRET, ProviderSecrets};
-use local_stack::jwt::{JwtConfig, sign_claims};
 use local_stack::schedules::TickerConfig;
-use local_stack::server;
-use local_stack::stack::Stack;
-use serde_json::{Value, json};
+use serde_json::json;
+use support::{App, Reply, local_webhook_secrets, token, token_with};
 
 const SECRET: &str = "authorization-test-secret";
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 // ---- the stack --------------------------------------------------------------------
-
-/// A stack serving on a loopback port; dropping it shuts its runtime down.
-struct App {
-    port: u16,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(5));
-        }
-    }
-}
 
 /// The embedded stack, every provider with the local default webhook
 /// secret (so the webhook route refuses for want of a signature, not of a
 /// secret).
 fn spawn_embedded() -> App {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let port = runtime.block_on(async {
-        let listener = server::bind(0).await.expect("bind a loopback port");
-        let port = listener.local_addr().expect("address").port();
-        let secrets =
-            ProviderSecrets::from_lookup(|_| None, Some(LOCAL_DEFAULT_SECRET)).expect("secrets");
-        let stack = Arc::new(Stack::embedded(JwtConfig::new(SECRET), secrets));
-        tokio::spawn(local_stack::queue::run_consumer(Arc::clone(&stack)));
-        tokio::spawn(server::serve_with_ticker(
-            listener,
-            stack,
-            TickerConfig::off(),
-        ));
-        port
-    });
-    App {
-        port,
-        runtime: Some(runtime),
-    }
-}
-
-// ---- a small HTTP/1.1 client ------------------------------------------------------
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
+    support::spawn_embedded(SECRET, local_webhook_secrets(), TickerConfig::off())
 }
 
 impl App {
-    /// `method path` with `authorization` (if any) and `body` (JSON for
-    /// POST and PUT).
-    fn call(&self, method: &str, path: &str, authorization: Option<&str>, body: &str) -> Reply {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\n",
-            self.port,
-            body.len()
-        );
-        if let Some(value) = authorization {
-            head.push_str(&format!("authorization: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(body.as_bytes()).expect("write body");
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .unwrap_or_else(|e| panic!("read the answer to {method} {path}: {e}"));
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("a header end");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    /// `method path` with `authorization` (if any) as the header's value
+    /// and `body` (JSON for POST and PUT).
+    fn request(&self, method: &str, path: &str, authorization: Option<&str>, body: &str) -> Reply {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|value| ("authorization", value))
+            .into_iter()
             .collect();
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
-        }
+        self.send(method, path, &headers, body.as_bytes())
     }
 
     fn published_events(&self) -> usize {
-        let r = self.call("GET", "/_local/events", None, "");
+        let r = self.get("/_local/events", None);
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()["items"].as_array().expect("items").len()
     }
@@ -158,15 +60,8 @@ fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn token(secret: &str, claims: &Value) -> String {
-    sign_claims(&JwtConfig::new(secret), claims).expect("sign")
-}
-
 fn valid_token() -> String {
-    token(
-        SECRET,
-        &json!({"sub": "buyer-1", "cognito:groups": ["buyer"], "exp": now_secs() + 3600}),
-    )
+    token(SECRET, "buyer-1", "buyer")
 }
 
 /// Every way of calling without a usable token, with whether the
@@ -188,12 +83,15 @@ fn no_usable_token() -> Vec<(&'static str, Option<String>, bool)> {
         ("a garbage token", Some("Bearer not-a-jwt".into()), false),
         (
             "an arbiter's token signed with another secret",
-            Some(format!("Bearer {}", token("local-dev-secret", &arbiter))),
+            Some(format!(
+                "Bearer {}",
+                token_with("local-dev-secret", &arbiter)
+            )),
             false,
         ),
         (
             "an expired arbiter's token",
-            Some(format!("Bearer {}", token(SECRET, &expired))),
+            Some(format!("Bearer {}", token_with(SECRET, &expired))),
             false,
         ),
     ]
@@ -248,13 +146,13 @@ fn when_no_usable_token_is_sent_every_non_public_route_should_get_the_authorizer
         let path = concrete(route.path);
         let body = body_for(route.method);
         for (what, authorization, bare) in no_usable_token() {
-            let r = app.call(route.method, &path, authorization.as_deref(), body);
+            let r = app.request(route.method, &path, authorization.as_deref(), body);
             assert_authorizers_401(&r, bare, &format!("{} {path} with {what}", route.method));
             checked += 1;
         }
         // With a valid token the same request reaches the handlers: the
         // route matched, and the 401 above was the authorizer's.
-        let r = app.call(route.method, &path, Some(&valid), body);
+        let r = app.request(route.method, &path, Some(&valid), body);
         assert_ne!(r.status, 401, "{} {path}: {}", route.method, r.body);
         assert_ne!(
             r.body,
@@ -287,7 +185,7 @@ fn when_no_token_is_sent_the_webhook_route_should_reach_its_handler_and_refuse_a
     for provider in domain::actor::Provider::ALL {
         let path = public[0].path.replace("{provider}", provider.as_str());
         for (what, authorization, _) in no_usable_token() {
-            let r = app.call("POST", &path, authorization.as_deref(), &event);
+            let r = app.request("POST", &path, authorization.as_deref(), &event);
             assert_eq!(r.status, 401, "{path} with {what}: {}", r.body);
             assert_eq!(
                 r.header("content-type"),
@@ -304,7 +202,7 @@ fn when_no_token_is_sent_the_webhook_route_should_reach_its_handler_and_refuse_a
         }
     }
     // An unknown provider is the handler's 404.
-    let r = app.call("POST", "/v1/webhooks/cash", None, &event);
+    let r = app.request("POST", "/v1/webhooks/cash", None, &event);
     assert_eq!(r.status, 404, "{}", r.body);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
     assert_eq!(app.published_events(), 0);
@@ -322,36 +220,36 @@ fn when_no_token_is_sent_health_openapi_and_the_local_endpoints_should_answer() 
         "/_local/clock",
         "/_local/dlq",
     ] {
-        let r = app.call("GET", path, None, "");
+        let r = app.request("GET", path, None, "");
         assert_eq!(r.status, 200, "{path}: {}", r.body);
         assert_eq!(r.header("content-type"), Some("application/json"), "{path}");
         assert!(r.json().is_object(), "{path}");
         assert!(r.header("www-authenticate").is_none(), "{path}");
-        let r = app.call("HEAD", path, None, "");
+        let r = app.request("HEAD", path, None, "");
         assert_eq!(r.status, 200, "HEAD {path}");
     }
     assert_eq!(
-        app.call("GET", "/health", None, "").json(),
+        app.request("GET", "/health", None, "").json(),
         json!({"status": "ok"})
     );
     assert_eq!(
-        app.call("GET", "/openapi.json", None, "").json()["openapi"],
+        app.request("GET", "/openapi.json", None, "").json()["openapi"],
         "3.1.0"
     );
     // The POSTs answer too, each by its own rules rather than a 401.
-    let r = app.call("POST", "/_local/schedules/run", None, "{}");
+    let r = app.request("POST", "/_local/schedules/run", None, "{}");
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = app.call("POST", "/_local/clock/advance", None, r#"{"seconds": 0}"#);
+    let r = app.request("POST", "/_local/clock/advance", None, r#"{"seconds": 0}"#);
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
     // The simulator signs what it is given and delivers it: not an event.
-    let r = app.call("POST", "/_local/providers/card/events", None, "{}");
+    let r = app.request("POST", "/_local/providers/card/events", None, "{}");
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
     // A wrong method is a 405 naming the right one, still not a 401.
-    let r = app.call("POST", "/_local/clock", None, "{}");
+    let r = app.request("POST", "/_local/clock", None, "{}");
     assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
-    let r = app.call("GET", "/_local/providers/card/events", None, "");
+    let r = app.request("GET", "/_local/providers/card/events", None, "");
     assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
     // A route that does not exist is API Gateway's 404, token or not.
     for path in [
@@ -359,7 +257,7 @@ fn when_no_token_is_sent_health_openapi_and_the_local_endpoints_should_answer() 
         "/v1/orders/ord_x1/nothing",
         "/_local/nothing",
     ] {
-        let r = app.call("GET", path, None, "");
+        let r = app.request("GET", path, None, "");
         assert_eq!(r.status, 404, "{path}: {}", r.body);
     }
 }

@@ -25,8 +25,6 @@
 #![cfg(feature = "aws")]
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,20 +32,17 @@ use std::time::{Duration, Instant};
 use app::contract::unique;
 use app::webhooks::{WebhookSecret, sign};
 use aws_adapters::faults::{Fault, FaultInjector};
-use aws_adapters::test_support::MotoServer;
 use chrono::{Days, Utc};
 use domain::Usd;
 use http_api::webhook::ProviderSecrets;
-use local_stack::aws::{Settings, connect_with};
-use local_stack::jwt::{JwtConfig, sign_claims};
 use local_stack::schedules::TickerConfig;
-use local_stack::server;
-use local_stack::sqs::QueueSettings;
-use local_stack::stack::Stack;
 use serde_json::{Value, json};
+use support::{AwsStack, Reply, token};
 
 #[path = "../../../tests/figures.rs"]
 mod figures;
+
+mod support;
 
 const SECRET: &str = "faults-test-secret";
 const WEBHOOK_SECRET: &str = "whsec_ZmF1bHRzLXRlc3Qtd2ViaG9vay1zZWNyZXQ=";
@@ -90,74 +85,31 @@ impl Seen {
 
 // ---- the stack ---------------------------------------------------------------------
 
-type AwsStack = Stack<
-    aws_adapters::dynamodb::DynamoStore,
-    aws_adapters::eventbridge::EventBridgeBus,
-    local_stack::sqs::SqsPayments,
->;
-
+/// The stack in AWS-endpoint mode, its webhook secret, and what its clients
+/// saw.
 struct App {
-    port: u16,
+    /// The port and the runtime: dropped first, which shuts the runtime
+    /// down.
+    served: support::App,
     stack: Arc<AwsStack>,
-    runtime: Option<tokio::runtime::Runtime>,
     secret: WebhookSecret,
     seen: Seen,
 }
 
-impl Drop for App {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(5));
-        }
-    }
-}
-
+/// The stack on moto with every AWS call through `faults`, every provider
+/// signing with the test's webhook secret, no ticker.
 fn spawn(faults: &FaultInjector) -> App {
-    let moto = MotoServer::shared();
-    let settings = Settings {
-        endpoint: moto.endpoint.clone(),
-        table: unique("ta-faults-"),
-        bus: unique("ta-faults-bus-"),
-        payments: QueueSettings {
-            queue: unique("ta-faults-pay-"),
-            dlq: unique("ta-faults-dlq-"),
-            wait_seconds: 0,
-        },
-    };
     let secret = WebhookSecret::parse(WEBHOOK_SECRET).expect("webhook secret");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (port, stack) = runtime.block_on(async {
-        let connected = connect_with(&settings, Some(faults))
-            .await
-            .expect("connect to moto");
-        let listener = server::bind(0).await.expect("bind a loopback port");
-        let port = listener.local_addr().expect("address").port();
-        let webhooks = http_api::webhook::Webhooks {
-            queue: connected.payments,
-            secrets: ProviderSecrets::uniform(secret.clone()),
-        };
-        let stack = Arc::new(Stack::new(
-            connected.store,
-            connected.bus,
-            webhooks,
-            JwtConfig::new(SECRET),
-        ));
-        tokio::spawn(local_stack::sqs::run_poller(Arc::clone(&stack)));
-        tokio::spawn(server::serve_with_ticker(
-            listener,
-            Arc::clone(&stack),
-            TickerConfig::off(),
-        ));
-        (port, stack)
-    });
+    let (served, stack) = support::spawn_on_moto(
+        "ta-faults-",
+        SECRET,
+        ProviderSecrets::uniform(secret.clone()),
+        TickerConfig::off(),
+        Some(faults),
+    );
     App {
-        port,
+        served,
         stack,
-        runtime: Some(runtime),
         secret,
         seen: Seen::default(),
     }
@@ -165,64 +117,13 @@ fn spawn(faults: &FaultInjector) -> App {
 
 // ---- a small HTTP/1.1 client that retries as a good client does ---------------------
 
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-fn token(sub: &str, role: &str) -> String {
-    let exp = Utc::now().timestamp() + 3600;
-    sign_claims(
-        &JwtConfig::new(SECRET),
-        &json!({"sub": sub, "cognito:groups": [role], "exp": exp}),
-    )
-    .expect("token")
-}
-
 impl App {
+    /// One request through the shared client, counted with its status.
     fn once(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\n",
-            self.port,
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(body).expect("write body");
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .unwrap_or_else(|e| panic!("read the answer to {method} {path}: {e}"));
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("a header end");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let status = head
-            .split("\r\n")
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
+        let r = support::send_to(self.served.port, IO_TIMEOUT, method, path, headers, body);
         self.seen.requests.fetch_add(1, Ordering::Relaxed);
-        self.seen.status(status);
-        Reply {
-            status,
-            body: String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
-        }
+        self.seen.status(r.status);
+        r
     }
 
     /// A request as a careful client sends it: a write carries an
@@ -551,9 +452,9 @@ fn at_20_percent_aws_faults_every_order_ends_right_and_no_money_is_lost_or_doubl
     let faults = FaultInjector::new(0, 20_261_121);
     let app = Arc::new(spawn(&faults));
     let p = Arc::new(Parties {
-        buyer: token("buyer-1", "buyer"),
-        supplier: token("sup-1", "supplier"),
-        arbiter: token("arb-1", "arbiter"),
+        buyer: token(SECRET, "buyer-1", "buyer"),
+        supplier: token(SECRET, "sup-1", "supplier"),
+        arbiter: token(SECRET, "arb-1", "arbiter"),
     });
 
     // Faults from the first request on (the table, queues and bus exist).
@@ -597,8 +498,7 @@ fn at_20_percent_aws_faults_every_order_ends_right_and_no_money_is_lost_or_doubl
     faults.set_rate_ppm(0);
 
     // Everything still queued is consumed; the outbox is drained.
-    let runtime = app.runtime.as_ref().expect("runtime");
-    runtime.block_on(app.stack.publish_pending());
+    app.served.block_on(app.stack.publish_pending());
     let dlq = app.expect("GET", "/_local/dlq", &p.buyer, None, 200);
     assert_eq!(
         dlq["items"].as_array().map(Vec::len),

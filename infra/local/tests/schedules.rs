@@ -12,190 +12,45 @@
 //! order also in AWS-endpoint mode on the test process's moto server (the
 //! `…_on_moto` test; it fails, never skips, if moto cannot start).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate, Utc};
 use http_api::webhook::ProviderSecrets;
-use local_stack::jwt::{JwtConfig, sign_claims};
 use local_stack::schedules::{SCHEDULES, TickerConfig, schedule_arn};
-use local_stack::server;
-use local_stack::stack::Stack;
 use serde_json::{Value, json};
+use support::{App, token};
 
 const SECRET: &str = "schedules-test-secret";
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a test waits for the ticker to act.
 const TICKER_WAIT: Duration = Duration::from_secs(30);
 const DAY: i64 = 24 * 3600;
 
 // ---- the stack --------------------------------------------------------------------
 
-/// A stack serving on a loopback port; dropping it shuts its runtime down,
-/// which stops the server, the ticker and the consumer.
-struct App {
-    port: u16,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(5));
-        }
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// The embedded stack (in-memory backend, in-process queue and bus).
 fn spawn_embedded(ticker: TickerConfig) -> App {
-    let runtime = runtime();
-    let port = runtime.block_on(async {
-        let listener = server::bind(0).await.expect("bind a loopback port");
-        let port = listener.local_addr().expect("address").port();
-        let stack = Arc::new(Stack::embedded(
-            JwtConfig::new(SECRET),
-            ProviderSecrets::default(),
-        ));
-        tokio::spawn(local_stack::queue::run_consumer(Arc::clone(&stack)));
-        tokio::spawn(server::serve_with_ticker(listener, stack, ticker));
-        port
-    });
-    App {
-        port,
-        runtime: Some(runtime),
-    }
+    support::spawn_embedded(SECRET, ProviderSecrets::default(), ticker)
 }
 
 /// AWS-endpoint mode on the shared moto server, with a table, bus and
 /// payment queue of its own.
 #[cfg(feature = "aws")]
 fn spawn_on_moto(ticker: TickerConfig) -> App {
-    use app::contract::unique;
-    use aws_adapters::test_support::MotoServer;
-    use local_stack::aws::{Settings, connect};
-    use local_stack::sqs::QueueSettings;
-
-    let moto = MotoServer::shared();
-    let settings = Settings {
-        endpoint: moto.endpoint.clone(),
-        table: unique("ta-ls-sched-"),
-        bus: unique("ta-ls-sched-bus-"),
-        payments: QueueSettings {
-            queue: unique("ta-ls-sched-pay-"),
-            dlq: unique("ta-ls-sched-dlq-"),
-            wait_seconds: 0,
-        },
-    };
-    let runtime = runtime();
-    let port = runtime.block_on(async {
-        let connected = connect(&settings).await.expect("connect to moto");
-        let listener = server::bind(0).await.expect("bind a loopback port");
-        let port = listener.local_addr().expect("address").port();
-        let webhooks = http_api::webhook::Webhooks {
-            queue: connected.payments,
-            secrets: ProviderSecrets::default(),
-        };
-        let stack = Arc::new(Stack::new(
-            connected.store,
-            connected.bus,
-            webhooks,
-            JwtConfig::new(SECRET),
-        ));
-        tokio::spawn(local_stack::sqs::run_poller(Arc::clone(&stack)));
-        tokio::spawn(server::serve_with_ticker(listener, stack, ticker));
-        port
-    });
-    App {
-        port,
-        runtime: Some(runtime),
-    }
+    let (app, _) = support::spawn_on_moto(
+        "ta-ls-sched-",
+        SECRET,
+        ProviderSecrets::default(),
+        ticker,
+        None,
+    );
+    app
 }
 
-// ---- a small HTTP/1.1 client ------------------------------------------------------
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    #[track_caller]
-    fn expect(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "body: {}", self.body);
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
+// ---- the stack's answers ---------------------------------------------------------
 
 impl App {
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\n",
-            self.port,
-            body.len()
-        );
-        if let Some(token) = token {
-            head.push_str(&format!("authorization: Bearer {token}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(body.as_bytes()).expect("write body");
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .unwrap_or_else(|e| panic!("read the answer to {method} {path}: {e}"));
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("a header end");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
-        }
-    }
-
-    fn get(&self, path: &str, token: Option<&str>) -> Reply {
-        self.call("GET", path, token, None)
-    }
-
-    fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
-        self.call("POST", path, token, Some(body))
-    }
-
     /// `POST /_local/schedules/run`: its runs, each checked for its shape.
     fn run_schedules(&self) -> Vec<Value> {
         let answer = self.post("/_local/schedules/run", None, &json!({}));
@@ -256,12 +111,6 @@ impl App {
 
 // ---- orders -----------------------------------------------------------------------
 
-fn token(sub: &str, role: &str) -> String {
-    let claims =
-        json!({"sub": sub, "cognito:groups": [role], "exp": Utc::now().timestamp() + 3600});
-    sign_claims(&JwtConfig::new(SECRET), &claims).expect("sign")
-}
-
 fn date_in(days: u64) -> NaiveDate {
     Utc::now()
         .date_naive()
@@ -278,10 +127,10 @@ struct Parties {
 /// confirms, reserving coverage: the order awaits its initial payment.
 fn confirmed_order(app: &App) -> (Parties, String) {
     let parties = Parties {
-        buyer: token("buyer-1", "buyer"),
-        supplier: token("sup-1", "supplier"),
+        buyer: token(SECRET, "buyer-1", "buyer"),
+        supplier: token(SECRET, "sup-1", "supplier"),
     };
-    let arbiter = token("arb-1", "arbiter");
+    let arbiter = token(SECRET, "arb-1", "arbiter");
     app.call(
         "PUT",
         "/v1/suppliers/sup-1/assurance-limit",

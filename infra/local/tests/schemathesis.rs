@@ -26,23 +26,18 @@
 #[path = "../../../tests/figures.rs"]
 mod figures;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{Days, Utc};
-use http_api::webhook::{LOCAL_DEFAULT_SECRET, ProviderSecrets};
-use local_stack::jwt::{JwtConfig, sign_claims};
 use local_stack::schedules::TickerConfig;
-use local_stack::server;
-use local_stack::stack::Stack;
 use serde_json::{Value, json};
+use support::{App, local_webhook_secrets, token};
 
 const SECRET: &str = "schemathesis-test-secret";
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Test cases per operation and phase: enough to cover each operation's
 /// schema, small enough that the four runs together stay within a couple of
 /// minutes on two cores.
@@ -52,109 +47,13 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
 
 // ---- the stack --------------------------------------------------------------------
 
-/// A stack serving on a loopback port. When it is dropped, its runtime shuts
-/// down.
-struct App {
-    port: u16,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(5));
-        }
-    }
-}
-
 /// The embedded stack with the local webhook secret, so the provider
 /// simulator can settle payments.
 fn spawn_embedded() -> App {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let port = runtime.block_on(async {
-        let listener = server::bind(0).await.expect("bind a loopback port");
-        let port = listener.local_addr().expect("address").port();
-        let secrets =
-            ProviderSecrets::from_lookup(|_| None, Some(LOCAL_DEFAULT_SECRET)).expect("secrets");
-        let stack = Arc::new(Stack::embedded(JwtConfig::new(SECRET), secrets));
-        tokio::spawn(local_stack::queue::run_consumer(Arc::clone(&stack)));
-        tokio::spawn(server::serve_with_ticker(
-            listener,
-            stack,
-            TickerConfig::off(),
-        ));
-        port
-    });
-    App {
-        port,
-        runtime: Some(runtime),
-    }
-}
-
-// ---- a small HTTP/1.1 client ------------------------------------------------------
-
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-impl Reply {
-    #[track_caller]
-    fn expect(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "body: {}", self.body);
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
+    support::spawn_embedded(SECRET, local_webhook_secrets(), TickerConfig::off())
 }
 
 impl App {
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\n",
-            self.port,
-            body.len()
-        );
-        if let Some(token) = token {
-            head.push_str(&format!("authorization: Bearer {token}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(body.as_bytes()).expect("write body");
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .unwrap_or_else(|e| panic!("read the answer to {method} {path}: {e}"));
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("a header end");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let status = head
-            .split("\r\n")
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
-        Reply {
-            status,
-            body: String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
-        }
-    }
-
-    #[track_caller]
-    fn post(&self, path: &str, token: &str, body: &Value, status: u16) -> Value {
-        self.call("POST", path, Some(token), Some(body))
-            .expect(status)
-    }
-
     /// The provider simulator: sign a payment event as the provider would
     /// and deliver it through the webhook route to the consumer.
     #[track_caller]
@@ -177,17 +76,11 @@ struct Tokens {
     arbiter: String,
 }
 
-fn token(sub: &str, role: &str) -> String {
-    let claims =
-        json!({"sub": sub, "cognito:groups": [role], "exp": Utc::now().timestamp() + 3600});
-    sign_claims(&JwtConfig::new(SECRET), &claims).expect("sign")
-}
-
 fn tokens() -> Tokens {
     Tokens {
-        buyer: token("buyer-1", "buyer"),
-        supplier: token("sup-1", "supplier"),
-        arbiter: token("arb-1", "arbiter"),
+        buyer: token(SECRET, "buyer-1", "buyer"),
+        supplier: token(SECRET, "sup-1", "supplier"),
+        arbiter: token(SECRET, "arb-1", "arbiter"),
     }
 }
 
@@ -226,16 +119,20 @@ fn seed(app: &App, t: &Tokens) -> Seeded {
     )
     .expect(200);
     let create = |coverage: &str| -> (String, u64) {
-        let order = app.post("/v1/orders", &t.buyer, &order_body(coverage), 201);
+        let order = app
+            .post("/v1/orders", Some(&t.buyer), &order_body(coverage))
+            .expect(201);
         let id = order["id"].as_str().expect("id").to_owned();
         (id, order["version"].as_u64().expect("version"))
     };
     let confirm = |id: &str, version: u64| {
         let path = format!("/v1/orders/{id}/confirm");
-        app.post(&path, &t.supplier, &json!({ "version": version }), 200);
+        app.post(&path, Some(&t.supplier), &json!({ "version": version }))
+            .expect(200);
     };
     let pay = |id: &str, body: Value| -> Value {
-        app.post(&format!("/v1/orders/{id}/payments"), &t.buyer, &body, 201)
+        app.post(&format!("/v1/orders/{id}/payments"), Some(&t.buyer), &body)
+            .expect(201)
     };
 
     let (draft, _) = create("pre_shipment");
@@ -256,10 +153,10 @@ fn seed(app: &App, t: &Tokens) -> Seeded {
     app.settle("card", &disputed, &initial);
     app.post(
         &format!("/v1/orders/{disputed}/shipment"),
-        &t.supplier,
+        Some(&t.supplier),
         &json!({"carrier": "DHL", "tracking_number": "JD014600006281"}),
-        200,
-    );
+    )
+    .expect(200);
     let balance = pay(
         &disputed,
         json!({"stage": "balance", "method": "e_checking", "bank_country": "US",
@@ -268,19 +165,20 @@ fn seed(app: &App, t: &Tokens) -> Seeded {
     app.settle("echeck", &disputed, &balance);
     app.post(
         &format!("/v1/orders/{disputed}/dispute"),
-        &t.buyer,
+        Some(&t.buyer),
         &json!({"reason": "quality", "requested_refund": "2000.00",
             "description": "40 of 100 panels flicker",
             "evidence": [{"name": "video.mp4", "url": "https://evidence.example/video.mp4",
                 "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]}),
-        201,
-    );
-    let offered = app.post(
-        &format!("/v1/orders/{disputed}/dispute/responses"),
-        &t.supplier,
-        &json!({"action": "offer", "refund_amount": "1000.00", "message": "half of it"}),
-        200,
-    );
+    )
+    .expect(201);
+    let offered = app
+        .post(
+            &format!("/v1/orders/{disputed}/dispute/responses"),
+            Some(&t.supplier),
+            &json!({"action": "offer", "refund_amount": "1000.00", "message": "half of it"}),
+        )
+        .expect(200);
     assert_eq!(offered["status"], "negotiating", "{offered}");
 
     let id = |v: &Value| v["id"].as_str().expect("payment id").to_owned();
