@@ -24,7 +24,7 @@ TEST_ENV := AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
 	AWS_EC2_METADATA_DISABLED=true TA_PYTHON=$(CURDIR)/$(VENV)/bin/python \
 	TA_FIGURES_DIR=$(FIGURES)
 
-.PHONY: test run token demo fmt fmt-check lint lint-template unit diagram help venv fuzz
+.PHONY: test run token demo fmt fmt-check lint lint-template unit diagram help venv fuzz bench bench-venv
 
 help:
 	@echo "make run    - the local stack on 127.0.0.1:\$${PORT:-3000}"
@@ -32,6 +32,7 @@ help:
 	@echo "make test   - fmt check, clippy -D warnings, the whole test suite"
 	@echo "make fmt    - format the code"
 	@echo "make fuzz   - fuzz each target FUZZ_SECONDS=60 on nightly (not part of make test)"
+	@echo "make bench  - release bootstraps measured; rewrites BENCHMARKS.md (not part of make test)"
 
 ## The whole suite, as CI runs it.
 test: venv fmt-check lint lint-template unit
@@ -140,3 +141,48 @@ fuzz:
 			| tee -a "$(CARGO_TARGET_DIR)/fuzz-summary.txt"; \
 	done; \
 	exit $$failed
+
+## Benchmarks (not part of `make test`): release bootstraps of every
+## function and a hello-world floor built with cargo-lambda (pinned in
+## tools/bench-requirements.lock, installed into .venv) in a target
+## directory of their own; cold init, size and peak RSS against the Runtime
+## API emulator (bench/cold); warm handler latency (criterion,
+## shared/http/benches); DynamoDB calls, capacity units and cost on moto
+## (bench/capacity). Rewrites BENCHMARKS.md and bench/init-time.svg.
+## The harnesses themselves run as debug builds (they time other processes
+## or count calls); the bootstraps and the criterion bench are release.
+## The first run compiles the release dependencies and links 23 fat-LTO
+## binaries: expect half an hour on 2 cores; later runs reuse the cache.
+BENCH_TARGET_DIR := $(HOME)/.cache/trade-assurance/bench-target
+BENCH_OUT := $(CARGO_TARGET_DIR)/bench
+BENCH_SAMPLES ?= 20
+# The functions run with SSL_CERT_FILE set, as the template sets it on
+# Lambda (there /etc/pki/tls/certs/ca-bundle.crt): this host's bundle.
+BENCH_CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat tools/bench-requirements.lock 2>/dev/null | cksum | cut -d' ' -f1)
+BENCH_PACKAGES := hello-lambda $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
+
+bench-venv: $(BENCH_STAMP)
+
+$(BENCH_STAMP): tools/bench-requirements.lock $(VENV_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-input -r tools/bench-requirements.lock
+	touch $@
+
+bench: venv bench-venv
+	@mkdir -p "$(BENCH_OUT)"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_TARGET_DIR="$(BENCH_TARGET_DIR)" \
+		cargo-lambda lambda build --release --target x86_64-unknown-linux-gnu \
+		--output-format zip --lambda-dir "$(BENCH_TARGET_DIR)/lambda" \
+		$(addprefix -p ,$(BENCH_PACKAGES))
+	$(CARGO) build --locked -p bench-cold -p bench-capacity
+	$(TEST_ENV) "$(CARGO_TARGET_DIR)/debug/bench-cold" --bootstraps "$(BENCH_TARGET_DIR)/lambda" \
+		--samples $(BENCH_SAMPLES) --env SSL_CERT_FILE=$(BENCH_CA_BUNDLE) \
+		--markdown "$(BENCH_OUT)/cold.md" --json "$(BENCH_OUT)/cold.json" \
+		--chart bench/init-time.svg > "$(BENCH_OUT)/cold.log"
+	$(TEST_ENV) "$(CARGO_TARGET_DIR)/debug/bench-capacity" \
+		--markdown "$(BENCH_OUT)/capacity.md" --json "$(BENCH_OUT)/capacity.json" > "$(BENCH_OUT)/capacity.log"
+	$(CARGO) bench --locked -p http-api --bench hot_paths > "$(BENCH_OUT)/warm.log"
+	python3 tools/bench_warm.py --criterion-dir "$(CARGO_TARGET_DIR)/criterion" \
+		--markdown "$(BENCH_OUT)/warm.md" --json "$(BENCH_OUT)/warm.json"
+	python3 tools/benchmarks.py "$(BENCH_OUT)" > BENCHMARKS.md
+	@echo "BENCHMARKS.md and bench/init-time.svg rewritten; the raw figures are in $(BENCH_OUT)"
