@@ -640,15 +640,16 @@ fn markdown(rows: &[Row], c: &Context, chart: Option<&str>) -> String {
 }
 
 /// Why a function misses the init budget, and what would close it.
-const INIT_MISS_REASON: &str = "the largest part of the excess found is the AWS SDK's default \
-     HTTPS client loading the platform's root certificates when the first SDK client is \
-     built (`validate_base_client_config` builds the rustls connector eagerly): \
-     rustls-native-certs reads the CA bundle file *and* every file of the certificate \
-     directory (on Debian-like hosts one file per root, each root parsed twice). What \
-     would close it: point `SSL_CERT_FILE` at the bundle in the functions' environment \
-     (`/etc/pki/tls/certs/ca-bundle.crt` on `provided.al2023`) so only that one file is \
-     read — compare the *Init CPU* column of a run with `--env SSL_CERT_FILE=…` — or give \
-     the SDK an HTTP client whose trust store is compiled in (webpki roots, no file I/O).";
+const INIT_MISS_REASON: &str = "the excess is set-up the floor does not do: the AWS SDK's \
+     default HTTPS client loads the root certificates while the first SDK client is built \
+     (`validate_base_client_config` builds the rustls connector eagerly), and \
+     `aws_config::load_defaults` walks its provider chain; logging is set up too. The \
+     template sets `SSL_CERT_FILE` (`make bench` passes this host's bundle the same way), \
+     which cut get-order's init from 8.55 to 4.09 ms by reading one bundle instead of \
+     ~160 certificate files; the rest (about 2 ms over the floor) is not located yet. \
+     What would close it: an HTTP client whose trust store is compiled in (no file I/O, \
+     no parsing at init) or built on the first request, measured with `--only` and the \
+     *Init CPU* column.";
 
 const ZIP_MISS_REASON: &str = "beyond the floor, a function links the AWS SDK (DynamoDB, and \
      SQS or EventBridge where used, plus STS through `aws-config`'s credential chain), \
