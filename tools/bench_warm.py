@@ -140,7 +140,7 @@ def markdown(rows: list[dict], budgets: list[dict], env: dict) -> str:
     out = ["## Warm handler latency (in process)", ""]
     out.append(
         "How measured: `cargo bench -p http-api --bench hot_paths` "
-        "(criterion, release profile: fat LTO, one codegen unit) calls each hot "
+        "(criterion, the workspace release profile the bootstraps are built with) calls each hot "
         "path through the entry point its function runs — `Api::handle`, "
         "`webhook::Webhooks::handle`, `app::consumer::consume` — with every "
         "read and write on the embedded in-memory backend "
@@ -158,8 +158,8 @@ def markdown(rows: list[dict], budgets: list[dict], env: dict) -> str:
         "timed. Figures are per request: criterion's median of "
         f"{env.get('samples_per_path', '?')} samples per path with its 95% "
         "bootstrap confidence interval, and the median absolute deviation "
-        f"(spread). Machine: {env['cpu']}, {env['cpus']} CPUs, shared with other work "
-        "while measured; expect a few percent of noise between runs, more on the "
+        f"(spread). Machine: {env['cpu']}, {env['cpus']} CPUs (nothing keeps other "
+        "work off it while measuring); expect a few percent of noise between runs, more on the "
         "rows with a fixture per iteration. A Lambda function below 1,769 MB has "
         "less than one vCPU: there the same work takes proportionally longer."
     )
