@@ -1,7 +1,8 @@
 //! Cost per million orders from the counts of a lifecycle and public AWS
 //! list prices (us-east-1).
 
-use serde::Serialize;
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
 
 use crate::lifecycle::{Kind, Lifecycle};
 
@@ -9,8 +10,9 @@ use crate::lifecycle::{Kind, Lifecycle};
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Price {
     pub what: &'static str,
-    /// USD per `per` units.
-    pub usd: f64,
+    /// USD per `per` units: money, so a decimal (written as a string).
+    #[serde(serialize_with = "decimal")]
+    pub usd: Decimal,
     pub per: f64,
     pub unit: &'static str,
     pub source: &'static str,
@@ -23,56 +25,56 @@ pub const PRICES_AS_OF: &str =
 
 pub const API: Price = Price {
     what: "API Gateway HTTP API request",
-    usd: 1.00,
+    usd: Decimal::from_parts(1, 0, 0, false, 0),
     per: 1e6,
     unit: "requests (first 300 M/month)",
     source: "https://aws.amazon.com/api-gateway/pricing/",
 };
 pub const LAMBDA_REQ: Price = Price {
     what: "Lambda request",
-    usd: 0.20,
+    usd: Decimal::from_parts(2, 0, 0, false, 1),
     per: 1e6,
     unit: "requests",
     source: "https://aws.amazon.com/lambda/pricing/",
 };
 pub const LAMBDA_GBS: Price = Price {
     what: "Lambda duration, arm64",
-    usd: 0.000_013_333_4,
+    usd: Decimal::from_parts(133_334, 0, 0, false, 10),
     per: 1.0,
     unit: "GB-second (first 7.5 B GB-s/month)",
     source: "https://aws.amazon.com/lambda/pricing/",
 };
 pub const RRU: Price = Price {
     what: "DynamoDB on-demand read request unit",
-    usd: 0.125,
+    usd: Decimal::from_parts(125, 0, 0, false, 3),
     per: 1e6,
     unit: "RRU",
     source: "https://aws.amazon.com/dynamodb/pricing/on-demand/",
 };
 pub const WRU: Price = Price {
     what: "DynamoDB on-demand write request unit",
-    usd: 0.625,
+    usd: Decimal::from_parts(625, 0, 0, false, 3),
     per: 1e6,
     unit: "WRU",
     source: "https://aws.amazon.com/dynamodb/pricing/on-demand/",
 };
 pub const SQS: Price = Price {
     what: "SQS standard request (per 64 KB chunk)",
-    usd: 0.40,
+    usd: Decimal::from_parts(4, 0, 0, false, 1),
     per: 1e6,
     unit: "requests",
     source: "https://aws.amazon.com/sqs/pricing/",
 };
 pub const EVENTS: Price = Price {
     what: "EventBridge custom event (per 64 KB chunk)",
-    usd: 1.00,
+    usd: Decimal::from_parts(1, 0, 0, false, 0),
     per: 1e6,
     unit: "events",
     source: "https://aws.amazon.com/eventbridge/pricing/",
 };
 pub const SCHEDULER: Price = Price {
     what: "EventBridge Scheduler invocation",
-    usd: 1.00,
+    usd: Decimal::from_parts(1, 0, 0, false, 0),
     per: 1e6,
     unit: "invocations (first 14 M/month free; charged here anyway)",
     source: "https://aws.amazon.com/eventbridge/pricing/",
@@ -105,15 +107,17 @@ pub struct Line {
     pub per_order: f64,
     pub unit: String,
     pub price: String,
-    /// USD per million orders.
-    pub usd_per_million: f64,
+    /// USD per million orders, to the cent.
+    #[serde(serialize_with = "decimal")]
+    pub usd_per_million: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cost {
     pub lifecycle: String,
     pub lines: Vec<Line>,
-    pub total: f64,
+    #[serde(serialize_with = "decimal")]
+    pub total: Decimal,
 }
 
 fn ms(calls: usize) -> f64 {
@@ -126,8 +130,20 @@ fn line(item: &str, per_order: f64, unit: &str, p: Price) -> Line {
         per_order,
         unit: unit.to_owned(),
         price: format!("${} per {} {}", p.usd, fmt_per(p.per), p.unit),
-        usd_per_million: per_order * 1e6 * p.usd / p.per,
+        usd_per_million: dollars(per_order * 1e6 / p.per, p.usd),
     }
+}
+
+/// `quantity` (units of usage, a measured or assumed count) times a price,
+/// in dollars to the cent: the money stays decimal, only the usage is a
+/// float (fractional capacity units, GB-seconds).
+pub fn dollars(quantity: f64, price: Decimal) -> Decimal {
+    let quantity = Decimal::from_f64_retain(quantity).unwrap_or_default();
+    (quantity * price).round_dp(2)
+}
+
+fn decimal<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&d.to_string())
 }
 
 fn fmt_per(per: f64) -> String {

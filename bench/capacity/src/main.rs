@@ -389,10 +389,11 @@ event < 64 KB (largest seen: {} bytes); fixed monthly costs spread over {} order
         costs[0].total, costs[1].total
     );
     let mut lines: Vec<_> = costs[0].lines.iter().collect();
-    lines.sort_by(|a, b| b.usd_per_million.total_cmp(&a.usd_per_million));
+    lines.sort_by_key(|l| std::cmp::Reverse(l.usd_per_million));
     let _ = writeln!(md, "**Biggest levers** (completed order):\n");
     for l in lines.iter().take(3) {
-        let share = 100.0 * l.usd_per_million / costs[0].total;
+        let share =
+            (rust_decimal::Decimal::ONE_HUNDRED * l.usd_per_million / costs[0].total).round_dp(0);
         let _ = writeln!(
             md,
             "- {} — ${:.2} per million ({share:.0} %). {}",
@@ -486,8 +487,12 @@ event < 64 KB (largest seen: {} bytes); fixed monthly costs spread over {} order
         md,
         "| ≤ $30 per million completed orders, logs excluded | ${total:.2} (disputed: ${:.2}) | {} | {} |",
         costs[1].total,
-        if total <= 30.0 { "met" } else { "**missed**" },
-        if total <= 30.0 {
+        if total <= rust_decimal::Decimal::from(30) {
+            "met"
+        } else {
+            "**missed**"
+        },
+        if total <= rust_decimal::Decimal::from(30) {
             "dominated by the per-request services; see the levers above".to_owned()
         } else {
             format!(
@@ -535,11 +540,11 @@ plus both ALL-projected listing indexes on every change — a KEYS_ONLY or summa
 response makes them > 1 KB, written in the transaction at 2×). EventBridge ({} events) and API \
 Gateway are fixed by the number of events and requests.",
         n(events),
-        events * wru,
+        cost::dollars(events, wru),
         n(order),
-        order * wru,
+        cost::dollars(order, wru),
         n(idem),
-        idem * wru,
+        cost::dollars(idem, wru),
         l.events()
     )
 }
