@@ -46,14 +46,19 @@ fn python() -> PathBuf {
 impl MotoServer {
     /// Start a server and wait (up to 60 s) until it accepts requests.
     pub fn start() -> Result<MotoServer, String> {
+        MotoServer::start_script(&repo_root().join("tools/moto_server.py"))
+    }
+
+    /// [`MotoServer::start`] with another launcher script that prints
+    /// `PORT=<n>` when it serves (e.g. the capacity bench's lean moto).
+    pub fn start_script(script: &std::path::Path) -> Result<MotoServer, String> {
         let python = python();
-        let script = repo_root().join("tools/moto_server.py");
         let log = std::env::temp_dir().join(format!("moto-{}.log", std::process::id()));
         let stderr = std::fs::File::create(&log)
             .map(Stdio::from)
             .unwrap_or_else(|_| Stdio::null());
         let mut child = Command::new(&python)
-            .arg(&script)
+            .arg(script)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -101,6 +106,11 @@ impl MotoServer {
         SHARED.get_or_init(|| {
             MotoServer::start().unwrap_or_else(|e| panic!("moto server could not be started: {e}"))
         })
+    }
+
+    /// The server's process id (e.g. to read its memory use).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().ok().map(|c| c.id())
     }
 
     /// Stop the server now (it also stops by itself when this process exits).
