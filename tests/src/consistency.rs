@@ -1089,13 +1089,15 @@ fn the_publisher_publishes_to_the_bus_of_the_stack() {
 // ---- permissions -------------------------------------------------------------------
 
 /// The item actions a function that changes state may have, on the table
-/// or (Query) on one of its indexes.
+/// or (Query) on one of its indexes; BatchGetItem fetches a listing's page
+/// from its keys-only index.
 const WRITER_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:ConditionCheckItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:Query",
+    "dynamodb:BatchGetItem",
 ];
 
 /// The routed functions other than the webhook: read-only ones (every
@@ -1218,9 +1220,9 @@ fn the_payment_queue_consumer_has_only_the_item_actions_it_needs_on_the_table() 
 }
 
 /// What a drain calls (`app::publisher::drain` over the DynamoDB outbox and
-/// the EventBridge bus): Query on the `outbox` index, a TransactWriteItems
-/// of Update items (REMOVE the outbox keys; the condition is the update's
-/// own, no ConditionCheck) on the table, PutEvents on the bus.
+/// the EventBridge bus): Query on the `outbox` index, one UpdateItem per
+/// entry (REMOVE the outbox keys; the condition is the update's own) on the
+/// table, PutEvents on the bus.
 fn publisher_grants(table: &str, bus: &str) -> BTreeSet<(String, String)> {
     [
         (
@@ -1820,7 +1822,8 @@ fn open_dispute_takes_its_deadlines_from_the_template_parameters() {
 }
 
 /// The arbiters' listing (`GET /v1/disputes`, decide-dispute) reads the
-/// sparse `by_dispute_status` index of the table, and no other.
+/// sparse `by_dispute_status` index of the table, and no other, and fetches
+/// the page's orders from the table by key.
 #[test]
 fn the_arbiters_listing_queries_the_disputes_by_status_index() {
     const INDEX: &str = "by_dispute_status";
@@ -1846,6 +1849,22 @@ fn the_arbiters_listing_queries_the_disputes_by_status_index() {
         queried,
         [format!("${{{table}.Arn}}/index/{INDEX}")],
         "{id}: Query only on {INDEX}"
+    );
+    // The index holds keys only: the page's orders are fetched by key.
+    assert!(
+        !SCHEMA.index(INDEX).is_some_and(|g| g.project_all),
+        "{INDEX} is keys only"
+    );
+    let fetched: Vec<String> = statements(&template, &id)
+        .into_iter()
+        .filter(|s| s.actions.contains("dynamodb:BatchGetItem"))
+        .flat_map(|s| s.resources)
+        .map(|r| get_att(&r).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        fetched,
+        [format!("{table}.Arn")],
+        "{id}: BatchGetItem on the table"
     );
 }
 

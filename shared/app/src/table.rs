@@ -5,7 +5,7 @@
 //!
 //! | item | pk | sk | index attributes |
 //! |---|---|---|---|
-//! | order | `ORDER#<order>` | `ORDER` | `buyer_pk`/`supplier_pk` + `list_sk`; `dispute_pk` + `dispute_sk` while it has a dispute; `due_pk` + `due_sk` while the sweep has work on it |
+//! | order | `ORDER#<order>` | `ORDER` | `buyer_pk`/`supplier_pk` + `list_sk`; `dispute_pk` + `dispute_sk` while it has a dispute; `due_pk` + `due_sk` while the sweep has work on it (the document itself is an adapter's business: DynamoDB keeps it deflated) |
 //! | history event | `ORDER#<order>` | `EVENT#<version>#<at>#<n>` | `outbox_pk` + `outbox_sk` until published |
 //! | supplier limit | `SUPPLIER#<supplier>` | `LIMIT` | — (`limit`, `reserved`, `available` = limit − reserved) |
 //! | supplier rating | `SUPPLIER#<supplier>` | `RATING` | — (`count`, `sum`) |
@@ -18,8 +18,8 @@
 //! | load an order (+ idempotency record, + a supplier limit) | TransactGetItems (strongly consistent), 1 call |
 //! | create / save an order with its events and effects | TransactWriteItems with a version condition, 1 call |
 //! | an order's history, oldest first | Query `pk = ORDER#<order>`, `sk begins_with EVENT#` |
-//! | a buyer's / supplier's orders, newest first | Query GSI `by_buyer` / `by_supplier`, descending |
-//! | disputes by status, oldest first | Query GSI `by_dispute_status` (sparse) |
+//! | a buyer's / supplier's orders, newest first | Query GSI `by_buyer` / `by_supplier` (keys only), descending, then BatchGetItem for the page |
+//! | disputes by status, oldest first | Query GSI `by_dispute_status` (sparse, keys only), then BatchGetItem |
 //! | orders the sweep must look at | Query GSI `due` (sparse) `due_sk <= now` |
 //! | events not yet published | Query GSI `outbox` (sparse) |
 //! | a supplier's limit / rating, a buyer's credit line | GetItem |
@@ -149,19 +149,19 @@ pub const SCHEMA: Schema = Schema {
             name: "by_buyer",
             partition_key: "buyer_pk",
             sort_key: "list_sk",
-            project_all: true,
+            project_all: false,
         },
         Gsi {
             name: "by_supplier",
             partition_key: "supplier_pk",
             sort_key: "list_sk",
-            project_all: true,
+            project_all: false,
         },
         Gsi {
             name: "by_dispute_status",
             partition_key: "dispute_pk",
             sort_key: "dispute_sk",
-            project_all: true,
+            project_all: false,
         },
         Gsi {
             name: "due",
