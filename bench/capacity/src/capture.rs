@@ -11,7 +11,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use serde_json::Value;
 
 /// One attempt of one call.
@@ -29,13 +29,21 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Everything captured since the last take, in order.
+    /// Everything captured since the last take, in the order sent.
     pub fn take(&self) -> Vec<Call> {
         self.calls
             .lock()
             .map(|mut c| std::mem::take(&mut *c))
             .unwrap_or_default()
     }
+}
+
+/// Which captured call an attempt is (calls may run concurrently).
+#[derive(Debug, Clone, Copy)]
+struct CallIndex(usize);
+
+impl Storable for CallIndex {
+    type Storer = StoreReplace<Self>;
 }
 
 fn json(bytes: Option<&[u8]>) -> Value {
@@ -61,6 +69,7 @@ impl Intercept for Capture {
             .unwrap_or_else(|| "unknown".to_owned());
         let request = json(context.request().body().bytes());
         if let Ok(mut c) = self.calls.lock() {
+            cfg.interceptor_state().store_put(CallIndex(c.len()));
             c.push(Call {
                 op,
                 request,
@@ -75,15 +84,18 @@ impl Intercept for Capture {
         &self,
         context: &AfterDeserializationInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let Some(CallIndex(i)) = cfg.load::<CallIndex>().copied() else {
+            return Ok(());
+        };
         let response = context.response();
         let status = response.status().as_u16();
         let body = json(response.body().bytes());
         if let Ok(mut c) = self.calls.lock() {
-            if let Some(last) = c.last_mut() {
-                last.status = status;
-                last.response = body;
+            if let Some(call) = c.get_mut(i) {
+                call.status = status;
+                call.response = body;
             }
         }
         Ok(())

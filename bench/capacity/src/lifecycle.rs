@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::capture::{Call, Capture};
-use crate::units::{Item, Key, Shadow, Units, updated_keys};
+use crate::units::{Item, Key, KindUnits, Shadow, Units, updated_keys};
 
 pub const BUYER: (&str, &str) = ("buyer-1", "buyer");
 pub const SUPPLIER: (&str, &str) = ("sup-1", "supplier");
@@ -76,16 +76,16 @@ impl Step {
 pub struct Lifecycle {
     pub name: String,
     pub steps: Vec<Step>,
-    /// Write units by item kind: (table, indexes).
-    pub wru_by_item: Vec<(String, f64, f64)>,
+    /// Write units, writes and the largest item, by item kind.
+    pub wru_by_item: Vec<(String, KindUnits)>,
 }
 
-fn by_item(bench: &Bench) -> Vec<(String, f64, f64)> {
+fn by_item(bench: &Bench) -> Vec<(String, KindUnits)> {
     bench
         .shadow
         .by_item
         .iter()
-        .map(|(k, (t, g))| ((*k).to_owned(), *t, *g))
+        .map(|(k, u)| ((*k).to_owned(), *u))
         .collect()
 }
 

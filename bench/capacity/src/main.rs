@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::cost::Cost;
 use crate::lifecycle::{Bench, Kind, Lifecycle, Step};
 use crate::sweep::SweepRow;
+use crate::units::KindUnits;
 
 struct Args {
     markdown: String,
@@ -272,27 +273,44 @@ settled by its provider's webhook.\n"
     let _ = writeln!(md, "\n### Write units by item kind\n");
     let _ = writeln!(
         md,
-        "| item | completed: WRU table | completed: WRU GSI | disputed: WRU table | disputed: WRU GSI |"
+        "Writes count puts, updates, deletes and transactional condition checks; the largest size \
+is the larger of the item before and after the write, in bytes as DynamoDB sizes it (a write is \
+charged per started 1 KB of it).\n"
     );
-    let _ = writeln!(md, "|---|--:|--:|--:|--:|");
+    let _ = writeln!(
+        md,
+        "| item | completed: writes | WRU table | WRU GSI | largest (bytes) | disputed: writes | WRU table | WRU GSI | largest (bytes) |"
+    );
+    let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     let mut kinds: Vec<&String> = completed
         .wru_by_item
         .iter()
         .chain(&disputed.wru_by_item)
-        .map(|(k, _, _)| k)
+        .map(|(k, _)| k)
         .collect();
     kinds.sort();
     kinds.dedup();
     let find = |l: &Lifecycle, k: &str| {
         l.wru_by_item
             .iter()
-            .find(|(n, _, _)| n == k)
-            .map_or((0.0, 0.0), |(_, t, g)| (*t, *g))
+            .find(|(name, _)| name == k)
+            .map_or_else(KindUnits::default, |(_, u)| *u)
     };
     for k in kinds {
-        let (a, b) = find(completed, k);
-        let (c, d) = find(disputed, k);
-        let _ = writeln!(md, "| {k} | {} | {} | {} | {} |", n(a), n(b), n(c), n(d));
+        let a = find(completed, k);
+        let b = find(disputed, k);
+        let _ = writeln!(
+            md,
+            "| {k} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            a.writes,
+            n(a.wru_table),
+            n(a.wru_gsi),
+            a.largest,
+            b.writes,
+            n(b.wru_table),
+            n(b.wru_gsi),
+            b.largest
+        );
     }
 
     let _ = writeln!(md, "\n### The sweep as orders grow\n");
@@ -444,7 +462,7 @@ event < 64 KB (largest seen: {} bytes); fixed monthly costs spread over {} order
             "**missed**"
         },
         if transition_misses.is_empty() {
-            "every transition is one read and one write (create: the idempotency lease and the commit, two writes); the publisher's outbox drain runs separately (Query + one TransactWriteItems per 25 events)".to_owned()
+            "every transition is one read and one write (create: the idempotency lease and the commit, two writes); the publisher's outbox drain runs separately (Query + one UpdateItem per event)".to_owned()
         } else {
             format!(
                 "over budget: {}",
@@ -503,7 +521,7 @@ event < 64 KB (largest seen: {} bytes); fixed monthly costs spread over {} order
                     .map(|l| format!("{} (${:.2})", l.item, l.usd_per_million))
                     .collect::<Vec<_>>()
                     .join(", "),
-                closers(completed)
+                closers(completed, &costs[0])
             )
         }
     );
@@ -518,34 +536,57 @@ fn fmt_per(per: f64) -> String {
     }
 }
 
-/// What would close the cost budget, from the write units by item kind.
-fn closers(l: &Lifecycle) -> String {
+/// Why the cost budget is missed and what would close it: the part the
+/// number of requests and events fixes, and the write units by item kind.
+fn closers(l: &Lifecycle, cost: &Cost) -> String {
     let get = |k: &str| {
         l.wru_by_item
             .iter()
-            .find(|(n, _, _)| n == k)
-            .map_or(0.0, |(_, t, g)| t + g)
+            .find(|(name, _)| name == k)
+            .map_or(0.0, |(_, u)| u.wru_table + u.wru_gsi)
     };
+    let per_request = [
+        "API Gateway",
+        "EventBridge PutEvents",
+        "Lambda requests",
+        "SQS:",
+        "DynamoDB reads",
+    ];
+    let fixed: rust_decimal::Decimal = cost
+        .lines
+        .iter()
+        .filter(|line| per_request.iter().any(|p| line.item.starts_with(p)))
+        .map(|line| line.usd_per_million)
+        .sum();
     let events = get("history event / outbox");
     let order = get("order");
     let idem = get("idempotency record");
     let wru = cost::WRU.usd;
     format!(
-        "Per completed order: history events / outbox {} WRU (${:.2}/M: each event is a \
-transactional put, an outbox-index put, a transactional mark and an index delete — publishing \
-from the table's stream instead of an outbox index, or marking outside a transaction, would \
-remove most of it), the order item {} WRU (${:.2}/M: a transactional rewrite of the whole order \
-plus both ALL-projected listing indexes on every change — a KEYS_ONLY or summary projection for \
-`by_buyer`/`by_supplier` saves the index share), idempotency records {} WRU (${:.2}/M: the stored \
-response makes them > 1 KB, written in the transaction at 2×). EventBridge ({} events) and API \
-Gateway are fixed by the number of events and requests.",
+        "The per-request charges and the reads alone — API Gateway, EventBridge, Lambda requests, \
+SQS and DynamoDB reads, fixed by {} API requests and webhooks and {} published events per order \
+— come to ${fixed:.2}{}. \
+DynamoDB writes: history events / outbox {} WRU (${:.2}/M: each event is a transactional put \
+(2), an outbox-index put (1), a plain mark (1) and the index delete (1); publishing from the \
+table's stream and indexing only what failed to publish would leave the 2 — a change to the \
+outbox rule of DESIGN §8), the order {} WRU (${:.2}/M: a transactional rewrite of the deflated \
+order, 2 per change while it stays under 1 KB), idempotency records {} WRU (${:.2}/M: 2 per \
+POST, written in the commit's transaction as DESIGN §8 requires).",
+        l.count(Kind::Transition) + l.count(Kind::Read) + l.count(Kind::Consumer),
+        l.events(),
+        if fixed >= rust_decimal::Decimal::from(30) {
+            ", over the budget before a single write or millisecond of Lambda duration is counted: \
+the budget cannot be met without fewer requests or events (e.g. webhooks on a Lambda function URL instead of \
+API Gateway, publishing only the events a subscriber needs)"
+        } else {
+            ""
+        },
         n(events),
         cost::dollars(events, wru),
         n(order),
         cost::dollars(order, wru),
         n(idem),
         cost::dollars(idem, wru),
-        l.events()
     )
 }
 
@@ -553,7 +594,7 @@ fn lever(item: &str) -> &'static str {
     if item.starts_with("EventBridge") {
         "One PutEvents entry per domain event: publishing only the events other services consume (or one summary event per transition) cuts it proportionally."
     } else if item.starts_with("DynamoDB writes") {
-        "Transactions double every item they write, and each history item is written twice more (outbox GSI put, then the transactional outbox mark and the GSI delete): marking with plain UpdateItem or letting a TTL retire outbox entries, and fewer/smaller event items, are the levers."
+        "Transactions double every item they write, and each history item is written three more times (outbox-index put, the plain mark, the index delete): publishing straight from the table's stream, one history item per commit rather than per event, and fewer events are the levers left. Done: listing indexes keys-only, plain marks, orders and recorded responses deflated under 1 KB."
     } else if item.starts_with("API Gateway") {
         "One request per user action and per webhook: only fewer round trips (e.g. payment initiation folded into confirmation) reduce it."
     } else if item.starts_with("Lambda requests") {

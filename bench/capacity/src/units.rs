@@ -143,8 +143,19 @@ impl Units {
 #[derive(Debug, Default)]
 pub struct Shadow {
     pub items: HashMap<Key, Item>,
-    /// Write units by item kind: (table, indexes).
-    pub by_item: BTreeMap<&'static str, (f64, f64)>,
+    /// Write units, writes and the largest item written, by item kind.
+    pub by_item: BTreeMap<&'static str, KindUnits>,
+}
+
+/// What the writes of one kind of item cost.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct KindUnits {
+    pub wru_table: f64,
+    pub wru_gsi: f64,
+    /// Writes (puts, updates, deletes, condition checks).
+    pub writes: u64,
+    /// The largest size written or checked, in bytes.
+    pub largest: u64,
 }
 
 /// The kind of item a key names (app::table's key design).
@@ -234,8 +245,10 @@ impl Shadow {
             ..Units::default()
         };
         let e = self.by_item.entry(item_kind(&key)).or_default();
-        e.0 += u.wru_table;
-        e.1 += u.wru_gsi;
+        e.wru_table += u.wru_table;
+        e.wru_gsi += u.wru_gsi;
+        e.writes += 1;
+        e.largest = e.largest.max(size);
         match after {
             Some(a) => {
                 self.items.insert(key, a);
@@ -356,7 +369,10 @@ impl Shadow {
                         let size = self.items.get(&k).map_or(0, item_size);
                         let w = 2.0 * units(size, 1024) as f64;
                         u.wru_table += w;
-                        self.by_item.entry(item_kind(&k)).or_default().0 += w;
+                        let e = self.by_item.entry(item_kind(&k)).or_default();
+                        e.wru_table += w;
+                        e.writes += 1;
+                        e.largest = e.largest.max(size);
                     }
                 }
                 u
