@@ -27,8 +27,9 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        // An unknown field named "" has an empty path: the body is at fault.
-        let field = if path == "." || path.is_empty() {
+        // An unknown field named "" has an empty path, and a body that is
+        // not JSON at all the path "?": the body is at fault.
+        let field = if path == "." || path == "?" || path.is_empty() {
             "body".to_owned()
         } else {
             path
@@ -37,44 +38,187 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end()
         .map_err(|e| ApiError::bad_request(vec![FieldError::new("body", e)]))?;
-    let shape = serde_json::from_slice::<serde_json::Value>(bytes).unwrap_or_default();
-    if !shape.is_object() {
-        return Err(ApiError::bad_request(vec![FieldError::new(
-            "body",
-            "must be a JSON object",
-        )]));
-    }
-    if let Some(field) = list_of_non_objects(&shape, "") {
-        return Err(ApiError::bad_request(vec![FieldError::new(
+    // The body parsed once already; this second pass only walks its
+    // shape, building nothing.
+    let shape = serde::de::DeserializeSeed::deserialize(
+        Shape {
+            at: String::new(),
+            top: true,
+        },
+        &mut serde_json::Deserializer::from_slice(bytes),
+    );
+    match shape {
+        Ok(Found::Fine) => Ok(value),
+        Ok(Found::ListItem(field)) => Err(ApiError::bad_request(vec![FieldError::new(
             field,
             "must be an object (lists hold objects only)",
-        )]));
+        )])),
+        Ok(Found::NotObject) | Err(_) => Err(ApiError::bad_request(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )])),
     }
-    Ok(value)
 }
 
-/// The path of the first array element in `v` that is not an object
-/// (depth is bounded by serde_json's recursion limit).
-fn list_of_non_objects(v: &serde_json::Value, at: &str) -> Option<String> {
-    use serde_json::Value;
-    match v {
-        Value::Object(fields) => fields.iter().find_map(|(k, v)| {
-            let path = if at.is_empty() {
-                k.clone()
-            } else {
-                format!("{at}.{k}")
-            };
-            list_of_non_objects(v, &path)
-        }),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-            let path = format!("{at}[{i}]");
-            if item.is_object() {
-                list_of_non_objects(item, &path)
-            } else {
-                Some(path)
+/// What walking a body's shape found.
+enum Found {
+    Fine,
+    /// The body itself is not an object.
+    NotObject,
+    /// The path of the first list element (in document order) that is not
+    /// an object.
+    ListItem(String),
+}
+
+/// A value at path `at`: the body itself (`top`, which must be an object),
+/// or a list element (which must be an object), or a field's value (any).
+struct Shape {
+    at: String,
+    top: bool,
+}
+
+/// A list element at path `at`: an object, checked in turn.
+struct Element {
+    at: String,
+}
+
+fn drain_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+        map.next_value::<serde::de::IgnoredAny>()?;
+    }
+    Ok(())
+}
+
+fn drain_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// The fields of an object at `at`, each checked.
+fn fields<'de, A: serde::de::MapAccess<'de>>(at: &str, mut map: A) -> Result<Found, A::Error> {
+    while let Some(key) = map.next_key::<String>()? {
+        let path = if at.is_empty() {
+            key
+        } else {
+            format!("{at}.{key}")
+        };
+        if let Found::ListItem(p) = map.next_value_seed(Shape {
+            at: path,
+            top: false,
+        })? {
+            drain_map(map)?;
+            return Ok(Found::ListItem(p));
+        }
+    }
+    Ok(Found::Fine)
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Shape {
+    type Value = Found;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Shape {
+    type Value = Found;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Found, A::Error> {
+        fields(&self.at, map)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
+        if self.top {
+            drain_seq(seq)?;
+            return Ok(Found::NotObject);
+        }
+        let mut i = 0usize;
+        while let Some(found) = seq.next_element_seed(Element {
+            at: format!("{}[{i}]", self.at),
+        })? {
+            if let Found::ListItem(p) = found {
+                drain_seq(seq)?;
+                return Ok(Found::ListItem(p));
             }
-        }),
-        _ => None,
+            i += 1;
+        }
+        Ok(Found::Fine)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+    fn visit_unit<E>(self) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+}
+
+impl Shape {
+    fn scalar(&self) -> Found {
+        if self.top {
+            Found::NotObject
+        } else {
+            Found::Fine
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Element {
+    type Value = Found;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Element {
+    type Value = Found;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Found, A::Error> {
+        fields(&self.at, map)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Found, A::Error> {
+        drain_seq(seq)?;
+        Ok(Found::ListItem(self.at))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Found, E> {
+        Ok(Found::ListItem(self.at))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Found, E> {
+        Ok(Found::ListItem(self.at))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Found, E> {
+        Ok(Found::ListItem(self.at))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Found, E> {
+        Ok(Found::ListItem(self.at))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Found, E> {
+        Ok(Found::ListItem(self.at))
+    }
+    fn visit_unit<E>(self) -> Result<Found, E> {
+        Ok(Found::ListItem(self.at))
     }
 }
 
@@ -621,6 +765,54 @@ impl Body for DecisionBody {
                 f.fail("outcome", "must be supplier_at_fault or claim_rejected");
                 None
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field `decode` blames, or `None` when the body's shape is fine
+    /// (decoding into a `Value`, which takes any JSON, isolates the check).
+    fn blamed(body: &str) -> Option<String> {
+        match decode::<serde_json::Value>(body.as_bytes()) {
+            Ok(_) => None,
+            Err(ApiError::BadRequest { errors, .. }) => errors.first().map(|e| e.field.clone()),
+            Err(other) => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_must_be_an_object_whose_lists_hold_objects_only() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("", None),
+            ("  \n", None),
+            ("{}", None),
+            (
+                r#"{"items":[{"a":1},{"b":[{"c":"d"}]}],"n":1,"s":"x","o":{"p":null}}"#,
+                None,
+            ),
+            ("[]", Some("body")),
+            ("[1]", Some("body")),
+            ("1", Some("body")),
+            ("\"x\"", Some("body")),
+            ("null", Some("body")),
+            ("true", Some("body")),
+            (r#"{"items":[1]}"#, Some("items[0]")),
+            (r#"{"items":[{}, 3]}"#, Some("items[1]")),
+            (r#"{"items":[[]]}"#, Some("items[0]")),
+            (r#"{"items":[null]}"#, Some("items[0]")),
+            (r#"{"items":[{"x":["a"]}]}"#, Some("items[0].x[0]")),
+            (r#"{"a":{"b":[{}, {"c":[true]}]}}"#, Some("a.b[1].c[0]")),
+            // The first offender in document order; the rest is still read.
+            (r#"{"z":[1],"a":[2],"m":{"k":[{}]}}"#, Some("z[0]")),
+            // Not JSON, or trailing data.
+            ("{", Some("body")),
+            ("{} {}", Some("body")),
+        ];
+        for (body, want) in cases {
+            assert_eq!(blamed(body).as_deref(), *want, "{body}");
         }
     }
 }
