@@ -27,7 +27,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let bus = std::env::var("EVENT_BUS_NAME").map_err(|_| "EVENT_BUS_NAME is not set")?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = aws_adapters::sdk_config::load().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
     let bus = EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&config), bus);
     let (store, bus) = (&store, &bus);

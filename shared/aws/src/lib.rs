@@ -11,6 +11,8 @@ pub mod eventbridge;
 pub mod faults;
 #[cfg(feature = "schedule")]
 pub mod schedule;
+#[cfg(feature = "lambda-config")]
+pub mod sdk_config;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 #[cfg(feature = "sqs-events")]

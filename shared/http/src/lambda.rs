@@ -83,7 +83,7 @@ pub async fn invoke<B: Backend, C: Clock>(
 pub async fn serve(function: &'static str) -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = aws_adapters::sdk_config::load().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
     let api = Api {
         backend: store,
@@ -108,7 +108,7 @@ pub async fn serve_webhooks() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let queue_url = std::env::var("QUEUE_URL").map_err(|_| "QUEUE_URL is not set")?;
     let secrets = ProviderSecrets::from_env(None)?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = aws_adapters::sdk_config::load().await;
     let queue = aws_adapters::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&config), queue_url);
     let webhooks = Webhooks { queue, secrets };
     let webhooks = &webhooks;
