@@ -113,6 +113,37 @@ fn fields<'de, A: serde::de::MapAccess<'de>>(at: &str, mut map: A) -> Result<Fou
     Ok(Found::Fine)
 }
 
+/// A shape visitor's answer to every JSON scalar: `$found`, with the
+/// visitor bound to `$v`.
+macro_rules! scalars {
+    ($v:ident => $found:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Found, E> {
+            let $v = self;
+            Ok($found)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Found, E> {
+            let $v = self;
+            Ok($found)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Found, E> {
+            let $v = self;
+            Ok($found)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Found, E> {
+            let $v = self;
+            Ok($found)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Found, E> {
+            let $v = self;
+            Ok($found)
+        }
+        fn visit_unit<E>(self) -> Result<Found, E> {
+            let $v = self;
+            Ok($found)
+        }
+    };
+}
+
 impl<'de> serde::de::DeserializeSeed<'de> for Shape {
     type Value = Found;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
@@ -149,24 +180,7 @@ impl<'de> serde::de::Visitor<'de> for Shape {
         Ok(Found::Fine)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Found, E> {
-        Ok(self.scalar())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Found, E> {
-        Ok(self.scalar())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Found, E> {
-        Ok(self.scalar())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Found, E> {
-        Ok(self.scalar())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Found, E> {
-        Ok(self.scalar())
-    }
-    fn visit_unit<E>(self) -> Result<Found, E> {
-        Ok(self.scalar())
-    }
+    scalars!(shape => shape.scalar());
 }
 
 impl Shape {
@@ -202,24 +216,7 @@ impl<'de> serde::de::Visitor<'de> for Element {
         Ok(Found::ListItem(self.at))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Found, E> {
-        Ok(Found::ListItem(self.at))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Found, E> {
-        Ok(Found::ListItem(self.at))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Found, E> {
-        Ok(Found::ListItem(self.at))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Found, E> {
-        Ok(Found::ListItem(self.at))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Found, E> {
-        Ok(Found::ListItem(self.at))
-    }
-    fn visit_unit<E>(self) -> Result<Found, E> {
-        Ok(Found::ListItem(self.at))
-    }
+    scalars!(element => Found::ListItem(element.at));
 }
 
 /// Collects field errors while parsing.
