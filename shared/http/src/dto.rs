@@ -43,7 +43,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let shape = serde::de::DeserializeSeed::deserialize(
         Shape {
             at: String::new(),
-            top: true,
+            role: Role::Body,
         },
         &mut serde_json::Deserializer::from_slice(bytes),
     );
@@ -70,16 +70,32 @@ enum Found {
     ListItem(String),
 }
 
-/// A value at path `at`: the body itself (`top`, which must be an object),
-/// or a list element (which must be an object), or a field's value (any).
-struct Shape {
-    at: String,
-    top: bool,
+/// Where a value sits, which decides what it may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The body itself: an object.
+    Body,
+    /// A field's value: anything; its lists hold objects.
+    Field,
+    /// A list element: an object.
+    Element,
 }
 
-/// A list element at path `at`: an object, checked in turn.
-struct Element {
+/// A value at path `at` in its role, walked without being built.
+struct Shape {
     at: String,
+    role: Role,
+}
+
+impl Shape {
+    /// What a value that is not an object is, in this role.
+    fn not_an_object(self) -> Found {
+        match self.role {
+            Role::Body => Found::NotObject,
+            Role::Field => Found::Fine,
+            Role::Element => Found::ListItem(self.at),
+        }
+    }
 }
 
 fn drain_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
@@ -92,56 +108,6 @@ fn drain_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<(), A::Err
 fn drain_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
     Ok(())
-}
-
-/// The fields of an object at `at`, each checked.
-fn fields<'de, A: serde::de::MapAccess<'de>>(at: &str, mut map: A) -> Result<Found, A::Error> {
-    while let Some(key) = map.next_key::<String>()? {
-        let path = if at.is_empty() {
-            key
-        } else {
-            format!("{at}.{key}")
-        };
-        if let Found::ListItem(p) = map.next_value_seed(Shape {
-            at: path,
-            top: false,
-        })? {
-            drain_map(map)?;
-            return Ok(Found::ListItem(p));
-        }
-    }
-    Ok(Found::Fine)
-}
-
-/// A shape visitor's answer to every JSON scalar: `$found`, with the
-/// visitor bound to `$v`.
-macro_rules! scalars {
-    ($v:ident => $found:expr) => {
-        fn visit_bool<E>(self, _: bool) -> Result<Found, E> {
-            let $v = self;
-            Ok($found)
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Found, E> {
-            let $v = self;
-            Ok($found)
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Found, E> {
-            let $v = self;
-            Ok($found)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Found, E> {
-            let $v = self;
-            Ok($found)
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Found, E> {
-            let $v = self;
-            Ok($found)
-        }
-        fn visit_unit<E>(self) -> Result<Found, E> {
-            let $v = self;
-            Ok($found)
-        }
-    };
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Shape {
@@ -158,18 +124,35 @@ impl<'de> serde::de::Visitor<'de> for Shape {
         f.write_str("any JSON value")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Found, A::Error> {
-        fields(&self.at, map)
+    /// An object, in any role: each field's value checked in turn.
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            let at = if self.at.is_empty() {
+                key
+            } else {
+                format!("{}.{key}", self.at)
+            };
+            let found = map.next_value_seed(Shape {
+                at,
+                role: Role::Field,
+            })?;
+            if let Found::ListItem(p) = found {
+                drain_map(map)?;
+                return Ok(Found::ListItem(p));
+            }
+        }
+        Ok(Found::Fine)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
-        if self.top {
+        if self.role != Role::Field {
             drain_seq(seq)?;
-            return Ok(Found::NotObject);
+            return Ok(self.not_an_object());
         }
         let mut i = 0usize;
-        while let Some(found) = seq.next_element_seed(Element {
+        while let Some(found) = seq.next_element_seed(Shape {
             at: format!("{}[{i}]", self.at),
+            role: Role::Element,
         })? {
             if let Found::ListItem(p) = found {
                 drain_seq(seq)?;
@@ -180,43 +163,24 @@ impl<'de> serde::de::Visitor<'de> for Shape {
         Ok(Found::Fine)
     }
 
-    scalars!(shape => shape.scalar());
-}
-
-impl Shape {
-    fn scalar(&self) -> Found {
-        if self.top {
-            Found::NotObject
-        } else {
-            Found::Fine
-        }
+    fn visit_bool<E>(self, _: bool) -> Result<Found, E> {
+        Ok(self.not_an_object())
     }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for Element {
-    type Value = Found;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
-        d.deserialize_any(self)
+    fn visit_i64<E>(self, _: i64) -> Result<Found, E> {
+        Ok(self.not_an_object())
     }
-}
-
-impl<'de> serde::de::Visitor<'de> for Element {
-    type Value = Found;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
+    fn visit_u64<E>(self, _: u64) -> Result<Found, E> {
+        Ok(self.not_an_object())
     }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Found, A::Error> {
-        fields(&self.at, map)
+    fn visit_f64<E>(self, _: f64) -> Result<Found, E> {
+        Ok(self.not_an_object())
     }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Found, A::Error> {
-        drain_seq(seq)?;
-        Ok(Found::ListItem(self.at))
+    fn visit_str<E>(self, _: &str) -> Result<Found, E> {
+        Ok(self.not_an_object())
     }
-
-    scalars!(element => Found::ListItem(element.at));
+    fn visit_unit<E>(self) -> Result<Found, E> {
+        Ok(self.not_an_object())
+    }
 }
 
 /// Collects field errors while parsing.
