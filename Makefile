@@ -170,6 +170,7 @@ $(BENCH_STAMP): tools/bench-requirements.lock $(VENV_STAMP)
 
 bench: venv bench-venv
 	@mkdir -p "$(BENCH_OUT)"
+	python3 tools/benchmarks.py --stamp "$(BENCH_OUT)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_TARGET_DIR="$(BENCH_TARGET_DIR)" \
 		cargo-lambda lambda build --release --target x86_64-unknown-linux-gnu \
 		--output-format zip --lambda-dir "$(BENCH_TARGET_DIR)/lambda" \

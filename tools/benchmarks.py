@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write BENCHMARKS.md from the sections `make bench` produced.
 
-usage: benchmarks.py OUT_DIR > BENCHMARKS.md
+usage: benchmarks.py --stamp OUT_DIR   (first: which sources the run measures)
+       benchmarks.py OUT_DIR > BENCHMARKS.md
 
 OUT_DIR holds each part's Markdown section (cold.md, warm.md, capacity.md)
 and JSON. The page gets a header (when, where, which commit), a summary of
@@ -10,6 +11,7 @@ reproduce them. Standard library only.
 """
 
 import datetime
+import json
 import os
 import platform
 import re
@@ -28,6 +30,17 @@ def git(*args):
         return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+# What `make bench` itself rewrites: not a change to the sources measured.
+OUTPUTS = ["BENCHMARKS.md", "bench/init-time.svg"]
+
+
+def source_state():
+    """The commit and whether tracked sources differ from it."""
+    excluded = [f":(exclude){path}" for path in OUTPUTS]
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
+    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(status) and status != "unknown"}
 
 
 def budget_rows(text):
@@ -51,6 +64,11 @@ def budget_rows(text):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--stamp":
+        os.makedirs(sys.argv[2], exist_ok=True)
+        with open(os.path.join(sys.argv[2], "source.json"), "w", encoding="utf-8") as f:
+            json.dump(source_state(), f)
+        return
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
@@ -64,8 +82,17 @@ def main():
             sys.exit(f"benchmarks.py: {path}: {e} (did its step of `make bench` run?)")
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = git("rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    now_state = source_state()
+    try:
+        with open(os.path.join(out, "source.json"), encoding="utf-8") as f:
+            started = json.load(f)
+    except (OSError, ValueError):
+        started = now_state
+    commit = started["commit"]
+    dirty = " (with uncommitted changes)" if started["dirty"] else ""
+    if now_state != started:
+        dirty += f" (the sources changed during the run: now `{now_state['commit']}`"
+        dirty += ", with uncommitted changes)" if now_state["dirty"] else ")"
     cpus = os.cpu_count()
     print("# Benchmarks\n")
     print(
