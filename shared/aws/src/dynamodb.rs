@@ -265,7 +265,7 @@ const BODY: &str = "body_z";
 const INFLATE_LIMIT: usize = 4 << 20;
 
 fn deflated(json: &[u8]) -> AttributeValue {
-    AttributeValue::B(Blob::new(miniz_oxide::deflate::compress_to_vec(json, 10)))
+    AttributeValue::B(Blob::new(miniz_oxide::deflate::compress_to_vec(json, 6)))
 }
 
 fn inflated(item: &mut Item, attribute: &str) -> StoreResult<Vec<u8>> {
@@ -713,10 +713,13 @@ impl DynamoStore {
         )
     }
 
-    /// Eventually consistent reads of the items `(pk, sk)` for every `pk`
-    /// of `pks`, 100 keys per BatchGetItem; unprocessed keys are asked for
+    /// Strongly consistent reads of the items `(pk, sk)` for every `pk` of
+    /// `pks`, 100 keys per BatchGetItem; unprocessed keys are asked for
     /// again (a bounded number of times, backing off). Items that do not
     /// exist are left out; the order of the answer is not that of `pks`.
+    /// Consistent, so an entry a listing index already shows is never
+    /// missing from a lagging replica (lists are not in the per-order cost,
+    /// and their reads are cheap next to writes).
     async fn batch_get(&self, pks: &[String], sk: &str) -> StoreResult<Vec<Item>> {
         let mut out = Vec::with_capacity(pks.len());
         for chunk in pks.chunks(100) {
@@ -726,7 +729,7 @@ impl DynamoStore {
             while !pending.is_empty() {
                 let keys = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(false)
+                    .consistent_read(true)
                     .build()
                     .map_err(build_err)?;
                 let page = self
