@@ -146,7 +146,8 @@ fn decimal<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&d.to_string())
 }
 
-fn fmt_per(per: f64) -> String {
+/// A price's quantity: `1M` for a million, else as is.
+pub fn fmt_per(per: f64) -> String {
     if per >= 1e6 {
         format!("{}M", per / 1e6)
     } else {

@@ -80,15 +80,6 @@ pub struct Lifecycle {
     pub wru_by_item: Vec<(String, KindUnits)>,
 }
 
-fn by_item(bench: &Bench) -> Vec<(String, KindUnits)> {
-    bench
-        .shadow
-        .by_item
-        .iter()
-        .map(|(k, u)| ((*k).to_owned(), *u))
-        .collect()
-}
-
 impl Lifecycle {
     pub fn total(&self) -> Units {
         let mut u = Units::default();
@@ -305,10 +296,28 @@ pub struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
+    /// A lifecycle's run: write units by item kind counted from here.
     pub fn new(bench: &'a mut Bench) -> Self {
+        bench.shadow.by_item.clear();
         Run {
             bench,
             steps: Vec::new(),
+        }
+    }
+
+    /// The lifecycle the run's steps make up.
+    fn finish(self, name: &str) -> Lifecycle {
+        let wru_by_item = self
+            .bench
+            .shadow
+            .by_item
+            .iter()
+            .map(|(k, u)| ((*k).to_owned(), *u))
+            .collect();
+        Lifecycle {
+            name: name.to_owned(),
+            steps: self.steps,
+            wru_by_item,
         }
     }
 
@@ -470,7 +479,6 @@ pub async fn setup(bench: &mut Bench) -> Result<(), String> {
 }
 
 pub async fn completed(bench: &mut Bench) -> Result<Lifecycle, String> {
-    bench.shadow.by_item.clear();
     let mut run = Run::new(bench);
     let id = run.until_paid_and_shipped().await?;
     let at = |p: &str| format!("/v1/orders/{id}/{p}");
@@ -498,16 +506,10 @@ pub async fn completed(bench: &mut Bench) -> Result<Lifecycle, String> {
         Value::Null,
     )
     .await?;
-    let wru_by_item = by_item(run.bench);
-    Ok(Lifecycle {
-        name: "completed".into(),
-        steps: run.steps,
-        wru_by_item,
-    })
+    Ok(run.finish("completed"))
 }
 
 pub async fn disputed(bench: &mut Bench) -> Result<Lifecycle, String> {
-    bench.shadow.by_item.clear();
     let mut run = Run::new(bench);
     let id = run.until_paid_and_shipped().await?;
     let at = |p: &str| format!("/v1/orders/{id}/{p}");
@@ -576,10 +578,5 @@ pub async fn disputed(bench: &mut Bench) -> Result<Lifecycle, String> {
         )
         .await?;
     }
-    let wru_by_item = by_item(run.bench);
-    Ok(Lifecycle {
-        name: "disputed".into(),
-        steps: run.steps,
-        wru_by_item,
-    })
+    Ok(run.finish("disputed"))
 }

@@ -428,7 +428,7 @@ event < 64 KB (largest seen: {} bytes); fixed monthly costs spread over {} order
             "- {}: ${} per {} {} — {}",
             p.what,
             p.usd,
-            fmt_per(p.per),
+            cost::fmt_per(p.per),
             p.unit,
             p.source
         );
@@ -526,14 +526,6 @@ event < 64 KB (largest seen: {} bytes); fixed monthly costs spread over {} order
         }
     );
     md
-}
-
-fn fmt_per(per: f64) -> String {
-    if per >= 1e6 {
-        format!("{}M", per / 1e6)
-    } else {
-        format!("{per}")
-    }
 }
 
 /// Why the cost budget is missed and what would close it: the part the

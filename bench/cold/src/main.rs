@@ -94,20 +94,6 @@ fn parse_args() -> Result<Args, Error> {
     Ok(out)
 }
 
-/// The workspace root: the nearest ancestor of this package's directory
-/// (as `cargo run` sets it, else as compiled) holding `Cargo.lock` and
-/// `events/`.
-fn repo_root() -> PathBuf {
-    let start = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    start
-        .ancestors()
-        .find(|d| d.join("Cargo.lock").is_file() && d.join("events").is_dir())
-        .map(Path::to_path_buf)
-        .unwrap_or(start)
-}
-
 /// A bootstrap to spawn and its zipped size: `<dir>/<name>/bootstrap.zip`
 /// (cargo-lambda `--output-format zip`; the zip's size is the deployable
 /// artifact's, and its `bootstrap` is extracted into `scratch` to run), else
@@ -268,7 +254,9 @@ fn sample_event(function: &str, floor: &str) -> Result<Value, Error> {
     if function == floor {
         return Ok(json!({}));
     }
-    let path = repo_root().join("events").join(format!("{function}.json"));
+    let path = aws_adapters::test_support::repo_root()
+        .join("events")
+        .join(format!("{function}.json"));
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(serde_json::from_str(&text)?)
 }
@@ -486,7 +474,7 @@ fn run() -> Result<(), Error> {
     }
     // The chart as BENCHMARKS.md (at the repository root) links it.
     let chart_name = args.chart.as_ref().map(|p| {
-        p.strip_prefix(repo_root())
+        p.strip_prefix(aws_adapters::test_support::repo_root())
             .unwrap_or(p)
             .display()
             .to_string()

@@ -22,7 +22,9 @@ pub struct MotoServer {
     child: Mutex<Child>,
 }
 
-fn repo_root() -> PathBuf {
+/// The workspace root: the nearest ancestor of the running package's
+/// directory holding `Cargo.lock` and `tools/`.
+pub fn repo_root() -> PathBuf {
     // The manifest directory of the running test (cargo sets it), not the
     // one baked in at compile time: a target directory shared by several
     // clones may hold a build made in another clone.
