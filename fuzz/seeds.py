@@ -75,9 +75,9 @@ terms = {"items": [{"description": "LED panel", "quantity": 100, "unit_price": "
          "ship_by": "2027-01-31", "quality_terms": "IP65, 3 year warranty",
          "destination_country": "US", "coverage": "pre_shipment",
          "inspection": {"agency": "SGS", "location": "china"},
-         "contract_document": {"name": "contract.pdf", "url": "s3://docs/contract.pdf",
+         "contract_document": {"name": "contract.pdf", "url": "https://docs.example.com/contract.pdf",
                                "sha256": "a" * 64}}
-doc = {"name": "photos.zip", "url": "s3://evidence/photos.zip", "sha256": "b" * 64}
+doc = {"name": "photos.zip", "url": "https://evidence.example.com/photos.zip", "sha256": "b" * 64}
 at = "2027-01-04T08:00:00Z"
 # (name, route, stage, flags, body)
 seeds = [

@@ -3,17 +3,21 @@ buyer, the supplier, an arbiter, the payment providers and the scheduler
 would, printing each request and the part of the answer that matters (the
 order's status after every step): one order from contract to feedback, then
 one whose quality dispute the supplier leaves unanswered until the sweep
-escalates it, an arbiter decides it and the split refund settles. Any
-unexpected answer — an HTTP status, an order or dispute status, an amount —
-stops the walk with a non-zero exit.
+escalates it, an arbiter decides it and the split refund settles, one
+settled with a small compensation that goes on to completion, and orders
+nobody finishes — a draft nobody confirms, a payment its provider never
+confirms, a balance never paid, a receipt never confirmed — that the sweep
+takes to their end as business time runs on. Any unexpected answer — an
+HTTP status, an order or dispute status, an amount — stops the walk with a
+non-zero exit.
 
     make run            # in one terminal
     make demo           # in another (URL from $TA_URL, default http://127.0.0.1:3000)
 
 The dispute part moves the stack's business time forward (past the
 supplier's response deadline, `POST /_local/clock/advance`), as far as that
-deadline needs from wherever the clock is, so the demo can run again against
-the same stack.
+deadline needs from wherever the clock is, and the last part moves it on by
+about 100 days, so the demo can run again against the same stack.
 
 Standard library only. Tokens are HS256-signed with LOCAL_JWT_SECRET
 (default `local-dev-secret`), like the stack's emulated JWT authorizer.
@@ -40,6 +44,8 @@ BUYER, SUPPLIER, ARBITER = f"buyer-{RUN}", f"sup-{RUN}", f"arbiter-{RUN}"
 # The disputed order's supplier: one with no other live order, so its
 # reserved limit shows the refund releasing the reservation.
 SUPPLIER2 = f"sup-{RUN}-b"
+# The supplier of the orders nobody finishes, and of the compensation.
+SUPPLIER3 = f"sup-{RUN}-c"
 
 
 def b64url(data: bytes) -> str:
@@ -157,9 +163,9 @@ def run_schedules():
            and not runs[0].get("error") and runs[0].get("report"), "one complete run", answer)
     report = runs[0]["report"]
     counts = ", ".join(f"{k} {report[k]}" for k in (
-        "due", "changed", "escalated", "overdue_flagged", "cancelled", "released", "retried",
-        "failed", "published"))
-    print(f"     {runs[0]['schedule']} at {report['now'][:19]}: {counts}")
+        "due", "changed", "escalated", "overdue_flagged", "expired", "cancelled", "closed",
+        "receipts_confirmed", "not_shipped_refunds", "released", "failed", "published") if report[k])
+    print(f"     {runs[0]['schedule']} at {report['now'][:19]}: {counts or 'nothing due'}")
     return report
 
 
@@ -191,6 +197,8 @@ def main() -> None:
     print("\n4. Someone else cannot see it; the buyer reminds the supplier")
     call("GET", f"/v1/orders/{oid}", (f"buyer-other-{RUN}", "buyer"), expect=(404,))
     call("POST", f"/v1/orders/{oid}/remind", buyer, {})
+    again = call("POST", f"/v1/orders/{oid}/remind", buyer, {}, expect=(429,))
+    print(f"     a second reminder the same day: {again['detail']}")
 
     print("\n5. The supplier confirms the version it saw; coverage is reserved against its limit")
     stale = call("POST", f"/v1/orders/{oid}/confirm", supplier, {"version": order["version"] + 1}, expect=(409,))
@@ -272,7 +280,10 @@ def main() -> None:
     timeline(buyer, oid)
 
     refunded = dispute(buyer, arbiter)
-    print(f"\nDone: {oid} is {order['status']}; {refunded} is refunded.")
+    compensated = compensation(buyer, arbiter)
+    ended = every_order_ends(buyer, arbiter)
+    print(f"\nDone: {oid} is {order['status']}; {refunded} is refunded; {compensated} went on"
+          f" after its compensation; {ended}.")
 
 
 def dispute(buyer, arbiter) -> str:
@@ -318,7 +329,7 @@ def dispute(buyer, arbiter) -> str:
 
     print("\n19. 40 of 100 panels flicker: the buyer opens a quality dispute with evidence")
     opened = call("POST", f"/v1/orders/{oid}/dispute", buyer, {
-        "reason": "quality", "requested_refund": "2000.00",
+        "reason": "quality", "requested_refund": "3000.00",
         "description": "40 of 100 panels flicker",
         "evidence": [{"name": "video.mp4", "url": "https://evidence.example/video.mp4",
                       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]},
@@ -367,8 +378,9 @@ def dispute(buyer, arbiter) -> str:
             path = f"/v1/disputes?status=escalated&limit=50&cursor={cursor}"
     print(f"     {oid}: {found['reason']}, requested {money(found['requested_refund'])},"
           f" covered {money(found['covered_amount'])}, paid {money(found['amount_paid'])}")
+    print("     the arbiter refunds everything paid: the order closes")
     decided = call("POST", f"/v1/orders/{oid}/dispute/decision", arbiter,
-                   {"outcome": "supplier_at_fault", "refund_amount": "2000.00"})
+                   {"outcome": "supplier_at_fault", "refund_amount": found["amount_paid"]["amount"]})
     expect(decided["status"] == "resolved" and decided["outcome"] == "supplier_at_fault"
            and decided["order_status"] == "refund_pending", "resolved, refund pending", decided)
     fee = decided["inspection_fee_refund"]
@@ -404,6 +416,127 @@ def dispute(buyer, arbiter) -> str:
     print("\n26. The disputed order's timeline")
     timeline(buyer, oid)
     return oid
+
+
+def new_order(buyer, supplier_id: str, coverage="pre_shipment", ship_by="2030-06-28"):
+    order = call("POST", "/v1/orders", buyer, {
+        "supplier_id": supplier_id,
+        "items": [{"description": "Driver", "quantity": 100, "unit_price": "10.00"}],
+        "currency": "USD", "initial_payment": "400.00", "ship_by": ship_by,
+        "quality_terms": "CE marked", "destination_country": "DE", "coverage": coverage},
+        expect=(201,))
+    return order
+
+
+def confirmed_order(buyer, supplier, **kw) -> str:
+    order = new_order(buyer, supplier[0], **kw)
+    confirmed = call("POST", f"/v1/orders/{order['id']}/confirm", supplier, {"version": order["version"]})
+    expect_status(confirmed, "awaiting_initial_payment")
+    return order["id"]
+
+
+def paid_by_card(buyer, oid: str, stage: str, confirm=True) -> dict:
+    payment = call("POST", f"/v1/orders/{oid}/payments", buyer,
+                   {"stage": stage, "method": "credit_card", "card_brand": "visa"}, expect=(201,))
+    if confirm:
+        confirm_payment("card", oid, payment)
+    return payment
+
+
+def ship(supplier, oid: str):
+    return call("POST", f"/v1/orders/{oid}/shipment", supplier,
+                {"carrier": "DHL", "tracking_number": f"JD{uuid.uuid4().hex[:8].upper()}"})
+
+
+def compensation(buyer, arbiter) -> str:
+    """A small refund agreed in a dispute is a compensation: the order goes
+    on where it was (shipment, balance, receipt), the refund settles in the
+    background, the reservation shrinks. Its id."""
+    supplier = (SUPPLIER3, "supplier")
+    print(f"\n27. A compensation: {SUPPLIER3} gets a limit; a pre-shipment order is paid")
+    call("PUT", f"/v1/suppliers/{SUPPLIER3}/assurance-limit", arbiter, {"limit": "10000.00"})
+    oid = confirmed_order(buyer, supplier)
+    paid_by_card(buyer, oid, "initial")
+    order = expect_status(call("GET", f"/v1/orders/{oid}", buyer), "awaiting_shipment")
+    print(f"     {oid}: covers {money(order['coverage']['covered_amount'])}, paid {money(order['amount_paid'])}")
+
+    print("\n28. The samples show scratches: the buyer asks 50.00, the supplier agrees")
+    call("POST", f"/v1/orders/{oid}/dispute", buyer, {
+        "reason": "quality", "requested_refund": "50.00", "description": "scratched samples"},
+        expect=(201,))
+    agreed = call("POST", f"/v1/orders/{oid}/dispute/responses", supplier, {"action": "accept"})
+    expect(agreed["outcome"] == "agreed" and agreed["order_status"] == "awaiting_shipment",
+           "a compensation leaves the order where it was", agreed)
+    order = call("GET", f"/v1/orders/{oid}", buyer)
+    expect(dec(order["coverage"]["reserved"]) == decimal.Decimal("350.00"),
+           "the reservation shrinks by the refund", order)
+    part = order["refunds"][0]
+    print(f"     dispute {agreed['outcome']}; order still {order['status']};"
+          f" reserved {money(order['coverage']['reserved'])}; refund {part['id']} {part['status']}")
+    provider_event(part["provider"], "refund.succeeded", {
+        "refund_id": part["id"], "order_id": oid, "amount": part["amount"]["amount"]})
+
+    print("\n29. The order goes on: shipped, balance paid, receipt confirmed")
+    expect_status(ship(supplier, oid), "shipped")
+    paid_by_card(buyer, oid, "balance")
+    order = expect_status(call("POST", f"/v1/orders/{oid}/receipt", buyer, {}), "completed")
+    print(f"     {order['status']}; refunded {money(order['amount_refunded'])} of"
+          f" {money(order['total'])}")
+    return oid
+
+
+def every_order_ends(buyer, arbiter) -> str:
+    """Orders nobody finishes: the sweep takes each to its end as business
+    time runs on. A summary."""
+    supplier = (SUPPLIER3, "supplier")
+    print("\n30. Orders nobody finishes: a draft, a card payment never confirmed,"
+          " a balance never paid, a receipt never confirmed")
+    draft = new_order(buyer, SUPPLIER3)["id"]
+    silent = confirmed_order(buyer, supplier)
+    never = paid_by_card(buyer, silent, "initial", confirm=False)
+    unpaid = confirmed_order(buyer, supplier)
+    paid_by_card(buyer, unpaid, "initial")
+    expect_status(ship(supplier, unpaid), "shipped")
+    unreceived = confirmed_order(buyer, supplier)
+    paid_by_card(buyer, unreceived, "initial")
+    ship(supplier, unreceived)
+    paid_by_card(buyer, unreceived, "balance")
+    order = expect_status(call("GET", f"/v1/orders/{unreceived}", buyer), "awaiting_receipt_confirmation")
+    extended = call("POST", f"/v1/orders/{unreceived}/receipt/extension", buyer, {})
+    print(f"     {unreceived}: the buyer takes 15 more days; receipt confirmed automatically at"
+          f" {extended['receipt']['auto_confirm_at'][:19]} unless they act")
+    for oid in (draft, silent, unpaid, unreceived):
+        o = call("GET", f"/v1/orders/{oid}", buyer)
+        clocks = ", ".join(f"{d['kind']} {d['due'][:10]}" for d in o["deadlines"] if d["kind"] != "ship_by")
+        print(f"     {oid}: {o['status']}; {clocks}")
+    limit = call("GET", f"/v1/suppliers/{SUPPLIER3}/assurance-limit", arbiter)
+    print(f"     {SUPPLIER3}: reserved {money(limit['reserved'])}")
+
+    print("\n31. Business time runs on for 100 days, the sweep running every 10 days")
+    for _ in range(10):
+        call("POST", "/_local/clock/advance", body={"seconds": 10 * 86400}, label="clock")
+        run_schedules()
+    ended = {oid: call("GET", f"/v1/orders/{oid}", buyer) for oid in (draft, silent, unpaid, unreceived)}
+    expect_status(ended[draft], "cancelled")
+    expect(ended[draft]["status_reason"] == "not_confirmed", "the draft cancelled, not confirmed", ended[draft])
+    expect_status(ended[silent], "cancelled")
+    expect(payment_in(ended[silent], never)["status"] == "failed"
+           and payment_in(ended[silent], never)["failure_reason"] == "expired",
+           "the payment never confirmed expired", ended[silent])
+    expect_status(ended[unpaid], "closed")
+    expect(ended[unpaid]["status_reason"] == "balance_unpaid", "closed, balance unpaid", ended[unpaid])
+    expect_status(ended[unreceived], "completed")
+    for oid, o in ended.items():
+        print(f"     {oid}: {o['status']}" + (f" ({o['status_reason']})" if o["status_reason"] else ""))
+    limit = call("GET", f"/v1/suppliers/{SUPPLIER3}/assurance-limit", arbiter)
+    expect(dec(limit["reserved"]) == 0, "every reservation released", limit)
+    print(f"     {SUPPLIER3}: reserved {money(limit['reserved'])}: every reservation released")
+    timeline(buyer, silent)
+    return "4 orders nobody finished have ended"
+
+
+def payment_in(order, payment) -> dict:
+    return next(p for p in order["payments"] if p["id"] == payment["id"])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::calendar::{Timestamp, plus_days};
+use crate::clocks::Clocks;
 use crate::ids::UserId;
 use crate::money::{MoneyError, Usd};
 use crate::text::ShortText;
@@ -20,12 +21,6 @@ pub enum CoverageType {
     PostDelivery,
 }
 
-/// Post-delivery: quality must be checked within this many days of shipment…
-pub const QUALITY_DAYS_AFTER_SHIPMENT: u32 = 180;
-/// …and within this many days of the goods clearing customs, whichever ends
-/// first.
-pub const QUALITY_DAYS_AFTER_CUSTOMS: u32 = 15;
-
 /// The amount covered for an order: pre-shipment covers the initial
 /// payment, post-delivery the full order amount, each up to what the
 /// supplier has available.
@@ -37,15 +32,18 @@ pub fn covered_amount(coverage: CoverageType, total: Usd, initial: Usd, availabl
     wanted.min(available)
 }
 
-/// The end of the post-delivery quality window: the earlier of 180 days after
-/// shipment and 15 days after customs clearance (if recorded).
+/// The end of the post-delivery quality window: the earlier of
+/// `clocks.quality_days_after_shipment` (180) days after shipment and
+/// `clocks.quality_days_after_customs` (15) days after customs clearance (if
+/// recorded).
 pub fn quality_window_end(
     shipped_at: Timestamp,
     customs_cleared_at: Option<Timestamp>,
+    clocks: &Clocks,
 ) -> Timestamp {
-    let by_shipment = plus_days(shipped_at, QUALITY_DAYS_AFTER_SHIPMENT);
+    let by_shipment = plus_days(shipped_at, clocks.quality_days_after_shipment);
     match customs_cleared_at {
-        Some(c) => by_shipment.min(plus_days(c, QUALITY_DAYS_AFTER_CUSTOMS)),
+        Some(c) => by_shipment.min(plus_days(c, clocks.quality_days_after_customs)),
         None => by_shipment,
     }
 }

@@ -76,15 +76,6 @@ pub enum EscalationGround {
     NoSolutionInTime,
 }
 
-impl EscalationGround {
-    /// Grounds the scheduler acts on by itself (deadlines passed). A
-    /// rejection lets the buyer escalate at once; the sweep waits for the
-    /// resolution deadline.
-    pub fn is_time_based(self) -> bool {
-        !matches!(self, EscalationGround::SupplierRejected)
-    }
-}
-
 /// The dispute deadlines, configuration with the design's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisputePolicy {
@@ -141,6 +132,31 @@ pub struct DisputeEntry {
     pub amount: Option<Usd>,
     pub message: Option<LongText>,
     pub evidence: Vec<DocumentRef>,
+    /// Written after the party's share of dispute texts was used up (a short
+    /// message on an action that moves or ends the dispute).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_budget: bool,
+}
+
+impl DisputeEntry {
+    /// The UTF-8 bytes of what the party wrote: the message and the
+    /// evidence names and URLs.
+    pub fn text_bytes(&self) -> usize {
+        self.message.as_ref().map_or(0, |m| m.as_str().len()) + evidence_bytes(&self.evidence)
+    }
+
+    /// Offers and comments: what the per-dispute counts bound.
+    pub fn is_counted(&self) -> bool {
+        matches!(self.kind, EntryKind::Offered | EntryKind::Commented)
+    }
+}
+
+/// The UTF-8 bytes of evidence references' names and URLs.
+pub fn evidence_bytes(evidence: &[DocumentRef]) -> usize {
+    evidence
+        .iter()
+        .map(|e| e.name.as_str().len() + e.url.as_str().len())
+        .sum()
 }
 
 /// The arbiter's decision on an escalated dispute.
@@ -151,7 +167,30 @@ pub enum Decision {
     ClaimRejected,
 }
 
+/// At most this many disputes per order over its life, withdrawn ones
+/// included.
+pub const MAX_DISPUTES_PER_ORDER: usize = 3;
+/// Per dispute: offers and comments together…
+pub const MAX_MESSAGES_PER_DISPUTE: usize = 50;
+/// …and per party (so one party cannot use up the other's room).
+pub const MAX_MESSAGES_PER_PARTY: usize = 25;
+/// Evidence references per dispute…
 pub const MAX_EVIDENCE: usize = 20;
+/// …and per party.
+pub const MAX_EVIDENCE_PER_PARTY: usize = 10;
+/// Every text in a dispute (description, message) is at most this long.
+pub const MAX_TEXT_CHARS: usize = 2_000;
+/// All dispute texts of one order together (UTF-8 bytes: descriptions,
+/// messages, evidence names and URLs)…
+pub const MAX_ORDER_TEXT_BYTES: usize = 64 * 1024;
+/// …of which each party may write half.
+pub const MAX_PARTY_TEXT_BYTES: usize = MAX_ORDER_TEXT_BYTES / 2;
+/// Once a party's share is used up, an action that moves or ends a dispute
+/// is still accepted with a message of at most this many characters…
+pub const MAX_MESSAGE_CHARS_WHEN_FULL: usize = 500;
+/// …while such messages together stay within this many bytes per party;
+/// beyond it the action is accepted without a message.
+pub const MAX_PARTY_OVERFLOW_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dispute {
@@ -165,6 +204,10 @@ pub struct Dispute {
     pub resolution_due: Timestamp,
     pub supplier_responded_at: Option<Timestamp>,
     pub supplier_rejected: bool,
+    /// When the supplier last rejected the claim: the sweep escalates at
+    /// its next run after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_at: Option<Timestamp>,
     /// The supplier's counter-offer waiting for the buyer.
     pub pending_offer: Option<Usd>,
     pub escalated_at: Option<Timestamp>,
@@ -197,6 +240,7 @@ impl Dispute {
             resolution_due: plus_days(now, policy.resolution_days),
             supplier_responded_at: None,
             supplier_rejected: false,
+            rejected_at: None,
             pending_offer: None,
             escalated_at: None,
             escalation_ground: None,
@@ -219,14 +263,12 @@ impl Dispute {
         self.status != DisputeStatus::Resolved
     }
 
-    /// Why the dispute may be escalated at `now`, if it may: the supplier
-    /// has not responded by its deadline, rejected the claim, or no solution
-    /// came by the resolution deadline. `None` once escalated or resolved.
+    /// Why the buyer may escalate the dispute at `now`, if they may: the
+    /// supplier has not responded by its deadline, rejected the claim, or
+    /// no solution came by the resolution deadline. `None` once escalated
+    /// or resolved.
     pub fn escalation_ground(&self, now: Timestamp) -> Option<EscalationGround> {
-        if !matches!(
-            self.status,
-            DisputeStatus::Open | DisputeStatus::Negotiating
-        ) {
+        if !self.negotiable() {
             return None;
         }
         if !self.supplier_responded_in_time() && now >= self.supplier_response_due {
@@ -240,19 +282,64 @@ impl Dispute {
         }
     }
 
-    /// The next instant the scheduler must look at this dispute.
-    pub fn next_escalation_check(&self) -> Option<Timestamp> {
-        if !matches!(
-            self.status,
-            DisputeStatus::Open | DisputeStatus::Negotiating
-        ) {
+    /// Why the sweep escalates the dispute at `now`, if it does: a clock
+    /// fires strictly after its instant (a party's change committed at that
+    /// instant wins), and a rejection is escalated at the first run after
+    /// it.
+    pub fn sweep_escalation(&self, now: Timestamp) -> Option<EscalationGround> {
+        if !self.negotiable() {
             return None;
         }
-        if !self.supplier_responded_in_time() {
-            Some(self.supplier_response_due.min(self.resolution_due))
+        if !self.supplier_responded_in_time() && now > self.supplier_response_due {
+            Some(EscalationGround::SupplierNoResponse)
+        } else if now > self.resolution_due {
+            Some(EscalationGround::NoSolutionInTime)
+        } else if self.supplier_rejected && self.rejected_at.is_none_or(|at| now > at) {
+            Some(EscalationGround::SupplierRejected)
         } else {
-            Some(self.resolution_due)
+            None
         }
+    }
+
+    /// Open or negotiating: the parties can still settle it themselves.
+    fn negotiable(&self) -> bool {
+        matches!(
+            self.status,
+            DisputeStatus::Open | DisputeStatus::Negotiating
+        )
+    }
+
+    /// The instant the sweep must look at this dispute (it acts strictly
+    /// after it).
+    pub fn next_escalation_check(&self) -> Option<Timestamp> {
+        if !self.negotiable() {
+            return None;
+        }
+        let mut due = self.resolution_due;
+        if !self.supplier_responded_in_time() {
+            due = due.min(self.supplier_response_due);
+        }
+        if self.supplier_rejected {
+            due = due.min(self.rejected_at.unwrap_or(self.opened_at));
+        }
+        Some(due)
+    }
+
+    /// Offers and comments written by `by` (any party when `None`).
+    pub fn counted_entries(&self, by: Option<crate::actor::ActorKind>) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.is_counted() && by.is_none_or(|k| e.by.kind() == k))
+            .count()
+    }
+
+    /// Evidence references added by `by` (any party when `None`).
+    pub fn evidence_count(&self, by: Option<crate::actor::ActorKind>) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| by.is_none_or(|k| e.by.kind() == k))
+            .map(|e| e.evidence.len())
+            .sum()
     }
 }
 

@@ -12,7 +12,8 @@ use crate::payment::{CreditError, PaymentRule};
 use crate::status::{Action, OrderStatus};
 
 /// The class of a refusal. Checks run in the order NotFound → Forbidden →
-/// Conflict → Unprocessable, so a caller learns nothing it may not know.
+/// Conflict → TooManyRequests → Unprocessable, so a caller learns nothing
+/// it may not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// Unknown, or not the caller's (404: do not reveal it exists).
@@ -21,6 +22,8 @@ pub enum ErrorKind {
     Forbidden,
     /// Wrong status, a concurrent change, or a duplicate (409).
     Conflict,
+    /// Too soon: try again later (429, with `Retry-After`).
+    TooManyRequests,
     /// A business rule said no (422).
     Unprocessable,
 }
@@ -60,6 +63,10 @@ pub enum Conflict {
     NotFlagged,
     #[error("the payment can no longer be {0}")]
     CannotResolve(&'static str),
+    #[error("the supplier has already rejected the claim; make an offer or wait for escalation")]
+    AlreadyRejected,
+    #[error("the refund part is not flagged for an operator")]
+    RefundNotFlagged,
 }
 
 impl Conflict {
@@ -81,6 +88,8 @@ impl Conflict {
             Conflict::FeedbackAlreadyLeft => "feedback-already-left",
             Conflict::NotFlagged => "not-flagged",
             Conflict::CannotResolve(_) => "cannot-resolve",
+            Conflict::AlreadyRejected => "already-rejected",
+            Conflict::RefundNotFlagged => "refund-not-flagged",
         }
     }
 }
@@ -122,7 +131,7 @@ pub enum Rule {
     QualityWindowClosed(Timestamp),
     #[error("a refund must be greater than zero")]
     RefundNotPositive,
-    #[error("the refund exceeds the covered amount of {0}")]
+    #[error("the refund exceeds the covered amount not yet refunded, {0}")]
     RefundExceedsCovered(Usd),
     #[error("the refund exceeds the amount paid of {0}")]
     RefundExceedsPaid(Usd),
@@ -139,6 +148,34 @@ pub enum Rule {
     EmptyComment,
     #[error("a dispute holds at most {0} pieces of evidence")]
     TooMuchEvidence(usize),
+    #[error("each party may add at most {0} pieces of evidence to a dispute")]
+    TooMuchEvidenceForParty(usize),
+    #[error("an order can have at most {0} disputes over its life, withdrawn ones included")]
+    TooManyDisputes(usize),
+    #[error("an arbiter rejected a {0} claim on this order; that decision is final")]
+    ClaimRejectedFinal(&'static str),
+    #[error("a dispute holds at most {0} offers and comments")]
+    TooManyMessages(usize),
+    #[error("each party may write at most {0} offers and comments in a dispute")]
+    TooManyMessagesForParty(usize),
+    #[error(
+        "your share of this order's dispute texts ({0} bytes) is used up: no more comments or evidence; actions are accepted with a short message or none"
+    )]
+    DisputeTextsFull(usize),
+    #[error(
+        "your share of dispute texts is used up: an action's message may be at most {0} characters"
+    )]
+    MessageTooLongWhenFull(usize),
+    #[error(
+        "your share of dispute texts is used up, also for short messages: send the action without a message"
+    )]
+    NoMessageRoomLeft,
+    #[error("shipped_at must not be before the order was confirmed")]
+    ShippedBeforeConfirmation,
+    #[error("the time to confirm receipt can be extended at most {0} times")]
+    NoExtensionsLeft(u8),
+    #[error("{0} payments of this stage have failed or expired: no more can be made")]
+    TooManyFailedPayments(usize),
     #[error(transparent)]
     Money(#[from] MoneyError),
 }
@@ -169,6 +206,17 @@ impl Rule {
             Rule::NotYetEscalatable { .. } => "not-yet-escalatable",
             Rule::EmptyComment => "empty-comment",
             Rule::TooMuchEvidence(_) => "too-much-evidence",
+            Rule::TooMuchEvidenceForParty(_) => "too-much-evidence-for-party",
+            Rule::TooManyDisputes(_) => "too-many-disputes",
+            Rule::ClaimRejectedFinal(_) => "claim-rejected-final",
+            Rule::TooManyMessages(_) => "too-many-messages",
+            Rule::TooManyMessagesForParty(_) => "too-many-messages-for-party",
+            Rule::DisputeTextsFull(_) => "dispute-texts-full",
+            Rule::MessageTooLongWhenFull(_) => "message-too-long-when-full",
+            Rule::NoMessageRoomLeft => "no-message-room-left",
+            Rule::ShippedBeforeConfirmation => "shipped-before-confirmation",
+            Rule::NoExtensionsLeft(_) => "no-extensions-left",
+            Rule::TooManyFailedPayments(_) => "too-many-failed-payments",
             Rule::Money(_) => "amount-out-of-range",
         }
     }
@@ -206,6 +254,11 @@ pub enum OrderError {
     UnknownPayment(PaymentId),
     #[error("refund {0} is not part of this order")]
     UnknownRefund(RefundId),
+    #[error("{what}: try again in {retry_after_secs} seconds")]
+    TooManyRequests {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
 }
 
 impl From<PaymentRule> for OrderError {
@@ -227,6 +280,7 @@ impl OrderError {
                 ErrorKind::NotFound
             }
             OrderError::Forbidden { .. } => ErrorKind::Forbidden,
+            OrderError::TooManyRequests { .. } => ErrorKind::TooManyRequests,
             OrderError::WrongStatus { .. }
             | OrderError::IllegalTransition { .. }
             | OrderError::Conflict(_) => ErrorKind::Conflict,

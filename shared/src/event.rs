@@ -10,6 +10,7 @@ use crate::feedback::Rating;
 use crate::ids::{OrderId, PaymentId, RefundId, UserId};
 use crate::money::Usd;
 use crate::payment::{FlagReason, MethodKind, Stage};
+use crate::refund::{RefundFlagReason, RefundResolution};
 use crate::status::OrderStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -17,8 +18,20 @@ use crate::status::OrderStatus;
 pub enum CancelReason {
     /// A party cancelled before any payment was in flight.
     ByParty,
-    /// Confirmed, and no payment in flight for 30 days.
+    /// The draft was not confirmed by both parties in time.
+    NotConfirmed,
+    /// Confirmed, and the initial payment did not arrive in time (or its
+    /// last allowed payment failed).
     Unpaid,
+}
+
+/// Why the sweep closed an order without completing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The balance was not paid in time (or its last allowed payment
+    /// failed): the supplier keeps the initial payment.
+    BalanceUnpaid,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -55,6 +68,9 @@ pub enum EventBody {
     },
     OrderCancelled {
         reason: CancelReason,
+    },
+    OrderClosed {
+        reason: CloseReason,
     },
     ReservationReleased {
         supplier_id: UserId,
@@ -101,6 +117,13 @@ pub enum EventBody {
     PaymentOverdue {
         payment_id: PaymentId,
     },
+    /// The payment did not arrive in time: failed (`expired`), and the
+    /// provider is asked to cancel it.
+    PaymentExpired {
+        payment_id: PaymentId,
+        stage: Stage,
+        provider: Provider,
+    },
     OrderShipped {
         shipped_at: Timestamp,
         late: bool,
@@ -112,6 +135,19 @@ pub enum EventBody {
         delivered_at: Timestamp,
     },
     ReceiptConfirmed,
+    /// The buyer extended the receipt clock.
+    ReceiptExtended {
+        due: Timestamp,
+    },
+    /// The sweep will confirm receipt for the buyer at `due`.
+    ReceiptAutoConfirmationDue {
+        due: Timestamp,
+    },
+    /// Not shipped long after the ship-by date: everything paid, up to the
+    /// coverage, is refunded and the order closes.
+    NotShippedRefundStarted {
+        refund: Usd,
+    },
     FeedbackLeft {
         supplier_id: UserId,
         rating: Rating,
@@ -147,6 +183,12 @@ pub enum EventBody {
     },
     RefundFlagged {
         refund_id: RefundId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<RefundFlagReason>,
+    },
+    RefundResolved {
+        refund_id: RefundId,
+        resolution: RefundResolution,
     },
     OrderRefunded {
         refunded: Usd,
@@ -163,6 +205,7 @@ impl EventBody {
             EventBody::CoverageReserved { .. } => "CoverageReserved",
             EventBody::ConfirmationReminded { .. } => "ConfirmationReminded",
             EventBody::OrderCancelled { .. } => "OrderCancelled",
+            EventBody::OrderClosed { .. } => "OrderClosed",
             EventBody::ReservationReleased { .. } => "ReservationReleased",
             EventBody::PaymentRequested { .. } => "PaymentRequested",
             EventBody::CreditReserved { .. } => "CreditReserved",
@@ -173,10 +216,14 @@ impl EventBody {
             EventBody::PaymentFlagged { .. } => "PaymentFlagged",
             EventBody::PaymentFlagResolved { .. } => "PaymentFlagResolved",
             EventBody::PaymentOverdue { .. } => "PaymentOverdue",
+            EventBody::PaymentExpired { .. } => "PaymentExpired",
             EventBody::OrderShipped { .. } => "OrderShipped",
             EventBody::CustomsCleared { .. } => "CustomsCleared",
             EventBody::DeliveryRecorded { .. } => "DeliveryRecorded",
             EventBody::ReceiptConfirmed => "ReceiptConfirmed",
+            EventBody::ReceiptExtended { .. } => "ReceiptExtended",
+            EventBody::ReceiptAutoConfirmationDue { .. } => "ReceiptAutoConfirmationDue",
+            EventBody::NotShippedRefundStarted { .. } => "NotShippedRefundStarted",
             EventBody::FeedbackLeft { .. } => "FeedbackLeft",
             EventBody::DisputeOpened { .. } => "DisputeOpened",
             EventBody::DisputeResponded { .. } => "DisputeResponded",
@@ -186,6 +233,7 @@ impl EventBody {
             EventBody::RefundSucceeded { .. } => "RefundSucceeded",
             EventBody::RefundFailed { .. } => "RefundFailed",
             EventBody::RefundFlagged { .. } => "RefundFlagged",
+            EventBody::RefundResolved { .. } => "RefundResolved",
             EventBody::OrderRefunded { .. } => "OrderRefunded",
         }
     }
@@ -218,7 +266,14 @@ impl EventBody {
             }
             EventBody::OrderCancelled { reason } => match reason {
                 CancelReason::ByParty => "order cancelled".into(),
-                CancelReason::Unpaid => "order cancelled: unpaid for 30 days".into(),
+                CancelReason::NotConfirmed => "order cancelled: not confirmed in time".into(),
+                CancelReason::Unpaid => "order cancelled: initial payment not made in time".into(),
+            },
+            EventBody::OrderClosed { reason } => match reason {
+                CloseReason::BalanceUnpaid => {
+                    "order closed: balance not paid in time; the supplier keeps the initial payment"
+                        .into()
+                }
             },
             EventBody::ReservationReleased { amount, .. } => {
                 format!("US ${amount} of assurance limit released")
@@ -251,6 +306,9 @@ impl EventBody {
                 FlagResolution::Refund => "flagged payment to be refunded".into(),
             },
             EventBody::PaymentOverdue { .. } => "payment overdue".into(),
+            EventBody::PaymentExpired { stage, .. } => {
+                format!("{stage} payment expired; the provider is asked to cancel it")
+            }
             EventBody::OrderShipped { late, .. } => {
                 if *late {
                     "shipped after the ship-by date".into()
@@ -260,7 +318,18 @@ impl EventBody {
             }
             EventBody::CustomsCleared { .. } => "goods cleared customs".into(),
             EventBody::DeliveryRecorded { .. } => "delivery recorded".into(),
-            EventBody::ReceiptConfirmed => "buyer confirmed receipt; order complete".into(),
+            EventBody::ReceiptConfirmed => "receipt confirmed; order complete".into(),
+            EventBody::ReceiptExtended { due } => format!(
+                "buyer extended the time to confirm receipt to {}",
+                crate::calendar::rfc3339(*due)
+            ),
+            EventBody::ReceiptAutoConfirmationDue { due } => format!(
+                "receipt will be confirmed automatically at {}",
+                crate::calendar::rfc3339(*due)
+            ),
+            EventBody::NotShippedRefundStarted { refund } => {
+                format!("not shipped in time: refund of US ${refund} started")
+            }
             EventBody::FeedbackLeft { rating, .. } => {
                 format!("buyer left feedback: {} of 5", rating.get())
             }
@@ -296,8 +365,12 @@ impl EventBody {
                 }
             }
             EventBody::RefundSucceeded { amount, .. } => format!("refund of US ${amount} settled"),
-            EventBody::RefundFailed { .. } => "refund failed; flagged and retried".into(),
-            EventBody::RefundFlagged { .. } => "refund flagged for review".into(),
+            EventBody::RefundFailed { .. } => "refund failed".into(),
+            EventBody::RefundFlagged { .. } => "refund flagged for an operator".into(),
+            EventBody::RefundResolved { resolution, .. } => match resolution {
+                RefundResolution::Retry => "refund to be requested again".into(),
+                RefundResolution::SettledOutside => "refund settled outside the platform".into(),
+            },
             EventBody::OrderRefunded { refunded } => {
                 format!("order refunded: US ${refunded} in all")
             }
@@ -322,6 +395,7 @@ fn flag_name(r: FlagReason) -> &'static str {
         FlagReason::ClosedOrder => "money on a closed order, refunded",
         FlagReason::Overdue => "overdue",
         FlagReason::WrongProvider => "signed by the wrong provider",
+        FlagReason::BeyondCoverage => "paid beyond the coverage; not refunded automatically",
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod actor;
 pub mod calendar;
+pub mod clocks;
 pub mod contract;
 pub mod coverage;
 pub mod deadline;

@@ -9,7 +9,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
 use crate::actor::Provider;
-use crate::calendar::{ArrivalWindow, Timestamp};
+use crate::calendar::{ArrivalWindow, Timestamp, add_working_days, end_of_day, plus_days};
+use crate::clocks::Clocks;
 use crate::coverage::ReceivingAccount;
 use crate::ids::{ApplicationId, PaymentId, UserId};
 use crate::money::{MoneyError, Usd};
@@ -334,6 +335,42 @@ pub enum FlagReason {
     Overdue,
     /// Signed by a provider that does not serve the payment's method.
     WrongProvider,
+    /// Goods never shipped: what this payment holds beyond the coverage was
+    /// not refunded by the sweep; an operator refunds it or lets it stand.
+    BeyondCoverage,
+}
+
+impl FlagReason {
+    /// Money arrived that was not applied to the order: a confirmation of
+    /// another amount or currency, or one contradicting a final status. An
+    /// arbiter accepts it as paid or returns it.
+    pub fn is_unapplied_money(self) -> bool {
+        matches!(
+            self,
+            FlagReason::ContradictsFinalStatus
+                | FlagReason::AmountMismatch
+                | FlagReason::CurrencyMismatch
+        )
+    }
+
+    /// The flag is about money (unapplied, on a closed order, or kept
+    /// beyond the coverage), not about an event or a date (the wrong
+    /// provider, overdue): it is never replaced by one of those.
+    pub fn is_about_money(self) -> bool {
+        self.is_unapplied_money()
+            || matches!(self, FlagReason::ClosedOrder | FlagReason::BeyondCoverage)
+    }
+}
+
+/// Why a payment failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The provider reported the payment failed.
+    Declined,
+    /// It did not arrive in time (arrival window + working days, or a Pay
+    /// Later agreement not completed in time): the sweep expired it.
+    Expired,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -394,6 +431,9 @@ pub struct Payment {
     /// Whether the overdue event has been emitted for this payment.
     #[serde(default)]
     pub overdue_reported: bool,
+    /// Why it failed, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureReason>,
 }
 
 impl Payment {
@@ -416,6 +456,40 @@ impl Payment {
     pub fn latest_arrival(&self) -> NaiveDate {
         self.expected_arrival.latest
     }
+
+    /// Whether the arrival window runs: the money is on its way. A Pay
+    /// Later payment's window starts only when its loan agreement is
+    /// completed.
+    pub fn window_runs(&self) -> bool {
+        self.status == PaymentStatus::Processing
+    }
+
+    /// Pay Later, before the agreement: the instant the agreement is due.
+    pub fn agreement_due(&self, clocks: &Clocks) -> Option<Timestamp> {
+        (self.status == PaymentStatus::AwaitingAgreement)
+            .then(|| plus_days(self.initiated_at, clocks.agreement_days))
+    }
+
+    /// The instant after which the payment is overdue (flagged), while its
+    /// window runs.
+    pub fn overdue_after(&self) -> Option<Timestamp> {
+        self.window_runs()
+            .then(|| self.expected_arrival.overdue_after())
+    }
+
+    /// The instant after which a payment still in flight expires: the end
+    /// of the working day `payment_expiry_working_days` after its latest
+    /// arrival date, or the end of its Pay Later agreement period.
+    pub fn expires_after(&self, clocks: &Clocks) -> Option<Timestamp> {
+        match self.status {
+            PaymentStatus::AwaitingAgreement => self.agreement_due(clocks),
+            PaymentStatus::Processing => Some(end_of_day(add_working_days(
+                self.expected_arrival.latest,
+                clocks.payment_expiry_working_days,
+            ))),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -430,6 +504,8 @@ pub enum CreditLineStatus {
 pub enum CreditError {
     #[error("a credit line is at most {max}; {requested} was approved")]
     LimitTooHigh { requested: Usd, max: Usd },
+    #[error("an approved credit line needs a limit greater than zero")]
+    LimitNotPositive,
     #[error("the application has already been decided")]
     AlreadyDecided,
     #[error("the credit line is not approved")]
@@ -507,10 +583,13 @@ impl CreditLine {
         }
     }
 
-    /// The lender approved the line with `limit` (≤ $150,000).
+    /// The lender approved the line with `limit` (> 0, ≤ $150,000).
     pub fn approve(&mut self, limit: Usd, now: Timestamp) -> Result<(), CreditError> {
         if self.status != CreditLineStatus::Pending {
             return Err(CreditError::AlreadyDecided);
+        }
+        if limit.is_zero() {
+            return Err(CreditError::LimitNotPositive);
         }
         if limit > PAY_LATER_MAX_CREDIT {
             return Err(CreditError::LimitTooHigh {

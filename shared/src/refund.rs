@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Provider;
-use crate::calendar::Timestamp;
+use crate::calendar::{Timestamp, add_working_days, end_of_day};
+use crate::clocks::Clocks;
 use crate::ids::{PaymentId, RefundId};
 use crate::money::Usd;
 use crate::payment::Payment;
@@ -19,6 +20,32 @@ pub enum RefundStatus {
     Succeeded,
 }
 
+/// A failed part is requested again automatically until this many
+/// attempts have failed; then an operator resolves it.
+pub const MAX_REFUND_ATTEMPTS: u32 = 5;
+
+/// Why a refund part waits for an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundFlagReason {
+    /// Every automatic attempt failed.
+    RefundFailed,
+    /// Not confirmed in time.
+    Overdue,
+    /// Confirmed for another amount, or by the wrong provider.
+    Mismatch,
+}
+
+/// What an arbiter does with a flagged refund part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundResolution {
+    /// Ask the provider again (a new attempt, with its own key).
+    Retry,
+    /// The money was returned outside the platform: the part is settled.
+    SettledOutside,
+}
+
 /// One part of a refund, returned through one payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundPart {
@@ -29,10 +56,42 @@ pub struct RefundPart {
     pub status: RefundStatus,
     /// How many times it has been requested.
     pub attempts: u32,
-    /// A failure was reported: an operator should look.
+    /// An operator must look at it (see `flag_reason`).
     pub flagged: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag_reason: Option<RefundFlagReason>,
     pub requested_at: Timestamp,
+    /// When the current attempt was requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempted_at: Option<Timestamp>,
     pub settled_at: Option<Timestamp>,
+    /// Settled by an operator: returned outside the platform.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settled_outside: bool,
+}
+
+impl RefundPart {
+    /// Still expected from the provider (requested, not settled, not
+    /// waiting for an operator).
+    pub fn awaits_provider(&self) -> bool {
+        self.status == RefundStatus::Requested && !self.flagged
+    }
+
+    /// The instant after which an unconfirmed attempt is flagged.
+    pub fn expected_by(&self, clocks: &Clocks) -> Option<Timestamp> {
+        self.awaits_provider().then(|| {
+            let asked = self.attempted_at.unwrap_or(self.requested_at);
+            end_of_day(add_working_days(
+                asked.date_naive(),
+                clocks.refund_working_days,
+            ))
+        })
+    }
+
+    /// The provider's idempotency key of the current attempt.
+    pub fn attempt_key(&self) -> String {
+        format!("{}:{}", self.id, self.attempts)
+    }
 }
 
 /// Split `total` across `payments`, newest first, each part at most what is

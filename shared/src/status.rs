@@ -1,4 +1,4 @@
-//! The order lifecycle of DESIGN §4 as data: every status, every allowed
+//! The order lifecycle as data: every status, every allowed
 //! transition, the action that makes it and who may make it. The aggregate
 //! refuses any status change that is not in [`TRANSITIONS`], and the README's
 //! Mermaid diagram is checked against [`mermaid_state_diagram`].
@@ -23,10 +23,11 @@ pub enum OrderStatus {
     RefundPending,
     Refunded,
     Cancelled,
+    Closed,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 11] = [
+    pub const ALL: [OrderStatus; 12] = [
         OrderStatus::AwaitingConfirmation,
         OrderStatus::AwaitingInitialPayment,
         OrderStatus::InitialPaymentProcessing,
@@ -38,6 +39,7 @@ impl OrderStatus {
         OrderStatus::RefundPending,
         OrderStatus::Refunded,
         OrderStatus::Cancelled,
+        OrderStatus::Closed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +55,7 @@ impl OrderStatus {
             OrderStatus::RefundPending => "refund_pending",
             OrderStatus::Refunded => "refunded",
             OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Closed => "closed",
         }
     }
 
@@ -62,12 +65,16 @@ impl OrderStatus {
 
     /// No transition leaves a terminal status.
     pub fn is_terminal(self) -> bool {
-        matches!(self, OrderStatus::Refunded | OrderStatus::Cancelled)
+        matches!(
+            self,
+            OrderStatus::Refunded | OrderStatus::Cancelled | OrderStatus::Closed
+        )
     }
 
-    /// The order is closed: no more money should arrive for it.
+    /// The order is closed: no more money should arrive for it (money that
+    /// still does is refunded automatically).
     pub fn is_closed(self) -> bool {
-        self.is_terminal()
+        self.is_terminal() || self == OrderStatus::RefundPending
     }
 }
 
@@ -87,16 +94,20 @@ pub enum Action {
     Confirm,
     Remind,
     Cancel,
+    CancelNotConfirmed,
     CancelUnpaid,
     PayInitial,
     PayBalance,
     PaymentSucceeded,
     PaymentFailed,
     ResolvePayment,
+    ExpirePayment,
     FlagOverdue,
     Ship,
     RecordDelivery,
     ConfirmReceipt,
+    ExtendReceipt,
+    CloseUnpaidBalance,
     LeaveFeedback,
     OpenDispute,
     RespondDispute,
@@ -104,6 +115,8 @@ pub enum Action {
     EscalateDispute,
     DecideDispute,
     DisputeRefund,
+    RefundNotShipped,
+    ResolveRefund,
     RefundSettled,
     ReleaseCoverage,
 }
@@ -116,16 +129,20 @@ impl Action {
             Action::Confirm => "confirm",
             Action::Remind => "remind",
             Action::Cancel => "cancel",
+            Action::CancelNotConfirmed => "cancel_not_confirmed",
             Action::CancelUnpaid => "cancel_unpaid",
             Action::PayInitial => "pay_initial",
             Action::PayBalance => "pay_balance",
             Action::PaymentSucceeded => "payment_succeeded",
             Action::PaymentFailed => "payment_failed",
             Action::ResolvePayment => "resolve_payment",
+            Action::ExpirePayment => "expire_payment",
             Action::FlagOverdue => "flag_overdue",
             Action::Ship => "ship",
             Action::RecordDelivery => "record_delivery",
             Action::ConfirmReceipt => "confirm_receipt",
+            Action::ExtendReceipt => "extend_receipt",
+            Action::CloseUnpaidBalance => "close_unpaid_balance",
             Action::LeaveFeedback => "leave_feedback",
             Action::OpenDispute => "open_dispute",
             Action::RespondDispute => "respond_dispute",
@@ -133,6 +150,8 @@ impl Action {
             Action::EscalateDispute => "escalate_dispute",
             Action::DecideDispute => "decide_dispute",
             Action::DisputeRefund => "dispute_refund",
+            Action::RefundNotShipped => "refund_not_shipped",
+            Action::ResolveRefund => "resolve_refund",
             Action::RefundSettled => "refund_settled",
             Action::ReleaseCoverage => "release_coverage",
         }
@@ -160,6 +179,9 @@ use OrderStatus as S;
 const PARTIES: &[ActorKind] = &[K::Buyer, K::Supplier];
 const BUYER: &[ActorKind] = &[K::Buyer];
 const SUPPLIER: &[ActorKind] = &[K::Supplier];
+const ARBITER: &[ActorKind] = &[K::Arbiter];
+const SCHEDULER: &[ActorKind] = &[K::Scheduler];
+const BUYER_OR_SCHEDULER: &[ActorKind] = &[K::Buyer, K::Scheduler];
 const PROVIDER_OR_ARBITER: &[ActorKind] = &[K::Provider, K::Arbiter];
 const SETTLEMENT: &[ActorKind] = &[K::Buyer, K::Supplier, K::Arbiter];
 
@@ -177,8 +199,11 @@ const fn t(
     }
 }
 
-/// The whole lifecycle. A dispute that ends without a refund, a withdrawn
-/// dispute, feedback and the recording of dates do not change the status.
+/// The whole lifecycle. A dispute that ends without a refund or with a
+/// compensation (a refund of less than everything paid), a withdrawn
+/// dispute, feedback, an extension and the recording of dates do not change
+/// the status. The scheduler's transitions are the clocks of "every order
+/// ends": nothing waits for ever.
 pub const TRANSITIONS: &[Transition] = &[
     t(None, S::AwaitingConfirmation, Action::Create, PARTIES),
     t(
@@ -192,6 +217,12 @@ pub const TRANSITIONS: &[Transition] = &[
         S::Cancelled,
         Action::Cancel,
         PARTIES,
+    ),
+    t(
+        Some(S::AwaitingConfirmation),
+        S::Cancelled,
+        Action::CancelNotConfirmed,
+        SCHEDULER,
     ),
     t(
         Some(S::AwaitingInitialPayment),
@@ -209,7 +240,13 @@ pub const TRANSITIONS: &[Transition] = &[
         Some(S::AwaitingInitialPayment),
         S::Cancelled,
         Action::CancelUnpaid,
-        &[K::Scheduler],
+        SCHEDULER,
+    ),
+    t(
+        Some(S::AwaitingInitialPayment),
+        S::AwaitingShipment,
+        Action::ResolvePayment,
+        ARBITER,
     ),
     t(
         Some(S::InitialPaymentProcessing),
@@ -224,6 +261,24 @@ pub const TRANSITIONS: &[Transition] = &[
         PROVIDER_OR_ARBITER,
     ),
     t(
+        Some(S::InitialPaymentProcessing),
+        S::Cancelled,
+        Action::PaymentFailed,
+        PROVIDER_OR_ARBITER,
+    ),
+    t(
+        Some(S::InitialPaymentProcessing),
+        S::AwaitingInitialPayment,
+        Action::ExpirePayment,
+        SCHEDULER,
+    ),
+    t(
+        Some(S::InitialPaymentProcessing),
+        S::Cancelled,
+        Action::ExpirePayment,
+        SCHEDULER,
+    ),
+    t(
         Some(S::AwaitingShipment),
         S::Shipped,
         Action::Ship,
@@ -242,6 +297,12 @@ pub const TRANSITIONS: &[Transition] = &[
         SETTLEMENT,
     ),
     t(
+        Some(S::AwaitingShipment),
+        S::RefundPending,
+        Action::RefundNotShipped,
+        SCHEDULER,
+    ),
+    t(
         Some(S::Shipped),
         S::BalancePaymentProcessing,
         Action::PayBalance,
@@ -249,9 +310,21 @@ pub const TRANSITIONS: &[Transition] = &[
     ),
     t(
         Some(S::Shipped),
+        S::AwaitingReceiptConfirmation,
+        Action::ResolvePayment,
+        ARBITER,
+    ),
+    t(
+        Some(S::Shipped),
         S::RefundPending,
         Action::DisputeRefund,
         SETTLEMENT,
+    ),
+    t(
+        Some(S::Shipped),
+        S::Closed,
+        Action::CloseUnpaidBalance,
+        SCHEDULER,
     ),
     t(
         Some(S::BalancePaymentProcessing),
@@ -267,6 +340,24 @@ pub const TRANSITIONS: &[Transition] = &[
     ),
     t(
         Some(S::BalancePaymentProcessing),
+        S::Closed,
+        Action::PaymentFailed,
+        PROVIDER_OR_ARBITER,
+    ),
+    t(
+        Some(S::BalancePaymentProcessing),
+        S::Shipped,
+        Action::ExpirePayment,
+        SCHEDULER,
+    ),
+    t(
+        Some(S::BalancePaymentProcessing),
+        S::Closed,
+        Action::ExpirePayment,
+        SCHEDULER,
+    ),
+    t(
+        Some(S::BalancePaymentProcessing),
         S::RefundPending,
         Action::DisputeRefund,
         SETTLEMENT,
@@ -275,7 +366,7 @@ pub const TRANSITIONS: &[Transition] = &[
         Some(S::AwaitingReceiptConfirmation),
         S::Completed,
         Action::ConfirmReceipt,
-        BUYER,
+        BUYER_OR_SCHEDULER,
     ),
     t(
         Some(S::AwaitingReceiptConfirmation),
@@ -293,7 +384,7 @@ pub const TRANSITIONS: &[Transition] = &[
         Some(S::RefundPending),
         S::Refunded,
         Action::RefundSettled,
-        &[K::Provider],
+        &[K::Provider, K::Arbiter, K::Scheduler],
     ),
 ];
 
@@ -317,12 +408,22 @@ pub fn next_statuses(from: OrderStatus) -> Vec<OrderStatus> {
 }
 
 /// The lifecycle as a Mermaid `stateDiagram-v2`, one edge per line of the
-/// table, `[*]` for creation and for the terminal statuses.
+/// table, `[*]` for creation and for the terminal statuses. The scheduled
+/// sweep's transitions (a clock that ran out) are marked `[sweep]`, or
+/// `[or sweep]` when a party may make them too.
 pub fn mermaid_state_diagram() -> String {
     let mut out = String::from("stateDiagram-v2\n");
     for t in TRANSITIONS {
         let from = t.from.map_or("[*]", OrderStatus::as_str);
-        out.push_str(&format!("    {from} --> {}: {}\n", t.to, t.action));
+        let by_sweep = match t.who {
+            [ActorKind::Scheduler] => " [sweep]",
+            who if who.contains(&ActorKind::Scheduler) => " [or sweep]",
+            _ => "",
+        };
+        out.push_str(&format!(
+            "    {from} --> {}: {}{by_sweep}\n",
+            t.to, t.action
+        ));
     }
     for s in OrderStatus::ALL.iter().filter(|s| s.is_terminal()) {
         out.push_str(&format!("    {s} --> [*]\n"));

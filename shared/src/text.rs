@@ -14,8 +14,10 @@ pub enum TextError {
     TooLong { max: usize },
     #[error("must not contain control characters")]
     ControlCharacter,
-    #[error("must be a two-letter ISO 3166-1 country code in upper case, e.g. \"US\"")]
+    #[error("must be an assigned ISO 3166-1 alpha-2 country code in upper case, e.g. \"US\"")]
     CountryCode,
+    #[error("must be an https URL with a host, in ASCII (percent-encode anything else)")]
+    HttpsUrl,
     #[error("must be 64 hexadecimal characters (a SHA-256 digest)")]
     Sha256,
 }
@@ -72,10 +74,31 @@ impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
 
 /// A short label: carrier, tracking number, bank fields, names.
 pub type ShortText = Text<200>;
-/// A description or comment.
-pub type LongText = Text<4000>;
+/// A description, a comment, the quality terms.
+pub type LongText = Text<2000>;
 
-/// ISO 3166-1 alpha-2 code, upper case (`US`, `CN`, `DE`).
+/// The officially assigned ISO 3166-1 alpha-2 codes (249), sorted.
+pub const ISO_3166_ALPHA2: &[&str] = &[
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// ISO 3166-1 alpha-2 code, upper case (`US`, `CN`, `DE`): one of the
+/// officially assigned codes (`XX`, `ZZ`, `EU` are refused).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CountryCode([u8; 2]);
 
@@ -85,7 +108,7 @@ impl CountryCode {
 
     pub fn parse(s: &str) -> Result<Self, TextError> {
         match s.as_bytes() {
-            [a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Ok(Self([*a, *b])),
+            [a, b] if ISO_3166_ALPHA2.binary_search(&s).is_ok() => Ok(Self([*a, *b])),
             _ => Err(TextError::CountryCode),
         }
     }
@@ -159,11 +182,131 @@ impl<'de> Deserialize<'de> for Sha256Hex {
     }
 }
 
-/// A document held elsewhere (a URL or a storage key) with the digest of its
+/// An `https` URL with a host, at most 2,048 characters of printable ASCII
+/// (anything else percent-encoded): no `javascript:`, `data:`, `http:` or
+/// relative references can be stored and later shown as a link.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HttpsUrl(String);
+
+impl HttpsUrl {
+    pub const MAX: usize = 2048;
+
+    pub fn parse(s: &str) -> Result<Self, TextError> {
+        if s.is_empty() {
+            return Err(TextError::Empty);
+        }
+        if s.len() > Self::MAX {
+            return Err(TextError::TooLong { max: Self::MAX });
+        }
+        if !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(TextError::HttpsUrl);
+        }
+        let Some(rest) = s
+            .get(..8)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+            .map(|_| &s[8..])
+        else {
+            return Err(TextError::HttpsUrl);
+        };
+        // The authority ends at the first '/', '?' or '#'; its host (after
+        // any userinfo, before any port) must not be empty.
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host_port = authority.rsplit('@').next().unwrap_or_default();
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host_port.split(':').next().unwrap_or_default(),
+        };
+        if host.is_empty() || authority.contains('\\') {
+            return Err(TextError::HttpsUrl);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for HttpsUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HttpsUrl({:?})", self.0)
+    }
+}
+
+impl Serialize for HttpsUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpsUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A document held elsewhere (an `https` URL) with the digest of its
 /// content, so both parties can prove which document they mean.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentRef {
     pub name: ShortText,
-    pub url: Text<2048>,
+    pub url: HttpsUrl,
     pub sha256: Sha256Hex,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_assigned_country_codes_parse() {
+        assert_eq!(ISO_3166_ALPHA2.len(), 249);
+        assert!(ISO_3166_ALPHA2.windows(2).all(|w| w[0] < w[1]), "sorted");
+        for ok in ["US", "CN", "DE", "GB", "ZW", "AX"] {
+            assert!(CountryCode::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["XX", "ZZ", "EU", "UK", "us", "USA", "", "U"] {
+            assert_eq!(
+                CountryCode::parse(bad),
+                Err(TextError::CountryCode),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_https_urls_with_a_host_parse() {
+        for ok in [
+            "https://docs.example.com/contract.pdf",
+            "HTTPS://example.com",
+            "https://user@example.com:8443/a?b=c#d",
+            "https://[2001:db8::1]/x",
+            "https://example.com/%E4%BD%A0",
+        ] {
+            assert!(HttpsUrl::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "http://example.com/a",
+            "data:text/html,<b>x</b>",
+            "https://",
+            "https:///path",
+            "https://:443/x",
+            "//example.com/a",
+            "/relative/path",
+            "s3://bucket/key",
+            "https://exa mple.com",
+            "https://example.com/你",
+            "https://ex\\ample.com",
+            "",
+        ] {
+            assert!(HttpsUrl::parse(bad).is_err(), "{bad}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(2048));
+        assert_eq!(
+            HttpsUrl::parse(&long),
+            Err(TextError::TooLong { max: HttpsUrl::MAX })
+        );
+    }
 }

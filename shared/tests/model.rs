@@ -1,36 +1,58 @@
 //! Model-based test of the order aggregate (`proptest-state-machine`).
 //!
-//! A deliberately small reference model of one order — its status, version,
-//! confirmations, the amounts due per stage, every payment with the set of
-//! payments whose money was applied to the order, the covered and reserved
-//! amounts, shipment, the dispute, the refund parts and the Pay Later credit
-//! it holds — is run side by side with the real [`Order`] over generated
+//! A deliberately small reference model of one order — its status and why
+//! it ended, version and revision, confirmations and reminders, the amounts
+//! due per stage, every payment with the set of payments whose money was
+//! applied to the order, the covered, refunded and reserved amounts,
+//! shipment, the disputes, the refund parts, the Pay Later credit it holds
+//! and every clock that ends a waiting status (draft, unpaid, payment
+//! expiry, not shipped, balance, receipt, dispute deadlines, refund parts,
+//! coverage) — is run side by side with the real [`Order`] over generated
 //! sequences of transitions: every command the aggregate takes, by every
-//! kind of caller (the right one and the wrong ones), in any status, with
-//! provider reports duplicated, out of order, for the wrong provider,
-//! amount or currency, the scheduled sweep, and time moving on.
+//! kind of caller (the right one and the wrong ones, an arbiter who is the
+//! buyer), in any status, with provider reports duplicated, out of order,
+//! for the wrong provider, amount or currency, or never sent at all, the
+//! scheduled sweep, and time moving on (by minutes, by days, by months, and
+//! to a second either side of every deadline the order shows).
 //!
 //! The model states each command's rules as a list of refusals, grouped by
 //! kind: first who the caller is (404 not theirs, 403 not their action),
-//! then the state (409) and the business rules (422); a command is refused
-//! with the first kind any of its rules gives. After every step the real
-//! aggregate must agree with the model:
+//! then the state (409), too soon (429) and the business rules (422); a
+//! command is refused with the first kind any of its rules gives. After
+//! every step the real aggregate must agree with the model:
 //!
 //! * refused (with the same [`ErrorKind`]) vs accepted; a refused command,
 //!   and an accepted one that emits nothing (a duplicate or older report, a
 //!   sweep with nothing due) leaves the order exactly as it was; an accepted
-//!   change bumps the version by exactly one and the history (the events
-//!   returned) grows only then; a reminder adds history, not a version;
-//! * status, version, confirmations, covered and reserved amounts (also on
-//!   the supplier's limit), the Pay Later credit held (also on the buyer's
-//!   credit line), every payment (status, flag, amounts asked back and
-//!   returned), the money kept per stage, `amount_paid`, every refund part,
-//!   `amount_refunded`, the shipment, completion, feedback and the dispute;
+//!   change bumps the version and the revision by exactly one and the
+//!   history (the events returned) grows only then; a reminder adds history
+//!   and a revision, not a version;
+//! * status, end reason, version, revision, confirmations, covered, covered
+//!   left and reserved amounts (also on the supplier's limit), the Pay
+//!   Later credit held (also on the buyer's credit line), every payment
+//!   (status, failure, flag, amounts asked back and returned), the money
+//!   kept per stage, `amount_paid`, every refund part (flag, attempts,
+//!   settled outside), `amount_refunded`, the shipment, completion,
+//!   feedback, every dispute, every clock's due instant (and the receipt
+//!   clock's extensions and notice), and the instant the sweep must next
+//!   look at the order;
 //! * money invariants that hold whatever the model says: no payment is
 //!   asked back more than its amount, nor returned more than was asked; what
 //!   is kept per stage never exceeds what is due for it and at most one
 //!   payment per stage holds money (no doubled payment); refunds never
-//!   exceed what arrived; the reservation never exceeds the covered amount.
+//!   exceed what arrived; the reservation never exceeds the covered amount
+//!   and a terminal order holds none; a failed or refunded payment holds no
+//!   credit;
+//! * liveness: every order is finished, waits for an arbiter, or shows the
+//!   instant the sweep must look at it — and a sweep at or after that
+//!   instant does something.
+//!
+//! The model counts the bytes of dispute texts each party has written
+//! (descriptions, messages, evidence names and URLs) within its 32 KiB
+//! share and beyond it: in a quarter of the cases the parties are wordy
+//! (texts of up to 2,000 four-byte characters, 8,000 bytes), so shares,
+//! the 8 KiB of short messages beyond them, and the openings beyond even
+//! that are met.
 //!
 //! `tests/properties.rs` checks invariants over several orders sharing a
 //! limit (races on the reservation); this test checks that each single step
@@ -41,18 +63,25 @@
 //!
 //! The run is deterministic: 1024 cases of 30–90 steps from a fixed seed,
 //! with its own configuration whatever `PROPTEST_*` says (`MODEL_CASES` and
-//! `MODEL_SEED` ask for a longer or another search). Its figures (cases,
-//! steps, accepted and refused per kind of step, the statuses, dispute
-//! outcomes and payment flags reached) are recorded at the end
-//! (`tests/figures.rs`: printed, and kept for `make test`'s summary). A failure is shrunk and reported with its
-//! initial state and the minimal transition sequence. Three scenarios at
-//! the end replay fixed sequences through the same comparison.
+//! `MODEL_SEED` ask for a longer or another search); a second run of 256
+//! cases of 60–150 steps, every one wordy, searches the deep end of the
+//! dispute texts (shares and overflows used up). Their figures (cases,
+//! steps, accepted and refused per kind of step, the statuses, end
+//! reasons, dispute outcomes, payment and refund flags reached, what the
+//! sweep did, and how often the later rules were met: a flag about money
+//! kept against the wrong provider, an offer taking back a rejection, an
+//! entry beyond a party's share, a dispute opened beyond the overflow) are
+//! recorded at the end (`tests/figures.rs`: printed, and kept for `make
+//! test`'s summary). A failure is shrunk and reported with its initial
+//! state and the minimal transition sequence. Scenarios at the end replay
+//! fixed sequences through the same comparison.
 
 #[path = "../../tests/figures.rs"]
 mod figures;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
 
 use chrono::{Datelike, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
 use proptest::prelude::*;
@@ -60,30 +89,30 @@ use proptest::strategy::Union;
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestError, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 
-use domain::actor::{Caller, Party, Provider, Role};
+use domain::actor::{ActorKind, Caller, Party, Provider, Role};
 use domain::calendar::Timestamp;
+use domain::clocks::Clocks;
 use domain::contract::{
     Inspection, InspectionAgency, InspectionLocation, LineItem, Terms, TermsDraft,
 };
 use domain::coverage::{AssuranceLimit, CoverageType, ReceivingAccount};
-use domain::dispute::{
-    Decision, DisputeOutcome, DisputePolicy, DisputeReason, DisputeStatus, ResponseAction,
-};
+use domain::deadline::Timer;
+use domain::dispute::{Decision, DisputeOutcome, DisputeReason, DisputeStatus, ResponseAction};
 use domain::error::ErrorKind;
 use domain::event::{DomainEvent, EventBody, FlagResolution};
 use domain::feedback::Rating;
 use domain::ids::{ApplicationId, OrderId, PaymentId, RefundId, UserId};
 use domain::order::{
-    Counterparty, DisputeResponse, NewOrder, OpenDispute, PaymentReport, PaymentRequest,
+    Counterparty, DisputeResponse, EndReason, NewOrder, OpenDispute, PaymentReport, PaymentRequest,
     RefundReport, ShipmentDetails,
 };
 use domain::payment::{
-    AccountType, CardBrand, CreditLine, CreditLineStatus, FlagReason, MethodKind, PaymentContext,
-    PaymentMethod, PaymentSignal, PaymentStatus, Stage,
+    AccountType, CardBrand, CreditLine, CreditLineStatus, FailureReason, FlagReason, MethodKind,
+    PaymentContext, PaymentMethod, PaymentSignal, PaymentStatus, Stage,
 };
-use domain::refund::RefundStatus;
+use domain::refund::{RefundFlagReason, RefundResolution, RefundStatus};
 use domain::status::OrderStatus;
-use domain::text::{CountryCode, DocumentRef, LongText, Sha256Hex, ShortText, Text};
+use domain::text::{CountryCode, DocumentRef, HttpsUrl, LongText, Sha256Hex, ShortText};
 use domain::{Order, OrderError, Usd};
 
 // ---- the run ------------------------------------------------------------------
@@ -100,7 +129,47 @@ const STRANGER: &str = "x-1";
 
 /// Card payments are capped at US $20,000 a transaction (in cents).
 const CARD_CAP: u64 = 2_000_000;
+
+// The rules' bounds, as the model states them.
+const MAX_FAILED_PER_STAGE: usize = 3;
+const MAX_REFUND_ATTEMPTS: u32 = 5;
+const MAX_DISPUTES: usize = 3;
+const MAX_MESSAGES: usize = 50;
+const MAX_MESSAGES_PER_PARTY: usize = 25;
 const MAX_EVIDENCE: usize = 20;
+const MAX_EVIDENCE_PER_PARTY: usize = 10;
+const MAX_RECEIPT_EXTENSIONS: u8 = 2;
+/// Dispute texts per party per order (UTF-8 bytes of descriptions,
+/// messages, evidence names and URLs)…
+const MAX_PARTY_TEXT_BYTES: usize = 32 * 1024;
+/// …beyond which an action's message is at most 500 characters…
+const MAX_CHARS_WHEN_FULL: usize = 500;
+/// …and such messages stay within 8 KiB per party — except a new
+/// dispute's description, always accepted at that length.
+const MAX_PARTY_OVERFLOW_BYTES: usize = 8 * 1024;
+
+// The lifecycle's clocks (the defaults every generated order lives by), in
+// days unless named working days.
+const DAY: i64 = 86_400;
+const CONFIRMATION_DAYS: i64 = 30;
+const CONFIRMATION_MAX_DAYS: i64 = 90;
+const UNPAID_DAYS: i64 = 30;
+const RETRY_MIN_DAYS: i64 = 7;
+const PAYMENT_EXPIRY_WORKING_DAYS: u32 = 10;
+const AGREEMENT_DAYS: i64 = 7;
+const NOT_SHIPPED_DAYS: i64 = 30;
+const BALANCE_DAYS: i64 = 30;
+const BALANCE_MAX_DAYS: i64 = 90;
+const RECEIPT_DAYS: i64 = 30;
+const RECEIPT_EXTENSION_DAYS: i64 = 15;
+const RECEIPT_NOTICE_DAYS: i64 = 3;
+const RECEIPT_MIN_DAYS: i64 = 5;
+const RESPONSE_DAYS: i64 = 5;
+const RESOLUTION_DAYS: i64 = 15;
+const REFUND_WORKING_DAYS: u32 = 10;
+const QUALITY_DAYS_AFTER_SHIPMENT: i64 = 180;
+const QUALITY_DAYS_AFTER_CUSTOMS: i64 = 15;
+const FEEDBACK_DAYS: i64 = 60;
 
 fn base_time() -> Timestamp {
     // A Monday.
@@ -131,7 +200,7 @@ fn evidence(n: usize) -> Vec<DocumentRef> {
     (0..n)
         .map(|i| DocumentRef {
             name: short(&format!("photo {i}")),
-            url: Text::parse(&format!("s3://evidence/{i}.jpg")).expect("valid url"),
+            url: HttpsUrl::parse(&format!("https://evidence.example/{i}.jpg")).expect("valid url"),
             sha256: Sha256Hex::parse(&"cd".repeat(32)).expect("valid digest"),
         })
         .collect()
@@ -182,6 +251,9 @@ enum Who {
     BuyerIdAsSupplier,
     /// The buyer, also in the arbiter group.
     BuyerAlsoArbiter,
+    /// The buyer's id with only the arbiter group: an arbiter who is the
+    /// buyer.
+    BuyerIdAsArbiter,
 }
 
 /// The caller's position on the order, as the model sees it.
@@ -197,9 +269,14 @@ impl Who {
         match self {
             Who::Buyer | Who::BuyerAlsoArbiter => Pos::Party(Party::Buyer),
             Who::Supplier => Pos::Party(Party::Supplier),
-            Who::Arbiter => Pos::Arbiter,
+            Who::Arbiter | Who::BuyerIdAsArbiter => Pos::Arbiter,
             Who::Stranger | Who::BuyerIdAsSupplier => Pos::Nobody,
         }
+    }
+
+    /// An arbiter whose own id is the order's buyer's.
+    fn is_own_arbiter(self) -> bool {
+        self == Who::BuyerIdAsArbiter
     }
 
     fn caller(self) -> Caller {
@@ -210,6 +287,7 @@ impl Who {
             Who::Stranger => Caller::new(uid(STRANGER), [Role::Buyer, Role::Supplier]),
             Who::BuyerIdAsSupplier => Caller::new(uid(BUYER), [Role::Supplier]),
             Who::BuyerAlsoArbiter => Caller::new(uid(BUYER), [Role::Buyer, Role::Arbiter]),
+            Who::BuyerIdAsArbiter => Caller::new(uid(BUYER), [Role::Arbiter]),
         }
     }
 
@@ -409,6 +487,46 @@ impl CurrencyPick {
     }
 }
 
+/// A text a party writes: a short one, or `n` characters of a four-byte
+/// character (2,000 of them are 8,000 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextPick {
+    Short,
+    Wide(usize),
+}
+
+/// A four-byte character (U+1F4E6, a package).
+const WIDE: char = '\u{1F4E6}';
+/// The short description of a dispute, and the short message.
+const DESCRIPTION: &str = "not as agreed";
+const MESSAGE: &str = "see the photos";
+
+impl TextPick {
+    fn text(self, short: &str) -> LongText {
+        match self {
+            TextPick::Short => long(short),
+            TextPick::Wide(n) => long(&WIDE.to_string().repeat(n)),
+        }
+    }
+
+    /// (characters, UTF-8 bytes)
+    fn size(self, short: &str) -> (usize, usize) {
+        match self {
+            TextPick::Short => (short.chars().count(), short.len()),
+            TextPick::Wide(n) => (n, n * WIDE.len_utf8()),
+        }
+    }
+}
+
+/// The UTF-8 bytes of the names and URLs of `n` generated evidence
+/// references.
+fn evidence_bytes(n: usize) -> usize {
+    evidence(n)
+        .iter()
+        .map(|e| e.name.as_str().len() + e.url.as_str().len())
+        .sum()
+}
+
 #[derive(Debug, Clone, Copy)]
 enum RespondPick {
     Accept,
@@ -463,6 +581,9 @@ enum Step {
     Receipt {
         who: Who,
     },
+    ExtendReceipt {
+        who: Who,
+    },
     Feedback {
         who: Who,
         rating: u8,
@@ -472,12 +593,13 @@ enum Step {
         reason: DisputeReason,
         /// Requested refund in cents.
         amount: u64,
+        description: TextPick,
         evidence: usize,
     },
     Respond {
         who: Who,
         action: RespondPick,
-        message: bool,
+        message: Option<TextPick>,
         evidence: usize,
     },
     Withdraw {
@@ -502,6 +624,12 @@ enum Step {
         target: Target,
         refund: bool,
     },
+    /// An arbiter resolves a refund part: ask again, or settled outside.
+    ResolveRefund {
+        who: Who,
+        target: Target,
+        retry: bool,
+    },
     Sweep,
     Advance {
         secs: i64,
@@ -520,6 +648,7 @@ impl Step {
             Step::Ship { .. } => "ship",
             Step::Delivery { .. } => "record_delivery",
             Step::Receipt { .. } => "confirm_receipt",
+            Step::ExtendReceipt { .. } => "extend_receipt",
             Step::Feedback { .. } => "leave_feedback",
             Step::OpenDispute { .. } => "open_dispute",
             Step::Respond { .. } => "respond_dispute",
@@ -528,6 +657,7 @@ impl Step {
             Step::Decide { .. } => "decide_dispute",
             Step::RefundReport { .. } => "refund_report",
             Step::Resolve { .. } => "resolve_payment",
+            Step::ResolveRefund { .. } => "resolve_refund",
             Step::Sweep => "sweep",
             Step::Advance { .. } => "advance_clock",
         }
@@ -544,9 +674,10 @@ enum Outcome {
     /// Accepted with nothing to do (a duplicate, an older report, a sweep
     /// with nothing due): no event, no change.
     Quiet,
-    /// Accepted: events, the version + 1.
+    /// Accepted: events, the version + 1 and the revision + 1.
     Changed,
-    /// A reminder: an event, no change to the order or its version.
+    /// A reminder: an event and the revision + 1 (the reminder's time is
+    /// stored), the version as it was.
     Noted,
     /// The clock moved.
     Clock,
@@ -557,13 +688,14 @@ fn rank(kind: ErrorKind) -> u8 {
         ErrorKind::NotFound => 0,
         ErrorKind::Forbidden => 1,
         ErrorKind::Conflict => 2,
-        ErrorKind::Unprocessable => 3,
+        ErrorKind::TooManyRequests => 3,
+        ErrorKind::Unprocessable => 4,
     }
 }
 
 /// The refusals of one command: who the caller is comes first (404, 403);
-/// then the first kind, in the order 404 → 409 → 422, that any of its
-/// rules gives.
+/// then the first kind, in the order 404 → 409 → 429 → 422, that any of
+/// its rules gives.
 #[derive(Default)]
 struct Verdict {
     caller: Option<ErrorKind>,
@@ -583,11 +715,13 @@ impl Verdict {
     }
 
     /// An arbiter command: 404 for a stranger, 403 for a party (also one
-    /// who is an arbiter too).
-    fn arbiter(&mut self, pos: Pos) {
-        let kind = match pos {
+    /// who is an arbiter too), and 403 for an arbiter whose own id is the
+    /// buyer's or the supplier's, whatever groups they carry.
+    fn arbiter(&mut self, who: Who) {
+        let kind = match who.pos() {
             Pos::Nobody => Some(ErrorKind::NotFound),
             Pos::Party(_) => Some(ErrorKind::Forbidden),
+            Pos::Arbiter if who.is_own_arbiter() => Some(ErrorKind::Forbidden),
             Pos::Arbiter => None,
         };
         self.caller = self.caller.or(kind);
@@ -609,12 +743,92 @@ impl Verdict {
         self.deny(cond, ErrorKind::Conflict);
     }
 
+    fn too_soon(&mut self, cond: bool) {
+        self.deny(cond, ErrorKind::TooManyRequests);
+    }
+
     fn rule(&mut self, cond: bool) {
         self.deny(cond, ErrorKind::Unprocessable);
     }
 
     fn refusal(&self) -> Option<ErrorKind> {
         self.caller.or(self.rest)
+    }
+}
+
+/// A clock the model keeps: running until an instant, or paused with some
+/// seconds left (a dispute or a payment in flight stops it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MTimer {
+    Running(Timestamp),
+    Paused(i64),
+}
+
+impl MTimer {
+    fn days_after(from: Timestamp, n: i64) -> MTimer {
+        MTimer::Running(from + days(n))
+    }
+
+    fn due(self) -> Option<Timestamp> {
+        match self {
+            MTimer::Running(t) => Some(t),
+            MTimer::Paused(_) => None,
+        }
+    }
+
+    /// Stopped at `now`, keeping what was left (never below zero).
+    fn pause(self, now: Timestamp) -> MTimer {
+        match self {
+            MTimer::Running(due) => MTimer::Paused((due - now).num_seconds().max(0)),
+            paused => paused,
+        }
+    }
+
+    /// Running again from `now`, with at least `min` days left.
+    fn resume(self, now: Timestamp, min: i64) -> MTimer {
+        let floor = now + days(min);
+        match self {
+            MTimer::Paused(left) => MTimer::Running((now + TimeDelta::seconds(left)).max(floor)),
+            MTimer::Running(due) => MTimer::Running(due.max(floor)),
+        }
+    }
+
+    /// At least `min` days left from `now`, running or paused.
+    fn at_least(self, now: Timestamp, min: i64) -> MTimer {
+        match self {
+            MTimer::Running(due) => MTimer::Running(due.max(now + days(min))),
+            MTimer::Paused(left) => MTimer::Paused(left.max(min * DAY)),
+        }
+    }
+
+    fn extend(self, n: i64) -> MTimer {
+        match self {
+            MTimer::Running(due) => MTimer::Running(due + days(n)),
+            MTimer::Paused(left) => MTimer::Paused(left + n * DAY),
+        }
+    }
+
+    /// Runs out no later than `latest` (seen from `now` when paused).
+    fn at_most(self, now: Timestamp, latest: Timestamp) -> MTimer {
+        match self {
+            MTimer::Running(due) => MTimer::Running(due.min(latest)),
+            MTimer::Paused(left) => MTimer::Paused(left.min((latest - now).num_seconds().max(0))),
+        }
+    }
+
+    /// Runs out no earlier than `earliest` (seen from `now` when paused).
+    fn not_before(self, now: Timestamp, earliest: Timestamp) -> MTimer {
+        match self {
+            MTimer::Running(due) => MTimer::Running(due.max(earliest)),
+            MTimer::Paused(left) => MTimer::Paused(left.max((earliest - now).num_seconds().max(0))),
+        }
+    }
+
+    fn of(t: Timer) -> MTimer {
+        match t {
+            Timer::Running(due) => MTimer::Running(due),
+            Timer::Paused(left) => MTimer::Paused(left),
+        }
     }
 }
 
@@ -665,6 +879,10 @@ impl PState {
         matches!(self, PState::AwaitingAgreement | PState::Processing)
     }
 
+    fn arrived(self) -> bool {
+        matches!(self, PState::Succeeded | PState::Refunded)
+    }
+
     fn real(self) -> PaymentStatus {
         match self {
             PState::AwaitingAgreement => PaymentStatus::AwaitingAgreement,
@@ -684,6 +902,7 @@ struct MPay {
     amount: u64,
     inspection_fee: u64,
     state: PState,
+    failure: Option<FailureReason>,
     flag: Option<FlagReason>,
     /// Pay Later credit this payment holds on the buyer's line.
     credit_held: u64,
@@ -692,13 +911,44 @@ struct MPay {
     /// Refund parts settled.
     returned: u64,
     overdue_reported: bool,
-    /// The last day its money is expected.
+    initiated_at: Timestamp,
+    /// The last day its money is expected (Pay Later: counted from the
+    /// loan agreement once there is one).
     latest: NaiveDate,
 }
 
 impl MPay {
     fn provider(&self) -> Provider {
         self.kind.provider()
+    }
+
+    /// What can still be asked back: what arrived, less what was asked.
+    fn refundable(&self) -> u64 {
+        if self.state.arrived() {
+            self.amount - self.asked_back
+        } else {
+            0
+        }
+    }
+
+    /// While its window runs (processing): overdue strictly after the end
+    /// of its latest arrival day.
+    fn overdue_after(&self) -> Option<Timestamp> {
+        (self.state == PState::Processing).then(|| end_of(self.latest))
+    }
+
+    /// In flight: expires strictly after the end of the working day 10
+    /// working days after its latest arrival day; a Pay Later payment
+    /// still awaiting its agreement, strictly after 7 days.
+    fn expires_after(&self) -> Option<Timestamp> {
+        match self.state {
+            PState::AwaitingAgreement => Some(self.initiated_at + days(AGREEMENT_DAYS)),
+            PState::Processing => Some(end_of(working_days_after(
+                self.latest,
+                PAYMENT_EXPIRY_WORKING_DAYS,
+            ))),
+            _ => None,
+        }
     }
 }
 
@@ -707,10 +957,26 @@ struct MPart {
     payment: usize,
     amount: u64,
     settled: bool,
-    flagged: bool,
+    flag: Option<RefundFlagReason>,
     attempts: u32,
-    /// Part of a dispute's refund (else the return of a whole payment).
+    attempted_at: Timestamp,
+    settled_outside: bool,
+    /// Part of a dispute's refund (else the return of a whole payment, a
+    /// not-shipped refund, or what an arbiter refunds of a payment).
     of_dispute: bool,
+}
+
+impl MPart {
+    /// Still expected from the provider: flagged strictly after the end of
+    /// the working day 10 working days after the current attempt.
+    fn expected_by(&self) -> Option<Timestamp> {
+        (!self.settled && self.flag.is_none()).then(|| {
+            end_of(working_days_after(
+                self.attempted_at.date_naive(),
+                REFUND_WORKING_DAYS,
+            ))
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -731,10 +997,28 @@ struct MDispute {
     resolution_due: Timestamp,
     supplier_responded_at: Option<Timestamp>,
     rejected: bool,
+    rejected_at: Option<Timestamp>,
     pending_offer: Option<u64>,
-    evidence: usize,
+    /// Evidence references added, by (buyer, supplier).
+    evidence: (usize, usize),
+    /// Offers and comments written, by (buyer, supplier).
+    messages: (usize, usize),
     refund: Option<u64>,
     fee_refund: Option<u64>,
+}
+
+fn of_party(pair: (usize, usize), p: Party) -> usize {
+    match p {
+        Party::Buyer => pair.0,
+        Party::Supplier => pair.1,
+    }
+}
+
+fn add_party(pair: &mut (usize, usize), p: Party, n: usize) {
+    match p {
+        Party::Buyer => pair.0 += n,
+        Party::Supplier => pair.1 += n,
+    }
 }
 
 impl MDispute {
@@ -742,27 +1026,68 @@ impl MDispute {
         self.status != DisputeStatus::Resolved
     }
 
-    /// Whether it may be escalated now: `Some(true)` on a passed deadline
-    /// (the sweep acts on those by itself), `Some(false)` on a rejection
-    /// alone (the buyer may escalate at once), `None` not yet.
-    fn escalation_ground(&self, now: Timestamp) -> Option<bool> {
-        if !matches!(
+    fn negotiable(&self) -> bool {
+        matches!(
             self.status,
             DisputeStatus::Open | DisputeStatus::Negotiating
-        ) {
+        )
+    }
+
+    fn answered_in_time(&self) -> bool {
+        self.supplier_responded_at
+            .is_some_and(|at| at <= self.response_due)
+    }
+
+    /// The buyer may escalate at or after a deadline, or after a supplier's
+    /// rejection (at once) — one the supplier has not taken back with an
+    /// offer.
+    fn buyer_may_escalate(&self, now: Timestamp) -> bool {
+        self.negotiable()
+            && ((!self.answered_in_time() && now >= self.response_due)
+                || now >= self.resolution_due
+                || self.rejected)
+    }
+
+    /// The sweep escalates strictly after a deadline, and a rejection (not
+    /// taken back by an offer) at its first run strictly after it.
+    fn sweep_escalates(&self, now: Timestamp) -> bool {
+        self.negotiable()
+            && ((!self.answered_in_time() && now > self.response_due)
+                || now > self.resolution_due
+                || (self.rejected && self.rejected_at.is_none_or(|at| now > at)))
+    }
+
+    /// The instant after which the sweep must look at it.
+    fn escalation_check(&self) -> Option<Timestamp> {
+        if !self.negotiable() {
             return None;
         }
-        let answered_in_time = self
-            .supplier_responded_at
-            .is_some_and(|at| at <= self.response_due);
-        if (!answered_in_time && now >= self.response_due) || now >= self.resolution_due {
-            Some(true)
-        } else if self.rejected {
-            Some(false)
-        } else {
-            None
+        let mut due = self.resolution_due;
+        if !self.answered_in_time() {
+            due = due.min(self.response_due);
         }
+        if let (true, Some(at)) = (self.rejected, self.rejected_at) {
+            due = due.min(at);
+        }
+        Some(due)
     }
+}
+
+/// The kind of dispute entry a party's texts come with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Opening,
+    /// Accept, offer, reject.
+    Action,
+    Comment,
+}
+
+/// What a party has written in the order's disputes (UTF-8 bytes): within
+/// its share, and beyond it (short messages on actions, descriptions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct MTexts {
+    within: usize,
+    beyond: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -770,6 +1095,19 @@ struct MCredit {
     status: CreditLineStatus,
     limit: u64,
     reserved: u64,
+}
+
+impl MCredit {
+    fn available(&self) -> u64 {
+        self.limit.saturating_sub(self.reserved)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MReceipt {
+    timer: MTimer,
+    extensions: u8,
+    notice_sent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -786,13 +1124,26 @@ struct Model {
     // The order.
     terms: MTerms,
     status: OrderStatus,
+    end_reason: Option<EndReason>,
     version: u64,
+    revision: u64,
     /// (buyer, supplier)
     confirmed: (bool, bool),
+    /// The last reminder of (buyer, supplier).
+    reminded: (Option<Timestamp>, Option<Timestamp>),
+    amended_at: Option<Timestamp>,
+    confirmed_at: Option<Timestamp>,
     covered: Option<u64>,
+    /// Refunds decided against the covered amount so far.
+    covered_refunded: u64,
     reserved: u64,
     coverage_ended_at: Option<Timestamp>,
-    unpaid_since: Option<Timestamp>,
+    /// The initial payment's clock.
+    unpaid: Option<MTimer>,
+    /// The balance's clock.
+    balance_clock: Option<MTimer>,
+    /// The receipt clock.
+    receipt: Option<MReceipt>,
     payments: Vec<MPay>,
     /// The payments whose money was applied to the order: a second success
     /// for one of them cannot count twice.
@@ -801,7 +1152,11 @@ struct Model {
     completed_at: Option<Timestamp>,
     feedback: bool,
     dispute: Option<MDispute>,
-    past_disputes: usize,
+    past_disputes: Vec<MDispute>,
+    /// Dispute texts written by (buyer, supplier), over every dispute.
+    texts: (MTexts, MTexts),
+    /// The parties write long texts (the generator's choice).
+    wordy: bool,
     /// Inspection fees refunded by disputes.
     fee_refunded: u64,
     parts: Vec<MPart>,
@@ -826,19 +1181,104 @@ impl Model {
         }
     }
 
+    fn reminded_by(&self, p: Party) -> Option<Timestamp> {
+        match p {
+            Party::Buyer => self.reminded.0,
+            Party::Supplier => self.reminded.1,
+        }
+    }
+
     fn open_dispute(&self) -> Option<&MDispute> {
         self.dispute.as_ref().filter(|d| d.unresolved())
     }
 
-    fn closed(&self) -> bool {
+    fn texts_of(&self, p: Party) -> MTexts {
+        match p {
+            Party::Buyer => self.texts.0,
+            Party::Supplier => self.texts.1,
+        }
+    }
+
+    fn set_texts(&mut self, p: Party, t: MTexts) {
+        match p {
+            Party::Buyer => self.texts.0 = t,
+            Party::Supplier => self.texts.1 = t,
+        }
+    }
+
+    /// The texts of one dispute entry by `party`: a `message` of
+    /// (characters, bytes) and `evidence` references. What fits in the
+    /// party's 32 KiB share counts there. Beyond it no comment and no
+    /// evidence are taken; a message of at most 500 characters is, on an
+    /// action that moves or ends the dispute while such messages stay
+    /// within 8 KiB — and on opening a dispute whatever the overflow.
+    /// An entry with no text is always taken. Returns the party's texts
+    /// after the entry.
+    fn write_texts(
+        &self,
+        v: &mut Verdict,
+        party: Party,
+        entry: Entry,
+        message: Option<(usize, usize)>,
+        evidence: usize,
+    ) -> MTexts {
+        let t = self.texts_of(party);
+        let (chars, message_bytes) = message.unwrap_or((0, 0));
+        let bytes = message_bytes + evidence_bytes(evidence);
+        if bytes == 0 {
+            return t;
+        }
+        if t.within + bytes <= MAX_PARTY_TEXT_BYTES {
+            return MTexts {
+                within: t.within + bytes,
+                ..t
+            };
+        }
+        v.rule(entry == Entry::Comment || evidence > 0);
+        v.rule(chars > MAX_CHARS_WHEN_FULL);
+        v.rule(entry == Entry::Action && t.beyond + message_bytes > MAX_PARTY_OVERFLOW_BYTES);
+        MTexts {
+            beyond: t.beyond + message_bytes,
+            ..t
+        }
+    }
+
+    fn disputes(&self) -> impl Iterator<Item = &MDispute> {
+        self.past_disputes.iter().chain(self.dispute.as_ref())
+    }
+
+    fn terminal(&self) -> bool {
         matches!(
             self.status,
-            OrderStatus::Cancelled | OrderStatus::Refunded | OrderStatus::RefundPending
+            OrderStatus::Cancelled | OrderStatus::Refunded | OrderStatus::Closed
         )
+    }
+
+    /// No more money should arrive: terminal, or being refunded.
+    fn closed(&self) -> bool {
+        self.terminal() || self.status == OrderStatus::RefundPending
+    }
+
+    fn finished(&self) -> bool {
+        self.terminal() || (self.status == OrderStatus::Completed && self.reserved == 0)
+    }
+
+    fn awaits_arbiter(&self) -> bool {
+        self.open_dispute()
+            .is_some_and(|d| d.status == DisputeStatus::Escalated)
+            || self.payments.iter().any(|p| p.flag.is_some())
+            || self.parts.iter().any(|r| r.flag.is_some())
     }
 
     fn in_flight(&self) -> bool {
         self.payments.iter().any(|p| p.state.in_flight())
+    }
+
+    fn failed_payments(&self, stage: Stage) -> usize {
+        self.payments
+            .iter()
+            .filter(|p| p.stage == stage && p.state == PState::Failed)
+            .count()
     }
 
     fn ship_by_end(&self) -> Timestamp {
@@ -871,16 +1311,23 @@ impl Model {
         kept.saturating_sub(fees.saturating_sub(self.fee_refunded))
     }
 
+    /// What is left of the covered amount for refunds.
+    fn covered_left(&self) -> u64 {
+        self.covered
+            .unwrap_or(0)
+            .saturating_sub(self.covered_refunded)
+    }
+
     fn refund_cap(&self) -> u64 {
-        self.covered.unwrap_or(0).min(self.goods_paid())
+        self.covered_left().min(self.goods_paid())
     }
 
     fn quality_window_end(&self) -> Option<Timestamp> {
         match (self.terms.coverage, &self.shipment) {
             (CoverageType::PostDelivery, Some(s)) => {
-                let by_shipment = s.at + days(180);
+                let by_shipment = s.at + days(QUALITY_DAYS_AFTER_SHIPMENT);
                 Some(match s.customs {
-                    Some(c) => by_shipment.min(c + days(15)),
+                    Some(c) => by_shipment.min(c + days(QUALITY_DAYS_AFTER_CUSTOMS)),
                     None => by_shipment,
                 })
             }
@@ -900,12 +1347,117 @@ impl Model {
             .saturating_sub(self.others_reserved + self.reserved)
     }
 
+    /// A refund is positive, within the covered amount not yet refunded and
+    /// within what was paid for the goods.
     fn caps(&self, v: &mut Verdict, amount: u64) {
-        v.rule(amount == 0 || amount > self.covered.unwrap_or(0) || amount > self.goods_paid());
+        v.rule(amount == 0 || amount > self.covered_left() || amount > self.goods_paid());
+    }
+
+    // ---- the clocks ----
+
+    /// A draft is cancelled strictly after 30 days since its creation or
+    /// last amendment, at the latest 90 days after its creation.
+    fn confirmation_due(&self) -> Option<Timestamp> {
+        (self.status == OrderStatus::AwaitingConfirmation).then(|| {
+            (self.amended_at.unwrap_or(self.created_at) + days(CONFIRMATION_DAYS))
+                .min(self.created_at + days(CONFIRMATION_MAX_DAYS))
+        })
+    }
+
+    fn unpaid_due(&self) -> Option<Timestamp> {
+        (self.status == OrderStatus::AwaitingInitialPayment)
+            .then(|| self.unpaid.and_then(MTimer::due))
+            .flatten()
+    }
+
+    /// Not shipped 30 days after the end of the ship-by day, no dispute
+    /// unresolved.
+    fn not_shipped_due(&self) -> Option<Timestamp> {
+        (self.status == OrderStatus::AwaitingShipment && self.open_dispute().is_none())
+            .then(|| self.ship_by_end() + days(NOT_SHIPPED_DAYS))
+    }
+
+    fn balance_due(&self) -> Option<Timestamp> {
+        (self.status == OrderStatus::Shipped)
+            .then(|| self.balance_clock.and_then(MTimer::due))
+            .flatten()
+    }
+
+    fn receipt_due(&self) -> Option<Timestamp> {
+        (self.status == OrderStatus::AwaitingReceiptConfirmation)
+            .then(|| self.receipt.and_then(|r| r.timer.due()))
+            .flatten()
+    }
+
+    /// Every instant strictly after which the sweep has work on the order:
+    /// what the sweep's index is keyed by (each + 1 s).
+    fn sweep_dues(&self) -> Vec<Timestamp> {
+        let mut due = Vec::new();
+        let dispute = self.open_dispute();
+        due.extend(dispute.and_then(MDispute::escalation_check));
+        for p in self.payments.iter().filter(|p| p.state.in_flight()) {
+            due.extend(p.expires_after());
+            due.extend(p.overdue_after().filter(|_| !p.overdue_reported));
+        }
+        due.extend(
+            self.confirmation_due()
+                .or(self.unpaid_due())
+                .or(self.not_shipped_due())
+                .or(self.balance_due().filter(|_| dispute.is_none())),
+        );
+        if let (Some(t), None) = (self.receipt_due(), dispute) {
+            due.push(t);
+            if self.receipt.is_some_and(|r| !r.notice_sent) {
+                due.push(t - days(RECEIPT_NOTICE_DAYS));
+            }
+        }
+        due.extend(self.parts.iter().filter_map(MPart::expected_by));
+        if self.reserved > 0 && self.status != OrderStatus::RefundPending && dispute.is_none() {
+            due.extend(self.coverage_end());
+        }
+        due
+    }
+
+    fn next_sweep_due(&self) -> Option<Timestamp> {
+        self.sweep_dues()
+            .into_iter()
+            .min()
+            .map(|t| t + TimeDelta::seconds(1))
+    }
+
+    /// Instants worth moving the clock to (each with a second either side,
+    /// by the generator): every clock above, and the bounds the commands
+    /// check (a reminder's 24 hours, the ship-by day, the buyer's
+    /// escalation, the feedback window).
+    fn interesting_instants(&self) -> Vec<Timestamp> {
+        let mut out = self.sweep_dues();
+        out.extend(self.reminded.0.map(|t| t + TimeDelta::hours(24)));
+        out.extend(self.reminded.1.map(|t| t + TimeDelta::hours(24)));
+        if !self.terminal() {
+            out.push(self.ship_by_end());
+        }
+        if let Some(d) = self.open_dispute() {
+            out.push(d.response_due);
+            out.push(d.resolution_due);
+        }
+        out.extend(self.completed_at.map(|c| c + days(FEEDBACK_DAYS)));
+        out.extend(self.quality_window_end());
+        out.retain(|t| *t >= self.now);
+        out
     }
 
     // ---- effects ----
 
+    /// End the order with its reason: every status clock stops.
+    fn end(&mut self, status: OrderStatus, reason: EndReason) {
+        self.status = status;
+        self.end_reason = Some(reason);
+        self.unpaid = None;
+        self.balance_clock = None;
+        self.receipt = None;
+    }
+
+    /// Give back the whole reservation: the coverage has ended.
     fn release(&mut self) -> bool {
         if self.reserved == 0 {
             return false;
@@ -915,11 +1467,27 @@ impl Model {
         true
     }
 
-    /// Flag a payment; `false` when it already carries that flag or is
-    /// money on a closed order (which stays flagged as such).
+    /// A compensation shrinks the reservation by what it refunds.
+    fn release_part(&mut self, amount: u64) {
+        self.reserved -= amount.min(self.reserved);
+    }
+
+    /// Flag a payment; `false` (no event) when the flag it carries stays:
+    /// the same reason; money on a closed order (which stays flagged as
+    /// such); or a flag about money (arrived and not applied, on a closed
+    /// order, kept beyond the coverage), which only money on a closed order
+    /// replaces — never a flag about an event or a date (the wrong
+    /// provider, overdue), which would leave the arbiter only an
+    /// acknowledgement for money that must be accepted or returned.
     fn flag(&mut self, i: usize, reason: FlagReason) -> bool {
         let p = &mut self.payments[i];
-        if matches!(p.flag, Some(f) if f == reason || f == FlagReason::ClosedOrder) {
+        let stays = match p.flag {
+            None => false,
+            Some(f) if f == reason => true,
+            Some(FlagReason::ClosedOrder) => true,
+            Some(f) => about_money(f) && reason != FlagReason::ClosedOrder,
+        };
+        if stays {
             return false;
         }
         p.flag = Some(reason);
@@ -932,64 +1500,165 @@ impl Model {
             payment: i,
             amount,
             settled: false,
-            flagged: false,
+            flag: None,
             attempts: 1,
+            attempted_at: self.now,
+            settled_outside: false,
             of_dispute,
         });
     }
 
+    /// Ask `total` back of the money kept, newest payment first.
+    fn ask_back_newest_first(&mut self, total: u64, of_dispute: bool) {
+        let mut left = total;
+        let newest_first: Vec<usize> = self.applied.iter().rev().copied().collect();
+        for i in newest_first {
+            let take = self.payments[i].refundable().min(left);
+            if take > 0 {
+                self.ask_back(i, take, of_dispute);
+                left -= take;
+            }
+        }
+        assert_eq!(left, 0, "model: a refund within the caps always fits");
+    }
+
+    /// The order starts waiting for receipt confirmation: the sweep confirms
+    /// it 30 days after now or after the recorded delivery, whichever is
+    /// later; paused while a dispute is unresolved.
+    fn start_receipt_clock(&mut self) {
+        let now = self.now;
+        let from = self
+            .shipment
+            .as_ref()
+            .and_then(|s| s.delivered)
+            .map_or(now, |d| d.max(now));
+        let timer = MTimer::days_after(from, RECEIPT_DAYS);
+        self.receipt = Some(MReceipt {
+            timer: if self.open_dispute().is_some() {
+                timer.pause(now)
+            } else {
+                timer
+            },
+            extensions: 0,
+            notice_sent: false,
+        });
+    }
+
+    /// The stage's money has arrived: the order moves on, the stage's clock
+    /// stops, and after the balance the receipt clock starts. An arbiter's
+    /// late acceptance moves an order still waiting for that stage.
+    fn stage_paid(&mut self, stage: Stage, late: bool) {
+        use OrderStatus as S;
+        match (stage, self.status, late) {
+            (Stage::Initial, S::InitialPaymentProcessing, _)
+            | (Stage::Initial, S::AwaitingInitialPayment, true) => {
+                self.status = S::AwaitingShipment;
+                self.unpaid = None;
+            }
+            (Stage::Balance, S::BalancePaymentProcessing, _)
+            | (Stage::Balance, S::Shipped, true) => {
+                self.status = S::AwaitingReceiptConfirmation;
+                self.balance_clock = None;
+                self.start_receipt_clock();
+            }
+            _ => {}
+        }
+    }
+
     /// The money of payment `i` arrived: applied to an open order (once),
-    /// returned whole from a closed one.
+    /// returned whole from a closed one. An overdue flag goes.
     fn arrived(&mut self, i: usize) {
+        let closed = self.closed();
         let p = &mut self.payments[i];
         p.state = PState::Succeeded;
+        p.failure = None;
         if p.flag == Some(FlagReason::Overdue) {
             p.flag = None;
         }
         let (stage, amount) = (p.stage, p.amount);
-        if self.closed() {
+        if closed {
             self.flag(i, FlagReason::ClosedOrder);
             self.ask_back(i, amount, false);
             return;
         }
         assert!(self.applied.insert(i), "model: payment {i} applied twice");
-        match (stage, self.status) {
-            (Stage::Initial, OrderStatus::InitialPaymentProcessing) => {
-                self.status = OrderStatus::AwaitingShipment;
-            }
-            (Stage::Balance, OrderStatus::BalancePaymentProcessing) => {
-                self.status = OrderStatus::AwaitingReceiptConfirmation;
-            }
-            _ => {}
-        }
+        self.stage_paid(stage, false);
     }
 
-    /// The stage of a payment no longer in flight is unpaid again.
-    fn unpaid_again(&mut self, stage: Stage) {
-        match (stage, self.status) {
-            (Stage::Initial, OrderStatus::InitialPaymentProcessing) => {
-                self.status = OrderStatus::AwaitingInitialPayment;
-                self.unpaid_since = Some(self.now);
-            }
-            (Stage::Balance, OrderStatus::BalancePaymentProcessing) => {
-                self.status = OrderStatus::Shipped;
-            }
-            _ => {}
-        }
-    }
-
-    fn failed(&mut self, i: usize) {
+    /// Payment `i` failed (declined, or expired by the sweep): its credit
+    /// goes back to the line, it is no longer overdue (a decline, like an
+    /// expiry, clears an overdue flag; other flags stay), and the stage is
+    /// unpaid again.
+    fn failed(&mut self, i: usize, reason: FailureReason) {
         let p = &mut self.payments[i];
         p.state = PState::Failed;
+        p.failure = Some(reason);
+        if p.flag == Some(FlagReason::Overdue) {
+            p.flag = None;
+        }
         let held = std::mem::take(&mut p.credit_held);
         let stage = p.stage;
         self.credit.reserved -= held;
-        self.unpaid_again(stage);
+        self.stage_unpaid(stage);
     }
 
-    /// A dispute ends; with a refund, the total (+ any inspection fee) is
-    /// asked back of the money kept, newest payment first.
+    /// The stage's payment is no longer on its way: the order waits for it
+    /// again with at least 7 days on the stage's clock, or, after the third
+    /// failed payment of the stage, ends (initial: cancelled `unpaid`;
+    /// balance: closed `balance_unpaid`), its reservation released. The
+    /// balance's third failure closes the order only with no dispute
+    /// unresolved: with one, the order waits in `shipped` (its balance
+    /// clock paused by the dispute, at least 7 days on it) for the dispute
+    /// to end, and then for the clock to run out — no new balance payment
+    /// is accepted. (No dispute can be in flight at the initial stage.)
+    fn stage_unpaid(&mut self, stage: Stage) {
+        use OrderStatus as S;
+        let now = self.now;
+        let exhausted = self.failed_payments(stage) >= MAX_FAILED_PER_STAGE;
+        match (stage, self.status) {
+            (Stage::Initial, S::InitialPaymentProcessing) if exhausted => {
+                self.end(S::Cancelled, EndReason::Unpaid);
+                self.release();
+            }
+            (Stage::Initial, S::InitialPaymentProcessing) => {
+                let clock = self.unpaid.unwrap_or(MTimer::Paused(UNPAID_DAYS * DAY));
+                self.unpaid = Some(clock.resume(now, RETRY_MIN_DAYS));
+                self.status = S::AwaitingInitialPayment;
+            }
+            (Stage::Balance, S::BalancePaymentProcessing)
+                if exhausted && self.open_dispute().is_none() =>
+            {
+                self.end(S::Closed, EndReason::BalanceUnpaid);
+                self.release();
+            }
+            (Stage::Balance, S::BalancePaymentProcessing) => {
+                self.balance_clock = self.balance_clock.map(|t| t.at_least(now, RETRY_MIN_DAYS));
+                self.status = S::Shipped;
+            }
+            _ => {}
+        }
+    }
+
+    /// Receipt confirmed (by the buyer, or by the sweep for them).
+    fn complete(&mut self) {
+        self.status = OrderStatus::Completed;
+        self.completed_at = Some(self.now);
+        self.receipt = None;
+        if self.terms.coverage == CoverageType::PreShipment {
+            self.coverage_ended_at = Some(self.now);
+            self.release();
+        }
+    }
+
+    /// A dispute ends. A refund of everything paid so far closes the order
+    /// (`refund_pending`, reason dispute); a smaller one is a compensation:
+    /// the order goes on and its reservation shrinks by the refund. Either
+    /// way the refund (+ any inspection fee, outside the cap) is asked back
+    /// newest payment first and counts against the covered amount. Clocks
+    /// the dispute paused run again (balance ≥ 7 days, receipt ≥ 5) unless
+    /// the order closed.
     fn resolve_dispute(&mut self, outcome: DisputeOutcome, refund: Option<u64>, fee: u64) {
+        let closing = refund.is_some_and(|r| r >= self.goods_paid());
         let d = self.dispute.as_mut().expect("an open dispute");
         d.status = DisputeStatus::Resolved;
         d.outcome = Some(outcome);
@@ -1000,19 +1669,170 @@ impl Model {
             self.fee_refunded += fee;
         }
         if let Some(refund) = refund {
-            let mut left = refund + fee;
-            let newest_first: Vec<usize> = self.applied.iter().rev().copied().collect();
-            for i in newest_first {
-                let p = &self.payments[i];
-                let take = (p.amount - p.asked_back).min(left);
-                if take > 0 {
-                    self.ask_back(i, take, true);
-                    left -= take;
+            self.ask_back_newest_first(refund + fee, true);
+            self.covered_refunded += refund;
+            if closing {
+                self.end(OrderStatus::RefundPending, EndReason::Dispute);
+            } else {
+                self.release_part(refund);
+            }
+        }
+        if !closing {
+            let now = self.now;
+            self.balance_clock = self.balance_clock.map(|t| t.resume(now, RETRY_MIN_DAYS));
+            if let Some(r) = self.receipt.as_mut() {
+                r.timer = r.timer.resume(now, RECEIPT_MIN_DAYS);
+            }
+        }
+    }
+
+    /// Refund part `k` settled (by its provider, or outside the platform):
+    /// its payment is refunded once refunds of its whole amount settled,
+    /// Pay Later credit goes back as the money returns to the loan, and a
+    /// `refund_pending` order whose parts all settled is refunded.
+    fn settle(&mut self, k: usize, outside: bool) {
+        let part = &mut self.parts[k];
+        part.settled = true;
+        part.flag = None;
+        part.settled_outside = outside;
+        let (i, amount) = (part.payment, part.amount);
+        let p = &mut self.payments[i];
+        p.returned += amount;
+        if p.returned >= p.amount {
+            p.state = PState::Refunded;
+        }
+        let release = amount.min(p.credit_held);
+        p.credit_held -= release;
+        self.credit.reserved -= release;
+        self.settle_if_done();
+    }
+
+    fn settle_if_done(&mut self) {
+        if self.status == OrderStatus::RefundPending && self.parts.iter().all(|r| r.settled) {
+            self.status = OrderStatus::Refunded;
+            self.release();
+        }
+    }
+
+    /// Ask part `k` again: a new attempt.
+    fn retry_part(&mut self, k: usize) {
+        let now = self.now;
+        let part = &mut self.parts[k];
+        part.attempts += 1;
+        part.attempted_at = now;
+        part.flag = None;
+    }
+
+    /// Not shipped long after the ship-by date: everything paid for the
+    /// goods, up to the covered amount not yet refunded, is refunded and
+    /// the order closes; whatever a payment still holds beyond that is
+    /// flagged for an operator.
+    fn refund_not_shipped(&mut self) {
+        let refund = self.goods_paid().min(self.covered_left());
+        self.end(OrderStatus::RefundPending, EndReason::NotShipped);
+        if refund > 0 {
+            self.ask_back_newest_first(refund, false);
+            self.covered_refunded += refund;
+        }
+        for i in 0..self.payments.len() {
+            if self.payments[i].refundable() > 0 && self.payments[i].flag.is_none() {
+                self.payments[i].flag = Some(FlagReason::BeyondCoverage);
+            }
+        }
+        self.settle_if_done();
+    }
+
+    /// The status clock of the order, if it has run out (at most one).
+    fn run_status_clock(&mut self) -> bool {
+        use OrderStatus as S;
+        let now = self.now;
+        let past = |due: Option<Timestamp>| due.is_some_and(|t| now > t);
+        let no_dispute = self.open_dispute().is_none();
+        match self.status {
+            S::AwaitingConfirmation if past(self.confirmation_due()) => {
+                self.end(S::Cancelled, EndReason::NotConfirmed);
+                self.release();
+                true
+            }
+            S::AwaitingInitialPayment if past(self.unpaid_due()) => {
+                self.end(S::Cancelled, EndReason::Unpaid);
+                self.release();
+                true
+            }
+            S::AwaitingShipment if no_dispute && past(self.not_shipped_due()) => {
+                self.refund_not_shipped();
+                true
+            }
+            S::Shipped if no_dispute && past(self.balance_due()) => {
+                self.end(S::Closed, EndReason::BalanceUnpaid);
+                self.release();
+                true
+            }
+            S::AwaitingReceiptConfirmation if no_dispute => {
+                let Some(due) = self.receipt_due() else {
+                    return false;
+                };
+                if now > due {
+                    self.complete();
+                    return true;
+                }
+                let notice = due - days(RECEIPT_NOTICE_DAYS);
+                match self.receipt.as_mut() {
+                    Some(r) if !r.notice_sent && now > notice => {
+                        r.notice_sent = true;
+                        true
+                    }
+                    _ => false,
                 }
             }
-            assert_eq!(left, 0, "model: a refund within the caps always fits");
-            self.status = OrderStatus::RefundPending;
+            _ => false,
         }
+    }
+
+    /// The scheduled sweep: escalation, then payment expiry and overdue
+    /// flags, then at most one status clock (none if a payment expired in
+    /// this run), then refund parts overdue, then coverage that has ended.
+    fn sweep(&mut self) -> bool {
+        let now = self.now;
+        let mut changed = false;
+        if let Some(d) = self.dispute.as_mut().filter(|d| d.sweep_escalates(now)) {
+            d.status = DisputeStatus::Escalated;
+            changed = true;
+        }
+        let mut expired = false;
+        for i in 0..self.payments.len() {
+            if self.payments[i].expires_after().is_some_and(|t| now > t) {
+                self.failed(i, FailureReason::Expired);
+                expired = true;
+            }
+        }
+        changed |= expired;
+        for i in 0..self.payments.len() {
+            let p = &mut self.payments[i];
+            if !p.overdue_reported && p.overdue_after().is_some_and(|t| now > t) {
+                p.overdue_reported = true;
+                if p.flag.is_none() {
+                    p.flag = Some(FlagReason::Overdue);
+                }
+                changed = true;
+            }
+        }
+        if !expired && !self.terminal() {
+            changed |= self.run_status_clock();
+        }
+        for part in &mut self.parts {
+            if part.expected_by().is_some_and(|t| now > t) {
+                part.flag = Some(RefundFlagReason::Overdue);
+                changed = true;
+            }
+        }
+        if self.coverage_end().is_some_and(|end| now > end)
+            && self.open_dispute().is_none()
+            && self.status != OrderStatus::RefundPending
+        {
+            changed |= self.release();
+        }
+        changed
     }
 
     // ---- the commands ----
@@ -1040,6 +1860,7 @@ impl Model {
                         unreachable!()
                     };
                     m.terms = MTerms::of(terms, now);
+                    m.amended_at = Some(now);
                     m.set_confirmed(p, true);
                     m.set_confirmed(p.other(), false);
                     true
@@ -1066,7 +1887,8 @@ impl Model {
                     let covered = wanted.min(available);
                     m.covered = Some(covered);
                     m.reserved = covered;
-                    m.unpaid_since = Some(now);
+                    m.confirmed_at = Some(now);
+                    m.unpaid = Some(MTimer::days_after(now, UNPAID_DAYS));
                     m.status = S::AwaitingInitialPayment;
                     true
                 })
@@ -1076,10 +1898,23 @@ impl Model {
                 v.conflict(self.status != S::AwaitingConfirmation);
                 if let Pos::Party(p) = who.pos() {
                     v.conflict(self.confirmed_by(p.other()));
+                    // One reminder per party per 24 hours.
+                    v.too_soon(
+                        self.reminded_by(p)
+                            .is_some_and(|t| now < t + TimeDelta::hours(24)),
+                    );
                 }
-                match v.refusal() {
-                    Some(kind) => Outcome::Refused(kind),
-                    None => Outcome::Noted,
+                match (v.refusal(), who.pos()) {
+                    (Some(kind), _) => Outcome::Refused(kind),
+                    (None, Pos::Party(p)) => {
+                        match p {
+                            Party::Buyer => self.reminded.0 = Some(now),
+                            Party::Supplier => self.reminded.1 = Some(now),
+                        }
+                        self.revision += 1;
+                        Outcome::Noted
+                    }
+                    (None, _) => unreachable!("only a party reminds"),
                 }
             }
             Step::Cancel { who } => {
@@ -1090,7 +1925,7 @@ impl Model {
                 ));
                 v.conflict(self.open_dispute().is_some());
                 self.commit(v, |m| {
-                    m.status = S::Cancelled;
+                    m.end(S::Cancelled, EndReason::ByParty);
                     m.release();
                     true
                 })
@@ -1110,6 +1945,9 @@ impl Model {
                     }
                 }
                 v.conflict(*reuse_id && !self.payments.is_empty());
+                // A stage allows at most three failed (declined or expired)
+                // payments.
+                v.rule(self.failed_payments(*stage) >= MAX_FAILED_PER_STAGE);
                 let amount = self.terms.due(*stage);
                 v.rule(amount == 0);
                 match *method {
@@ -1119,7 +1957,7 @@ impl Model {
                     MethodSpec::PayLater { term } => {
                         v.rule(!(1..=6).contains(&term));
                         v.rule(self.credit.status != CreditLineStatus::Approved);
-                        v.rule(amount > self.credit.limit.saturating_sub(self.credit.reserved));
+                        v.rule(amount > self.credit.available());
                     }
                 }
                 self.commit(v, |m| {
@@ -1141,14 +1979,18 @@ impl Model {
                         } else {
                             PState::Processing
                         },
+                        failure: None,
                         flag: None,
                         credit_held,
                         asked_back: 0,
                         returned: 0,
                         overdue_reported: false,
+                        initiated_at: now,
                         latest: working_days_after(now.date_naive(), max_days(kind)),
                     });
-                    m.unpaid_since = None;
+                    // The initial payment's clock pauses while a payment is
+                    // in flight (the balance's runs on, but cannot fire).
+                    m.unpaid = m.unpaid.map(|t| t.pause(now));
                     m.status = match stage {
                         Stage::Initial => S::InitialPaymentProcessing,
                         Stage::Balance => S::BalancePaymentProcessing,
@@ -1178,11 +2020,10 @@ impl Model {
                     use PaymentSignal as G;
                     match (state, signal) {
                         (PState::AwaitingAgreement, G::Processing | G::AgreementCompleted) => {
+                            // The arrival window starts at the agreement.
                             let p = &mut m.payments[i];
                             p.state = PState::Processing;
-                            if *signal == G::AgreementCompleted {
-                                p.latest = working_days_after(now.date_naive(), max_days(p.kind));
-                            }
+                            p.latest = working_days_after(now.date_naive(), max_days(p.kind));
                             true
                         }
                         (s, G::Succeeded) if s.in_flight() => match amount.pick(due) {
@@ -1197,7 +2038,7 @@ impl Model {
                             }
                         },
                         (s, G::Failed) if s.in_flight() => {
-                            m.failed(i);
+                            m.failed(i, FailureReason::Declined);
                             true
                         }
                         (PState::Succeeded | PState::Refunded, G::Failed)
@@ -1214,19 +2055,29 @@ impl Model {
                 v.conflict(self.status != S::AwaitingShipment);
                 let at = now - TimeDelta::hours(*back_hours);
                 v.rule(*back_hours < 0 || *back_hours > 72);
+                v.rule(self.confirmed_at.is_some_and(|c| at < c));
                 self.commit(v, |m| {
-                    let late = at > m.ship_by_end();
+                    // Late by when the shipment is recorded, whatever
+                    // `shipped_at` says.
+                    let late = now > m.ship_by_end();
                     m.shipment = Some(MShip {
                         at,
                         late,
                         customs: None,
                         delivered: None,
                     });
-                    m.status = if m.terms.balance() == 0 {
-                        S::AwaitingReceiptConfirmation
+                    if m.terms.balance() == 0 {
+                        m.status = S::AwaitingReceiptConfirmation;
+                        m.start_receipt_clock();
                     } else {
-                        S::Shipped
-                    };
+                        m.status = S::Shipped;
+                        let timer = MTimer::days_after(now, BALANCE_MAX_DAYS);
+                        m.balance_clock = Some(if m.open_dispute().is_some() {
+                            timer.pause(now)
+                        } else {
+                            timer
+                        });
+                    }
                     true
                 })
             }
@@ -1237,16 +2088,10 @@ impl Model {
             } => {
                 let customs = customs_back_hours.map(|h| now - TimeDelta::hours(h));
                 let delivered = delivered_back_hours.map(|h| now - TimeDelta::hours(h));
-                v.parties(
-                    who.pos(),
-                    if delivered.is_some() {
-                        BUYER_ONLY
-                    } else {
-                        BOTH
-                    },
-                );
-                let terminal = matches!(self.status, S::Refunded | S::Cancelled);
-                match self.shipment.as_ref().filter(|_| !terminal) {
+                // The buyer only: the supplier could shorten the quality
+                // window and the balance's clock.
+                v.parties(who.pos(), BUYER_ONLY);
+                match self.shipment.as_ref().filter(|_| !self.terminal()) {
                     None => v.conflict(true),
                     Some(s) => {
                         v.conflict(customs.is_some() && s.customs.is_some());
@@ -1262,8 +2107,15 @@ impl Model {
                     if customs.is_some() {
                         s.customs = customs;
                     }
-                    if delivered.is_some() {
-                        s.delivered = delivered;
+                    if let Some(at) = delivered {
+                        s.delivered = Some(at);
+                        // The balance is due 30 days after delivery (at
+                        // least 7 from now); receipt at least 30 after it.
+                        let due = (at + days(BALANCE_DAYS)).max(now + days(RETRY_MIN_DAYS));
+                        m.balance_clock = m.balance_clock.map(|t| t.at_most(now, due));
+                        if let Some(r) = m.receipt.as_mut() {
+                            r.timer = r.timer.not_before(now, at + days(RECEIPT_DAYS));
+                        }
                     }
                     true
                 })
@@ -1273,12 +2125,22 @@ impl Model {
                 v.conflict(self.status != S::AwaitingReceiptConfirmation);
                 v.conflict(self.open_dispute().is_some());
                 self.commit(v, |m| {
-                    m.status = S::Completed;
-                    m.completed_at = Some(now);
-                    if m.terms.coverage == CoverageType::PreShipment {
-                        m.coverage_ended_at = Some(now);
-                        m.release();
-                    }
+                    m.complete();
+                    true
+                })
+            }
+            Step::ExtendReceipt { who } => {
+                v.parties(who.pos(), BUYER_ONLY);
+                v.conflict(self.status != S::AwaitingReceiptConfirmation || self.receipt.is_none());
+                v.rule(
+                    self.receipt
+                        .is_some_and(|r| r.extensions >= MAX_RECEIPT_EXTENSIONS),
+                );
+                self.commit(v, |m| {
+                    let r = m.receipt.as_mut().expect("a receipt clock");
+                    r.timer = r.timer.extend(RECEIPT_EXTENSION_DAYS);
+                    r.extensions += 1;
+                    r.notice_sent = false;
                     true
                 })
             }
@@ -1286,7 +2148,10 @@ impl Model {
                 v.parties(who.pos(), BUYER_ONLY);
                 v.conflict(self.completed_at.is_none());
                 v.conflict(self.feedback);
-                v.rule(self.completed_at.is_some_and(|c| now > c + days(60)));
+                v.rule(
+                    self.completed_at
+                        .is_some_and(|c| now > c + days(FEEDBACK_DAYS)),
+                );
                 self.commit(v, |m| {
                     m.feedback = true;
                     true
@@ -1296,6 +2161,7 @@ impl Model {
                 who,
                 reason,
                 amount,
+                description,
                 evidence,
             } => {
                 v.parties(who.pos(), BUYER_ONLY);
@@ -1308,7 +2174,12 @@ impl Model {
                         | S::AwaitingReceiptConfirmation
                         | S::Completed
                 ));
-                v.rule(*evidence > MAX_EVIDENCE);
+                // At most three disputes over the order's life.
+                v.rule(self.disputes().count() >= MAX_DISPUTES);
+                // An arbiter's rejection is final for its reason.
+                v.rule(self.disputes().any(|d| {
+                    d.reason == *reason && d.outcome == Some(DisputeOutcome::ClaimRejected)
+                }));
                 let received = self.completed_at.is_some();
                 match (reason, self.terms.coverage) {
                     (DisputeReason::LateShipment, _) => {
@@ -1325,24 +2196,42 @@ impl Model {
                     }
                 }
                 self.caps(&mut v, *amount);
+                v.rule(*evidence > MAX_EVIDENCE_PER_PARTY);
+                // A new dispute is always accepted with a description of
+                // at most 500 characters, whatever the buyer has written.
+                let texts = self.write_texts(
+                    &mut v,
+                    Party::Buyer,
+                    Entry::Opening,
+                    Some(description.size(DESCRIPTION)),
+                    *evidence,
+                );
                 self.commit(v, |m| {
-                    if m.dispute.is_some() {
-                        m.past_disputes += 1;
+                    m.texts.0 = texts;
+                    if let Some(old) = m.dispute.take() {
+                        m.past_disputes.push(old);
                     }
                     m.dispute = Some(MDispute {
                         reason: *reason,
                         status: DisputeStatus::Open,
                         outcome: None,
                         requested: *amount,
-                        response_due: now + days(5),
-                        resolution_due: now + days(15),
+                        response_due: now + days(RESPONSE_DAYS),
+                        resolution_due: now + days(RESOLUTION_DAYS),
                         supplier_responded_at: None,
                         rejected: false,
+                        rejected_at: None,
                         pending_offer: None,
-                        evidence: *evidence,
+                        evidence: (*evidence, 0),
+                        messages: (0, 0),
                         refund: None,
                         fee_refund: None,
                     });
+                    // The balance and receipt clocks pause.
+                    m.balance_clock = m.balance_clock.map(|t| t.pause(now));
+                    if let Some(r) = m.receipt.as_mut() {
+                        r.timer = r.timer.pause(now);
+                    }
                     true
                 })
             }
@@ -1375,30 +2264,68 @@ impl Model {
                         v.conflict(pending.is_none());
                         None
                     }
+                    // A rejection stands until the supplier makes an offer.
+                    (Party::Supplier, RespondPick::Reject) => {
+                        v.conflict(open.is_some_and(|d| d.rejected && d.pending_offer.is_none()));
+                        None
+                    }
                     _ => None,
                 };
-                let so_far = open.map_or(0, |d| d.evidence);
-                v.rule(so_far + evidence > MAX_EVIDENCE);
-                v.rule(matches!(action, RespondPick::Comment) && !message && *evidence == 0);
+                v.rule(
+                    matches!(action, RespondPick::Comment) && message.is_none() && *evidence == 0,
+                );
                 if let RespondPick::Offer(a) = action {
                     self.caps(&mut v, *a);
                 }
                 if let Some(a) = agreed {
                     self.caps(&mut v, a);
                 }
+                if let Some(d) = open {
+                    // Offers and comments: 50 per dispute, 25 per party.
+                    if matches!(action, RespondPick::Offer(_) | RespondPick::Comment) {
+                        v.rule(d.messages.0 + d.messages.1 >= MAX_MESSAGES);
+                        v.rule(of_party(d.messages, party) >= MAX_MESSAGES_PER_PARTY);
+                    }
+                    // Evidence: 20 per dispute, 10 per party.
+                    if *evidence > 0 {
+                        v.rule(d.evidence.0 + d.evidence.1 + evidence > MAX_EVIDENCE);
+                        v.rule(of_party(d.evidence, party) + evidence > MAX_EVIDENCE_PER_PARTY);
+                    }
+                }
+                let entry = match action {
+                    RespondPick::Comment => Entry::Comment,
+                    _ => Entry::Action,
+                };
+                let texts = self.write_texts(
+                    &mut v,
+                    party,
+                    entry,
+                    message.map(|t| t.size(MESSAGE)),
+                    *evidence,
+                );
                 self.commit(v, |m| {
+                    m.set_texts(party, texts);
                     let d = m.dispute.as_mut().expect("open dispute");
                     if party == Party::Supplier && d.supplier_responded_at.is_none() {
                         d.supplier_responded_at = Some(now);
                     }
-                    d.evidence += evidence;
+                    add_party(&mut d.evidence, party, *evidence);
+                    if matches!(action, RespondPick::Offer(_) | RespondPick::Comment) {
+                        add_party(&mut d.messages, party, 1);
+                    }
                     match (party, action) {
+                        // An offer takes back the supplier's rejection: the
+                        // sweep no longer escalates for it, nor may the
+                        // buyer, and the supplier may reject again.
                         (_, RespondPick::Offer(a)) => {
                             d.pending_offer = Some(*a);
+                            d.rejected = false;
+                            d.rejected_at = None;
                             d.status = DisputeStatus::Negotiating;
                         }
                         (Party::Supplier, RespondPick::Reject) => {
                             d.rejected = true;
+                            d.rejected_at = Some(now);
                             d.pending_offer = None;
                             d.status = DisputeStatus::Negotiating;
                         }
@@ -1430,14 +2357,14 @@ impl Model {
                 let open = self.open_dispute();
                 v.conflict(open.is_none());
                 v.conflict(open.is_some_and(|d| d.status == DisputeStatus::Escalated));
-                v.rule(open.is_some_and(|d| d.escalation_ground(now).is_none()));
+                v.rule(open.is_some_and(|d| !d.buyer_may_escalate(now)));
                 self.commit(v, |m| {
                     m.dispute.as_mut().expect("open dispute").status = DisputeStatus::Escalated;
                     true
                 })
             }
             Step::Decide { who, at_fault } => {
-                v.arbiter(who.pos());
+                v.arbiter(*who);
                 let open = self.open_dispute();
                 v.conflict(open.is_none());
                 v.conflict(open.is_some_and(|d| d.status != DisputeStatus::Escalated));
@@ -1449,15 +2376,19 @@ impl Model {
                         Some(a) => {
                             let quality = m.dispute.as_ref().map(|d| d.reason)
                                 == Some(DisputeReason::Quality);
-                            // The fee the buyer paid with the initial payment.
+                            // The inspection fee the buyer paid with the
+                            // initial payment, refunded once per order: what
+                            // was paid less what was already refunded.
                             let fee = if quality {
-                                m.applied
+                                m.payments
                                     .iter()
-                                    .map(|&i| &m.payments[i])
-                                    .filter(|p| p.stage == Stage::Initial)
+                                    .filter(|p| {
+                                        p.stage == Stage::Initial && p.state == PState::Succeeded
+                                    })
                                     .map(|p| p.inspection_fee)
                                     .max()
                                     .unwrap_or(0)
+                                    .saturating_sub(m.fee_refunded)
                             } else {
                                 0
                             };
@@ -1486,29 +2417,24 @@ impl Model {
                     let right = m.payments[part.payment].provider();
                     let off = amount.pick(part.amount).is_some_and(|a| a != part.amount);
                     if provider.pick(right) != right || (*succeeded && off) {
-                        let changed = !part.flagged;
-                        m.parts[k].flagged = true;
-                        return changed;
-                    }
-                    let part = &mut m.parts[k];
-                    if !succeeded {
-                        // Flagged and asked again.
-                        part.flagged = true;
-                        part.attempts += 1;
+                        if part.flag.is_some() {
+                            return false;
+                        }
+                        m.parts[k].flag = Some(RefundFlagReason::Mismatch);
                         return true;
                     }
-                    part.settled = true;
-                    part.flagged = false;
-                    let (i, amount) = (part.payment, part.amount);
-                    let p = &mut m.payments[i];
-                    p.returned += amount;
-                    p.state = PState::Refunded;
-                    let release = amount.min(p.credit_held);
-                    p.credit_held -= release;
-                    m.credit.reserved -= release;
-                    if m.status == S::RefundPending && m.parts.iter().all(|r| r.settled) {
-                        m.status = S::Refunded;
-                        m.release();
+                    if *succeeded {
+                        m.settle(k, false);
+                        return true;
+                    }
+                    if part.flag.is_some() {
+                        // Waiting for an operator: nothing is retried.
+                        return false;
+                    }
+                    if part.attempts >= MAX_REFUND_ATTEMPTS {
+                        m.parts[k].flag = Some(RefundFlagReason::RefundFailed);
+                    } else {
+                        m.retry_part(k);
                     }
                     true
                 })
@@ -1518,76 +2444,136 @@ impl Model {
                 target,
                 refund,
             } => {
-                v.arbiter(who.pos());
+                v.arbiter(*who);
                 let Some(i) = target.index(self.payments.len()) else {
                     v.deny(true, ErrorKind::NotFound);
                     return Outcome::Refused(v.refusal().expect("refused"));
                 };
                 let p = &self.payments[i];
                 v.conflict(p.flag.is_none());
-                if p.flag != Some(FlagReason::ClosedOrder) {
-                    if *refund {
-                        v.conflict(!(p.state.in_flight() || p.state == PState::Failed));
-                    } else {
-                        v.conflict(!(p.state.in_flight() || p.state == PState::Succeeded));
+                let (state, stage, flag) = (p.state, p.stage, p.flag);
+                // Money on a closed order (returned already) and money kept
+                // beyond the coverage of an order never shipped: resolved
+                // either way, whatever the payment's status.
+                let settled_flag = matches!(
+                    flag,
+                    Some(FlagReason::ClosedOrder | FlagReason::BeyondCoverage)
+                );
+                // The flag says money arrived that was not applied (a
+                // confirmation contradicting a final status, another amount
+                // or currency); the others are about an event or a date (the
+                // wrong provider, overdue): no money came with them.
+                let money = matches!(
+                    flag,
+                    Some(
+                        FlagReason::ContradictsFinalStatus
+                            | FlagReason::AmountMismatch
+                            | FlagReason::CurrencyMismatch
+                    )
+                );
+                if !settled_flag {
+                    match (*refund, state) {
+                        // Money that arrived for a payment that had failed
+                        // or expired is accepted late only while its stage
+                        // still waits for a payment with nothing in flight…
+                        (false, PState::Failed) if money => {
+                            let waiting = match stage {
+                                Stage::Initial => self.status == S::AwaitingInitialPayment,
+                                Stage::Balance => {
+                                    self.status == S::Shipped && self.open_dispute().is_none()
+                                }
+                            };
+                            let in_flight = self
+                                .payments
+                                .iter()
+                                .any(|q| q.stage == stage && q.state.in_flight());
+                            v.conflict(!waiting || in_flight);
+                            // …and, Pay Later, with room to reserve its
+                            // credit again (refused by the commit that
+                            // applies it).
+                            v.rule(
+                                p.kind == MethodKind::PayLater
+                                    && p.amount > self.credit.available(),
+                            );
+                        }
+                        // Accepting anything else acknowledges the flag (a
+                        // payment in flight is taken as arrived).
+                        (false, _) => {}
+                        // Refunded: only money that arrived and was not
+                        // applied, of a payment in flight or failed.
+                        (true, s) if s.in_flight() || s == PState::Failed => v.conflict(!money),
+                        // A payment counted as paid, or returned, is not
+                        // refunded by resolving its flag.
+                        (true, _) => v.conflict(true),
                     }
                 }
                 self.commit(v, |m| {
                     let p = &mut m.payments[i];
-                    let flag = p.flag.take();
-                    if flag == Some(FlagReason::ClosedOrder) {
+                    p.flag = None;
+                    let amount = p.amount;
+                    match (flag, refund) {
                         // Refunded already; resolving only acknowledges it.
-                        return true;
-                    }
-                    let (state, stage, amount) = (p.state, p.stage, p.amount);
-                    match (refund, state.in_flight()) {
-                        (false, true) => m.arrived(i),
-                        (false, false) => {}
-                        (true, in_flight) => {
-                            m.payments[i].state = PState::Succeeded;
+                        (Some(FlagReason::ClosedOrder), _) => {}
+                        // Beyond the coverage of an order never shipped:
+                        // leave it with the supplier, or refund what is left.
+                        (Some(FlagReason::BeyondCoverage), false) => {}
+                        (Some(FlagReason::BeyondCoverage), true) => {
+                            let left = m.payments[i].refundable();
+                            if left > 0 {
+                                m.ask_back(i, left, false);
+                            }
+                        }
+                        (_, false) if state.in_flight() => m.arrived(i),
+                        (_, false) if state == PState::Failed && money => {
+                            // The money arrived after all: applied now.
+                            let p = &mut m.payments[i];
+                            p.state = PState::Succeeded;
+                            p.failure = None;
+                            if p.kind == MethodKind::PayLater {
+                                p.credit_held = amount;
+                                m.credit.reserved += amount;
+                            }
+                            assert!(m.applied.insert(i), "model: payment {i} applied twice");
+                            m.stage_paid(stage, true);
+                        }
+                        // Acknowledged: already counted as paid or returned,
+                        // or failed with a flag about an event (it stays
+                        // failed).
+                        (_, false) => {}
+                        // The money that arrived is returned whole: the
+                        // payment counts as arrived (no failure any more),
+                        // and one in flight leaves its stage unpaid again.
+                        (_, true) => {
+                            let p = &mut m.payments[i];
+                            p.state = PState::Succeeded;
+                            p.failure = None;
                             m.ask_back(i, amount, false);
-                            if in_flight {
-                                m.unpaid_again(stage);
+                            if state.in_flight() {
+                                m.stage_unpaid(stage);
                             }
                         }
                     }
                     true
                 })
             }
-            Step::Sweep => self.commit(v, |m| {
-                let mut changed = false;
-                if let Some(d) = m.dispute.as_mut().filter(|d| d.unresolved()) {
-                    if d.escalation_ground(now) == Some(true) {
-                        d.status = DisputeStatus::Escalated;
-                        changed = true;
+            Step::ResolveRefund { who, target, retry } => {
+                v.arbiter(*who);
+                let Some(k) = target.index(self.parts.len()) else {
+                    v.deny(true, ErrorKind::NotFound);
+                    return Outcome::Refused(v.refusal().expect("refused"));
+                };
+                let part = &self.parts[k];
+                v.conflict(part.settled || part.flag.is_none());
+                self.commit(v, |m| {
+                    if *retry {
+                        m.retry_part(k);
+                    } else {
+                        m.settle(k, true);
                     }
-                }
-                for i in 0..m.payments.len() {
-                    let p = &mut m.payments[i];
-                    if p.state.in_flight() && !p.overdue_reported && now > end_of(p.latest) {
-                        p.overdue_reported = true;
-                        changed = true;
-                        if p.flag.is_none() {
-                            p.flag = Some(FlagReason::Overdue);
-                        }
-                    }
-                }
-                if m.status == S::AwaitingInitialPayment
-                    && !m.in_flight()
-                    && m.unpaid_since.is_some_and(|t| now >= t + days(30))
-                {
-                    m.status = S::Cancelled;
-                    m.release();
-                    changed = true;
-                }
-                if m.coverage_end().is_some_and(|end| now > end)
-                    && m.open_dispute().is_none()
-                    && m.status != S::RefundPending
-                {
-                    changed |= m.release();
-                }
-                changed
-            }),
+                    true
+                })
+            }
+            Step::Sweep => self.commit(v, Model::sweep),
         }
     }
 
@@ -1598,10 +2584,24 @@ impl Model {
         }
         if effect(self) {
             self.version += 1;
+            self.revision += 1;
             Outcome::Changed
         } else {
             Outcome::Quiet
         }
+    }
+}
+
+/// A flag about money, as opposed to one about an event or a date (the
+/// wrong provider, overdue).
+fn about_money(reason: FlagReason) -> bool {
+    match reason {
+        FlagReason::ContradictsFinalStatus
+        | FlagReason::AmountMismatch
+        | FlagReason::CurrencyMismatch
+        | FlagReason::ClosedOrder
+        | FlagReason::BeyondCoverage => true,
+        FlagReason::WrongProvider | FlagReason::Overdue => false,
     }
 }
 
@@ -1652,6 +2652,7 @@ fn any_who() -> BoxedStrategy<Who> {
         1 => Just(Who::Stranger),
         1 => Just(Who::BuyerIdAsSupplier),
         1 => Just(Who::BuyerAlsoArbiter),
+        1 => Just(Who::BuyerIdAsArbiter),
     ]
     .boxed()
 }
@@ -1749,7 +2750,29 @@ fn report(
         .boxed()
 }
 
-fn respond(who: BoxedStrategy<Who>, cap: u64) -> BoxedStrategy<Step> {
+/// What `party` writes: mostly short texts; in a wordy case mostly
+/// 2,000 characters (8,000 bytes) until its share is used up, then mostly
+/// 500 (the most an action then carries). Sometimes one character too
+/// many for a used-up share.
+fn text_pick(m: &Model, party: Party) -> BoxedStrategy<TextPick> {
+    let full = m.texts_of(party).within + TextPick::Wide(2000).size("").1 > MAX_PARTY_TEXT_BYTES;
+    let [short, w500, w501, w2000] = match (m.wordy, full) {
+        (false, _) => [12, 1, 1, 1],
+        (true, false) => [2, 1, 1, 6],
+        (true, true) => [1, 10, 1, 1],
+    };
+    prop_oneof![
+        short => Just(TextPick::Short),
+        w500 => Just(TextPick::Wide(MAX_CHARS_WHEN_FULL)),
+        w501 => Just(TextPick::Wide(MAX_CHARS_WHEN_FULL + 1)),
+        w2000 => Just(TextPick::Wide(2000)),
+    ]
+    .boxed()
+}
+
+/// A response by `who` (mostly `party`), its message written as
+/// `party` would.
+fn respond(m: &Model, who: BoxedStrategy<Who>, party: Party, cap: u64) -> BoxedStrategy<Step> {
     (
         who,
         prop_oneof![
@@ -1758,8 +2781,8 @@ fn respond(who: BoxedStrategy<Who>, cap: u64) -> BoxedStrategy<Step> {
             3 => Just(RespondPick::Reject),
             2 => Just(RespondPick::Comment),
         ],
-        prop::bool::weighted(0.7),
-        prop_oneof![8 => 0usize..=2, 1 => 15usize..=21],
+        prop::option::weighted(0.7, text_pick(m, party)),
+        prop_oneof![8 => 0usize..=2, 1 => 5usize..=11, 1 => 15usize..=21],
     )
         .prop_map(|(who, action, message, evidence)| Step::Respond {
             who,
@@ -1770,22 +2793,46 @@ fn respond(who: BoxedStrategy<Who>, cap: u64) -> BoxedStrategy<Step> {
         .boxed()
 }
 
-fn open_dispute(who: BoxedStrategy<Who>, cap: u64) -> BoxedStrategy<Step> {
+/// A party's comment (with a message; sometimes evidence too).
+fn comment(m: &Model, who: BoxedStrategy<Who>, party: Party) -> BoxedStrategy<Step> {
+    (
+        who,
+        text_pick(m, party),
+        prop_oneof![6 => Just(0usize), 1 => 1usize..=2],
+    )
+        .prop_map(|(who, text, evidence)| Step::Respond {
+            who,
+            action: RespondPick::Comment,
+            message: Some(text),
+            evidence,
+        })
+        .boxed()
+}
+
+fn open_dispute(
+    m: &Model,
+    who: BoxedStrategy<Who>,
+    amount: BoxedStrategy<u64>,
+) -> BoxedStrategy<Step> {
     (
         who,
         prop_oneof![
             Just(DisputeReason::LateShipment),
             Just(DisputeReason::Quality)
         ],
-        refund_amount(cap),
-        prop_oneof![8 => 0usize..=2, 1 => 19usize..=21],
+        amount,
+        text_pick(m, Party::Buyer),
+        prop_oneof![8 => 0usize..=2, 1 => 9usize..=11, 1 => 19usize..=21],
     )
-        .prop_map(|(who, reason, amount, evidence)| Step::OpenDispute {
-            who,
-            reason,
-            amount,
-            evidence,
-        })
+        .prop_map(
+            |(who, reason, amount, description, evidence)| Step::OpenDispute {
+                who,
+                reason,
+                amount,
+                description,
+                evidence,
+            },
+        )
         .boxed()
 }
 
@@ -1794,10 +2841,33 @@ fn advance() -> BoxedStrategy<Step> {
         3 => 60i64..=6 * 3_600,
         3 => 6 * 3_600i64..=3 * 86_400,
         2 => 3 * 86_400i64..=16 * 86_400,
+        2 => 30 * 86_400i64..=100 * 86_400,
         1 => 16 * 86_400i64..=200 * 86_400,
     ]
     .prop_map(|secs| Step::Advance { secs })
     .boxed()
+}
+
+/// Move the clock to one of the order's deadlines (a clock's due instant,
+/// a bound a command checks): a second before it, at it, a second or an
+/// hour after it.
+fn advance_to_deadline(m: &Model) -> Option<BoxedStrategy<Step>> {
+    let mut secs: Vec<i64> = m
+        .interesting_instants()
+        .into_iter()
+        .flat_map(|t| {
+            let to = (t - m.now).num_seconds();
+            [to - 1, to, to + 1, to + 3_600]
+        })
+        .filter(|s| *s > 0)
+        .collect();
+    secs.sort_unstable();
+    secs.dedup();
+    (!secs.is_empty()).then(|| {
+        prop::sample::select(secs)
+            .prop_map(|secs| Step::Advance { secs })
+            .boxed()
+    })
 }
 
 /// Any transition, with any caller and parameters.
@@ -1870,12 +2940,18 @@ fn any_step(m: &Model) -> BoxedStrategy<Step> {
         (1, any_who().prop_map(|who| Step::Receipt { who }).boxed()),
         (
             1,
+            any_who()
+                .prop_map(|who| Step::ExtendReceipt { who })
+                .boxed(),
+        ),
+        (
+            1,
             (any_who(), 1u8..=5)
                 .prop_map(|(who, rating)| Step::Feedback { who, rating })
                 .boxed(),
         ),
-        (1, open_dispute(any_who(), cap)),
-        (1, respond(any_who(), cap)),
+        (1, open_dispute(m, any_who(), refund_amount(cap))),
+        (1, respond(m, any_who(), Party::Supplier, cap)),
         (1, any_who().prop_map(|who| Step::Withdraw { who }).boxed()),
         (1, any_who().prop_map(|who| Step::Escalate { who }).boxed()),
         (
@@ -1910,6 +2986,12 @@ fn any_step(m: &Model) -> BoxedStrategy<Step> {
                 })
                 .boxed(),
         ),
+        (
+            1,
+            (any_who(), target(), any::<bool>())
+                .prop_map(|(who, target, retry)| Step::ResolveRefund { who, target, retry })
+                .boxed(),
+        ),
         (1, Just(Step::Sweep).boxed()),
         (2, advance()),
     ])
@@ -1922,6 +3004,14 @@ fn natural_steps(m: &Model) -> Vec<(u32, BoxedStrategy<Step>)> {
     use OrderStatus as S;
     let cap = m.refund_cap();
     let mut out: Vec<(u32, BoxedStrategy<Step>)> = Vec::new();
+    // In a wordy case, while a dispute is open and the buyer still has
+    // room to write (within its share or beyond it), the parties argue:
+    // the dispute is not ended, nor are its deadlines let pass.
+    let (_, long) = TextPick::Wide(2000).size("");
+    let (_, short) = TextPick::Wide(MAX_CHARS_WHEN_FULL).size("");
+    let full = |p: Party| m.texts_of(p).within + long > MAX_PARTY_TEXT_BYTES;
+    let overflowing = m.texts.0.beyond + short > MAX_PARTY_OVERFLOW_BYTES;
+    let writing = m.wordy && m.open_dispute().is_some() && !overflowing;
     match m.status {
         S::AwaitingConfirmation => {
             let missing = if m.confirmed.0 {
@@ -1948,7 +3038,7 @@ fn natural_steps(m: &Model) -> Vec<(u32, BoxedStrategy<Step>)> {
                     .boxed(),
             ));
             out.push((
-                1,
+                2,
                 mostly(Who::of(missing.other()))
                     .prop_map(|who| Step::Remind { who })
                     .boxed(),
@@ -1989,15 +3079,47 @@ fn natural_steps(m: &Model) -> Vec<(u32, BoxedStrategy<Step>)> {
                 .payments
                 .last()
                 .is_some_and(|p| p.state == PState::AwaitingAgreement);
-            let weights = if awaiting { [4, 1, 1, 4] } else { [8, 2, 1, 1] };
+            // A balance payment after a failed one fails as often as it
+            // succeeds, the last one the stage allows more often, so that
+            // its third failure is met (with a dispute open, and without).
+            let balance_failed = if m.status == S::BalancePaymentProcessing {
+                m.failed_payments(Stage::Balance)
+            } else {
+                0
+            };
+            let last_try = balance_failed + 1 == MAX_FAILED_PER_STAGE;
+            let weights = match (awaiting, balance_failed) {
+                (true, _) => [4, 1, 1, 4],
+                (false, 0) => [8, 2, 1, 1],
+                (false, _) if last_try => [2, 6, 1, 1],
+                (false, _) => [4, 4, 1, 1],
+            };
             // With a dispute open on the balance in flight, let the dispute
             // run first now and then: its refund closes the order and the
             // balance then arrives on a closed order.
             let disputed = m.open_dispute().is_some();
             out.push((
-                if disputed { 2 } else { 10 },
+                match (disputed, last_try) {
+                    (false, false) => 10,
+                    // The last try: as often a dispute is opened first.
+                    (false, true) => 6,
+                    (true, false) => 2,
+                    (true, true) => 4,
+                },
                 report(Just(Target::FromEnd(0)).boxed(), signal(weights)),
             ));
+            if m.status == S::BalancePaymentProcessing && !disputed {
+                // A dispute for everything paid, opened while the balance
+                // is in flight: agreed, it closes the order before the
+                // balance arrives.
+                out.push((2, open_dispute(m, mostly(Who::Buyer), Just(cap).boxed())));
+                // A dispute open when the balance fails for the third
+                // time: the order waits for it in `shipped`, and then for
+                // its balance clock, refusing a fourth payment.
+                if last_try {
+                    out.push((6, open_dispute(m, mostly(Who::Buyer), refund_amount(cap))));
+                }
+            }
         }
         S::AwaitingShipment => {
             out.push((
@@ -2012,9 +3134,15 @@ fn natural_steps(m: &Model) -> Vec<(u32, BoxedStrategy<Step>)> {
         }
         S::AwaitingReceiptConfirmation => {
             out.push((
-                8,
+                6,
                 mostly(Who::Buyer)
                     .prop_map(|who| Step::Receipt { who })
+                    .boxed(),
+            ));
+            out.push((
+                2,
+                mostly(Who::Buyer)
+                    .prop_map(|who| Step::ExtendReceipt { who })
                     .boxed(),
             ));
         }
@@ -2026,18 +3154,18 @@ fn natural_steps(m: &Model) -> Vec<(u32, BoxedStrategy<Step>)> {
                     .boxed(),
             ));
         }
-        S::RefundPending | S::Refunded | S::Cancelled => {
+        S::RefundPending | S::Refunded | S::Cancelled | S::Closed => {
             // Money arriving late on a closed order.
             if m.payments.iter().any(|p| p.state.in_flight()) {
                 out.push((8, report(target(), signal([6, 1, 1, 1]))));
             }
         }
     }
-    if m.shipment.is_some() && !matches!(m.status, S::Refunded | S::Cancelled) {
+    if m.shipment.is_some() && !m.terminal() {
         out.push((
             1,
             (
-                prop_oneof![Just(Who::Buyer), Just(Who::Supplier)],
+                prop_oneof![4 => Just(Who::Buyer), 1 => Just(Who::Supplier)],
                 prop::option::of(0i64..=48),
                 prop::option::of(0i64..=48),
             )
@@ -2060,25 +3188,146 @@ fn natural_steps(m: &Model) -> Vec<(u32, BoxedStrategy<Step>)> {
             | S::Completed
     );
     match m.open_dispute() {
-        None if may_open => out.push((3, open_dispute(mostly(Who::Buyer), cap))),
+        None if may_open => out.push((
+            // A wordy buyer disputes early and often while it may: once
+            // its texts are used up (its overflow too) with a short
+            // description.
+            if m.wordy && m.completed_at.is_none() && m.disputes().count() < MAX_DISPUTES {
+                8
+            } else {
+                3
+            },
+            open_dispute(m, mostly(Who::Buyer), refund_amount(cap)),
+        )),
         None => {}
         Some(d) => {
-            out.push((4, respond(mostly(Who::Supplier), cap)));
-            if d.pending_offer.is_some() {
-                out.push((3, respond(mostly(Who::Buyer), cap)));
+            // The (first) balance payment is in flight and the dispute
+            // asks for everything paid: agreed, it closes the order, and
+            // the balance then arrives on a closed order.
+            if m.status == S::BalancePaymentProcessing
+                && m.failed_payments(Stage::Balance) == 0
+                && d.negotiable()
+                && d.requested >= m.goods_paid()
+            {
+                out.push((
+                    4,
+                    mostly(Who::Supplier)
+                        .prop_map(|who| Step::Respond {
+                            who,
+                            action: RespondPick::Accept,
+                            message: None,
+                            evidence: 0,
+                        })
+                        .boxed(),
+                ));
             }
             out.push((
-                2,
-                mostly(Who::Buyer)
-                    .prop_map(|who| Step::Escalate { who })
-                    .boxed(),
+                if writing { 1 } else { 4 },
+                respond(m, mostly(Who::Supplier), Party::Supplier, cap),
             ));
-            out.push((
-                1,
-                mostly(Who::Buyer)
-                    .prop_map(|who| Step::Withdraw { who })
-                    .boxed(),
-            ));
+            if d.pending_offer.is_some() {
+                out.push((3, respond(m, mostly(Who::Buyer), Party::Buyer, cap)));
+            }
+            let offer = |weight: u32| {
+                (
+                    weight,
+                    (mostly(Who::Supplier), refund_amount(cap))
+                        .prop_map(|(who, a)| Step::Respond {
+                            who,
+                            action: RespondPick::Offer(a),
+                            message: None,
+                            evidence: 0,
+                        })
+                        .boxed(),
+                )
+            };
+            // A rejection the supplier takes back with an offer before
+            // the sweep escalates it — or repeats (refused: it stands).
+            if d.negotiable() && d.rejected {
+                out.push(offer(3));
+                out.push((
+                    1,
+                    mostly(Who::Supplier)
+                        .prop_map(|who| Step::Respond {
+                            who,
+                            action: RespondPick::Reject,
+                            message: None,
+                            evidence: 0,
+                        })
+                        .boxed(),
+                ));
+            }
+            // The parties argue; in a wordy case at length, until their
+            // shares of dispute texts are used up. Then the buyer turns
+            // offers down with short messages until its overflow is used
+            // up too, and withdraws — to open another dispute, which takes
+            // a short description even then.
+            for party in [Party::Buyer, Party::Supplier] {
+                let arguing = if m.wordy && !full(party) { 20 } else { 1 };
+                out.push((arguing, comment(m, mostly(Who::of(party)), party)));
+            }
+            if m.wordy {
+                let reject = |weight: u32| {
+                    (
+                        weight,
+                        (mostly(Who::Buyer), text_pick(m, Party::Buyer))
+                            .prop_map(|(who, text)| Step::Respond {
+                                who,
+                                action: RespondPick::Reject,
+                                message: Some(text),
+                                evidence: 0,
+                            })
+                            .boxed(),
+                    )
+                };
+                let turning_down = d.negotiable() && d.pending_offer.is_some();
+                match (full(Party::Buyer), overflowing) {
+                    (true, false) if turning_down => out.push(reject(20)),
+                    (true, false) if d.negotiable() => out.push(offer(20)),
+                    (true, true) => {
+                        // A message on an action now finds no room left.
+                        if turning_down {
+                            out.push(reject(8));
+                        } else if d.negotiable() {
+                            out.push(offer(4));
+                        }
+                        out.push((
+                            4,
+                            mostly(Who::Buyer)
+                                .prop_map(|who| Step::Withdraw { who })
+                                .boxed(),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            // The third balance payment failed while the dispute was
+            // open: once it ends, the order waits for a balance it no
+            // longer accepts.
+            let exhausted =
+                m.status == S::Shipped && m.failed_payments(Stage::Balance) >= MAX_FAILED_PER_STAGE;
+            if exhausted {
+                out.push((
+                    4,
+                    mostly(Who::Buyer)
+                        .prop_map(|who| Step::Withdraw { who })
+                        .boxed(),
+                ));
+            }
+            if !writing {
+                out.push((
+                    2,
+                    mostly(Who::Buyer)
+                        .prop_map(|who| Step::Escalate { who })
+                        .boxed(),
+                ));
+                out.push((
+                    2,
+                    mostly(Who::Buyer)
+                        .prop_map(|who| Step::Withdraw { who })
+                        .boxed(),
+                ));
+            }
             if d.status == DisputeStatus::Escalated {
                 out.push((
                     5,
@@ -2090,7 +3339,7 @@ fn natural_steps(m: &Model) -> Vec<(u32, BoxedStrategy<Step>)> {
                         .boxed(),
                 ));
             }
-            if d.status != DisputeStatus::Escalated {
+            if d.status != DisputeStatus::Escalated && !writing {
                 // Let its deadlines pass (5 days to respond, 15 to agree).
                 out.push((
                     2,
@@ -2120,11 +3369,31 @@ fn natural_steps(m: &Model) -> Vec<(u32, BoxedStrategy<Step>)> {
                 .boxed(),
         ));
     }
-    if let Some(k) = m.parts.iter().position(|r| !r.settled) {
+    if let Some(k) = m.parts.iter().rposition(|r| r.flag.is_some() && !r.settled) {
         let from_end = m.parts.len() - 1 - k;
         out.push((
+            4,
+            (mostly(Who::Arbiter), prop::bool::weighted(0.7))
+                .prop_map(move |(who, retry)| Step::ResolveRefund {
+                    who,
+                    target: Target::FromEnd(from_end),
+                    retry,
+                })
+                .boxed(),
+        ));
+    }
+    if let Some(k) = m.parts.iter().position(|r| !r.settled) {
+        let from_end = m.parts.len() - 1 - k;
+        // A part that failed once tends to fail again (up to the fifth
+        // attempt and its flag).
+        let success = if m.parts[k].attempts > 1 { 0.3 } else { 0.85 };
+        out.push((
             6,
-            (prop::bool::weighted(0.85), provider_pick(), amount_pick())
+            (
+                prop::bool::weighted(success),
+                provider_pick(),
+                amount_pick(),
+            )
                 .prop_map(move |(succeeded, provider, amount)| Step::RefundReport {
                     target: Target::FromEnd(from_end),
                     succeeded,
@@ -2137,8 +3406,13 @@ fn natural_steps(m: &Model) -> Vec<(u32, BoxedStrategy<Step>)> {
     if let Some(again) = &m.last_report {
         out.push((2, Just(again.clone()).boxed()));
     }
-    out.push((2, advance()));
-    out.push((1, Just(Step::Sweep).boxed()));
+    if !writing {
+        out.push((2, advance()));
+        if let Some(to) = advance_to_deadline(m) {
+            out.push((4, to));
+        }
+    }
+    out.push((3, Just(Step::Sweep).boxed()));
     out
 }
 
@@ -2157,6 +3431,8 @@ struct Setup {
     credit: (CreditLineStatus, u64),
     created_by: Party,
     terms: TermsSpec,
+    /// The parties write long dispute texts.
+    wordy: bool,
 }
 
 impl Model {
@@ -2169,6 +3445,7 @@ impl Model {
             credit,
             created_by,
             mut terms,
+            wordy,
         } = setup;
         let now = base_time() + TimeDelta::seconds(offset_secs);
         // The creator proposes a ship-by date that is not past.
@@ -2188,19 +3465,29 @@ impl Model {
             terms: MTerms::of(&terms, now),
             created_with: terms,
             status: OrderStatus::AwaitingConfirmation,
+            end_reason: None,
             version: 1,
+            revision: 1,
             confirmed: (created_by == Party::Buyer, created_by == Party::Supplier),
+            reminded: (None, None),
+            amended_at: None,
+            confirmed_at: None,
             covered: None,
+            covered_refunded: 0,
             reserved: 0,
             coverage_ended_at: None,
-            unpaid_since: None,
+            unpaid: None,
+            balance_clock: None,
+            receipt: None,
             payments: Vec::new(),
             applied: BTreeSet::new(),
             shipment: None,
             completed_at: None,
             feedback: false,
             dispute: None,
-            past_disputes: 0,
+            past_disputes: Vec::new(),
+            texts: (MTexts::default(), MTexts::default()),
+            wordy,
             fee_refunded: 0,
             parts: Vec::new(),
             last: Outcome::Changed,
@@ -2228,6 +3515,7 @@ impl ReferenceStateMachine for OrderModel {
             ],
             prop_oneof![Just(Party::Buyer), Just(Party::Supplier)],
             terms_spec(),
+            prop::bool::weighted(0.25),
         )
             .prop_map(
                 |(
@@ -2238,6 +3526,7 @@ impl ReferenceStateMachine for OrderModel {
                     credit,
                     created_by,
                     terms,
+                    wordy,
                 )| {
                     Model::new(Setup {
                         offset_secs,
@@ -2247,6 +3536,7 @@ impl ReferenceStateMachine for OrderModel {
                         credit,
                         created_by,
                         terms,
+                        wordy,
                     })
                 },
             )
@@ -2278,35 +3568,35 @@ struct Sut {
 
 impl Sut {
     /// Apply a command's effects on the limit and the credit line, as the
-    /// application layer does in the same write. None may fail.
-    fn apply_effects(&mut self, events: &[DomainEvent]) {
+    /// application layer does in the same write: all of them, or (when one
+    /// cannot be applied) none, and the write is refused. Only a Pay Later
+    /// payment accepted late may find its credit line without room.
+    fn apply_effects(&mut self, events: &[DomainEvent]) -> Result<(), String> {
+        let (mut limit, mut credit) = (self.limit.clone(), self.credit.clone());
         for e in events {
             match &e.body {
-                EventBody::CoverageReserved { amount, .. } => self
-                    .limit
+                EventBody::CoverageReserved { amount, .. } => limit
                     .reserve(*amount)
-                    .expect("a reservation within what is available"),
-                EventBody::ReservationReleased { amount, .. } => self
-                    .limit
+                    .map_err(|e| format!("reservation: {e}"))?,
+                EventBody::ReservationReleased { amount, .. } => limit
                     .release(*amount)
-                    .expect("a release of what was reserved"),
-                EventBody::CreditReserved { amount, .. } => self
-                    .credit
+                    .map_err(|e| format!("release: {e}"))?,
+                EventBody::CreditReserved { amount, .. } => credit
                     .reserve(*amount)
-                    .expect("credit reserved within what is available"),
-                EventBody::CreditReleased { amount, .. } => self
-                    .credit
+                    .map_err(|e| format!("credit reserved: {e}"))?,
+                EventBody::CreditReleased { amount, .. } => credit
                     .release(*amount)
-                    .expect("credit released that was reserved"),
+                    .map_err(|e| format!("credit released: {e}"))?,
                 _ => {}
             }
         }
+        (self.limit, self.credit) = (limit, credit);
+        Ok(())
     }
 
     fn execute(&mut self, step: &Step) -> Option<Result<Vec<DomainEvent>, OrderError>> {
         let now = self.now;
         let order = &mut self.order;
-        let policy = DisputePolicy::default();
         Some(match step {
             Step::Advance { secs } => {
                 self.now += TimeDelta::seconds(*secs);
@@ -2389,6 +3679,7 @@ impl Sut {
                 now,
             ),
             Step::Receipt { who } => order.confirm_receipt(&who.caller(), now),
+            Step::ExtendReceipt { who } => order.extend_receipt(&who.caller(), now),
             Step::Feedback { who, rating } => order.leave_feedback(
                 &who.caller(),
                 Rating::parse(i64::from(*rating)).expect("rating 1..=5"),
@@ -2399,16 +3690,16 @@ impl Sut {
                 who,
                 reason,
                 amount,
+                description,
                 evidence: n,
-            } => order.open_dispute_with(
+            } => order.raise_dispute(
                 &who.caller(),
                 OpenDispute {
                     reason: *reason,
                     requested_refund: usd(*amount),
-                    description: long("not as agreed"),
+                    description: description.text(DESCRIPTION),
                     evidence: evidence(*n),
                 },
-                policy,
                 now,
             ),
             Step::Respond {
@@ -2425,7 +3716,7 @@ impl Sut {
                         RespondPick::Reject => ResponseAction::Reject,
                         RespondPick::Comment => ResponseAction::Comment,
                     },
-                    message: message.then(|| long("see the photos")),
+                    message: message.map(|t| t.text(MESSAGE)),
                     evidence: evidence(*n),
                 },
                 now,
@@ -2475,6 +3766,18 @@ impl Sut {
                 };
                 order.resolve_payment(&who.caller(), &id, resolution, now)
             }
+            Step::ResolveRefund { who, target, retry } => {
+                let id = match target.index(order.refunds().len()) {
+                    Some(k) => order.refunds()[k].id.clone(),
+                    None => RefundId::derive(&unknown_payment(), 1),
+                };
+                let resolution = if *retry {
+                    RefundResolution::Retry
+                } else {
+                    RefundResolution::SettledOutside
+                };
+                order.resolve_refund(&who.caller(), &id, resolution, now)
+            }
             Step::Sweep => order.sweep(now),
         })
     }
@@ -2486,12 +3789,24 @@ impl Sut {
 struct Figures {
     cases: u64,
     steps: u64,
-    /// Per kind of step: changed, quiet, noted, refused 404/403/409/422.
-    by_step: BTreeMap<&'static str, [u64; 7]>,
+    /// Per kind of step: changed, quiet, noted, refused 404/403/409/429/422.
+    by_step: BTreeMap<&'static str, [u64; 8]>,
     statuses: BTreeSet<&'static str>,
+    end_reasons: BTreeSet<String>,
     dispute_statuses: BTreeSet<&'static str>,
     dispute_outcomes: BTreeSet<String>,
     flags: BTreeSet<String>,
+    refund_flags: BTreeSet<String>,
+    /// What the sweep did: its events, by kind (a Pay Later payment
+    /// expired before its agreement counted apart).
+    sweep_events: BTreeMap<&'static str, u64>,
+    /// Refusals by the rule (or conflict) that gave them.
+    refusals: BTreeMap<String, u64>,
+    /// How often the rules of the later changes were met: a flag about
+    /// money kept against the wrong provider, an offer taking back a
+    /// rejection, a dispute entry beyond a party's share, a dispute opened
+    /// beyond the overflow.
+    met: BTreeMap<&'static str, u64>,
 }
 
 thread_local! {
@@ -2504,6 +3819,25 @@ fn record(f: impl FnOnce(&mut Figures)) {
     FIGURES.with(|figures| f(&mut figures.borrow_mut()));
 }
 
+/// The stable name of a refusal: the rule's or conflict's code, and for a
+/// 403 whom the action belongs to.
+fn refusal_code(e: &OrderError) -> String {
+    match e {
+        OrderError::NotFound => "not-found".into(),
+        OrderError::Forbidden { allowed, .. } => format!("forbidden ({allowed})"),
+        OrderError::WrongStatus { .. } => "wrong-status".into(),
+        OrderError::IllegalTransition { .. } => "illegal-transition".into(),
+        OrderError::Conflict(c) => c.code().into(),
+        OrderError::Rule(r) => r.code().into(),
+        OrderError::Terms(_) => "terms".into(),
+        OrderError::Limit(_) => "limit".into(),
+        OrderError::Credit(_) => "credit".into(),
+        OrderError::UnknownPayment(_) => "unknown-payment".into(),
+        OrderError::UnknownRefund(_) => "unknown-refund".into(),
+        OrderError::TooManyRequests { .. } => "too-many-requests".into(),
+    }
+}
+
 fn column(outcome: Outcome) -> Option<usize> {
     Some(match outcome {
         Outcome::Changed => 0,
@@ -2512,7 +3846,8 @@ fn column(outcome: Outcome) -> Option<usize> {
         Outcome::Refused(ErrorKind::NotFound) => 3,
         Outcome::Refused(ErrorKind::Forbidden) => 4,
         Outcome::Refused(ErrorKind::Conflict) => 5,
-        Outcome::Refused(ErrorKind::Unprocessable) => 6,
+        Outcome::Refused(ErrorKind::TooManyRequests) => 6,
+        Outcome::Refused(ErrorKind::Unprocessable) => 7,
         Outcome::Clock => return None,
     })
 }
@@ -2534,6 +3869,7 @@ impl StateMachineTest for OrderAggregate {
             id: OrderId::parse("ord_model").expect("valid order id"),
             counterparty,
             terms: model.created_with.build(model.created_at),
+            clocks: Clocks::default(),
         };
         let (order, events) =
             Order::create(&creator.caller(), new, model.created_at).expect("the order is created");
@@ -2574,6 +3910,7 @@ impl StateMachineTest for OrderAggregate {
     fn apply(mut sut: Sut, model: &Model, step: Step) -> Sut {
         let before = sut.order.clone();
         let history_before = sut.history.len();
+        let sweep_due = before.next_sweep_due();
         let observed = match sut.execute(&step) {
             None => Outcome::Clock,
             Some(Err(e)) => {
@@ -2581,6 +3918,11 @@ impl StateMachineTest for OrderAggregate {
                     sut.order, before,
                     "a refused {step:?} ({e}) changed the order"
                 );
+                assert!(
+                    !matches!(e, OrderError::IllegalTransition { .. }),
+                    "{step:?}: the aggregate tried a transition not in its table: {e}"
+                );
+                record(|f| *f.refusals.entry(refusal_code(&e)).or_default() += 1);
                 Outcome::Refused(e.kind())
             }
             Some(Ok(events)) if events.is_empty() => {
@@ -2590,21 +3932,59 @@ impl StateMachineTest for OrderAggregate {
                 );
                 Outcome::Quiet
             }
-            Some(Ok(events)) => {
-                sut.apply_effects(&events);
-                sut.history.extend(events);
-                if matches!(step, Step::Remind { .. }) {
-                    assert_eq!(sut.order, before, "a reminder changed the order");
-                    Outcome::Noted
-                } else {
-                    assert_eq!(
-                        sut.order.version(),
-                        before.version() + 1,
-                        "{step:?} must bump the version by exactly one"
+            Some(Ok(events)) => match sut.apply_effects(&events) {
+                Err(why) => {
+                    // The write that carries the order and its effects is
+                    // refused as a whole.
+                    assert!(
+                        matches!(step, Step::Resolve { refund: false, .. }),
+                        "{step:?}: an effect could not be applied: {why}"
                     );
-                    Outcome::Changed
+                    sut.order = before.clone();
+                    record(|f| *f.refusals.entry("credit (commit)".into()).or_default() += 1);
+                    Outcome::Refused(ErrorKind::Unprocessable)
                 }
-            }
+                Ok(()) => {
+                    if matches!(step, Step::Sweep) {
+                        record(|f| {
+                            for e in &events {
+                                let kind = match &e.body {
+                                    EventBody::PaymentExpired { payment_id, .. }
+                                        if before.payment(payment_id).is_some_and(|p| {
+                                            p.status == PaymentStatus::AwaitingAgreement
+                                        }) =>
+                                    {
+                                        "PaymentExpired (agreement)"
+                                    }
+                                    body => body.detail_type(),
+                                };
+                                *f.sweep_events.entry(kind).or_default() += 1;
+                            }
+                        });
+                    }
+                    sut.history.extend(events);
+                    assert_eq!(
+                        sut.order.revision(),
+                        before.revision() + 1,
+                        "{step:?} must bump the revision by exactly one"
+                    );
+                    if matches!(step, Step::Remind { .. }) {
+                        assert_eq!(
+                            sut.order.version(),
+                            before.version(),
+                            "a reminder changed the version"
+                        );
+                        Outcome::Noted
+                    } else {
+                        assert_eq!(
+                            sut.order.version(),
+                            before.version() + 1,
+                            "{step:?} must bump the version by exactly one"
+                        );
+                        Outcome::Changed
+                    }
+                }
+            },
         };
         assert_eq!(
             observed, model.last,
@@ -2620,20 +4000,43 @@ impl StateMachineTest for OrderAggregate {
             );
         }
         record(|f| {
+            for what in later_rules_met(&step, observed, &before, &sut.order) {
+                *f.met.entry(what).or_default() += 1;
+            }
+        });
+        // Liveness: a sweep at or after the instant the order asked for
+        // does something.
+        if let (Step::Sweep, Some(due)) = (&step, sweep_due) {
+            assert!(
+                sut.now < due || observed == Outcome::Changed,
+                "the sweep at {} did nothing on an order due at {due}\n{before:#?}",
+                sut.now
+            );
+        }
+        record(|f| {
             if let Some(c) = column(observed) {
                 f.steps += 1;
                 f.by_step.entry(step.name()).or_default()[c] += 1;
             }
-            f.statuses.insert(sut.order.status().as_str());
-            if let Some(d) = sut.order.dispute() {
+            let o = &sut.order;
+            f.statuses.insert(o.status().as_str());
+            if let Some(reason) = o.end_reason() {
+                f.end_reasons.insert(format!("{reason:?}"));
+            }
+            if let Some(d) = o.dispute() {
                 f.dispute_statuses.insert(d.status.as_str());
                 if let Some(outcome) = d.outcome {
                     f.dispute_outcomes.insert(format!("{outcome:?}"));
                 }
             }
-            for p in sut.order.payments() {
+            for p in o.payments() {
                 if let Some(flag) = &p.flag {
                     f.flags.insert(format!("{:?}", flag.reason));
+                }
+            }
+            for r in o.refunds() {
+                if let Some(reason) = r.flag_reason {
+                    f.refund_flags.insert(format!("{reason:?}"));
                 }
             }
         });
@@ -2646,12 +4049,68 @@ impl StateMachineTest for OrderAggregate {
     }
 }
 
+const MONEY_FLAG_KEPT: &str = "a flag about money kept against the wrong provider";
+const REJECTION_TAKEN_BACK: &str = "an offer took back a rejection";
+const BEYOND_SHARE: &str = "a dispute entry beyond its party's share";
+const OPENED_BEYOND_OVERFLOW: &str = "a dispute opened beyond the overflow";
+
+/// Which of the rules of the later changes `step` met, going from `before`
+/// to `after`.
+fn later_rules_met(
+    step: &Step,
+    observed: Outcome,
+    before: &Order,
+    after: &Order,
+) -> Vec<&'static str> {
+    let mut met = Vec::new();
+    let changed = observed == Outcome::Changed;
+    match step {
+        Step::PaymentReport {
+            target,
+            provider: ProviderPick::Other(_),
+            ..
+        } if observed == Outcome::Quiet => {
+            let flag = target
+                .index(before.payments().len())
+                .and_then(|i| before.payments()[i].flag.as_ref());
+            if flag.is_some_and(|f| about_money(f.reason)) {
+                met.push(MONEY_FLAG_KEPT);
+            }
+        }
+        Step::Respond {
+            action: RespondPick::Offer(_),
+            ..
+        } if changed && before.open_dispute().is_some_and(|d| d.supplier_rejected) => {
+            met.push(REJECTION_TAKEN_BACK);
+        }
+        _ => {}
+    }
+    let beyond = matches!(step, Step::Respond { .. } | Step::OpenDispute { .. })
+        && changed
+        && after
+            .dispute()
+            .and_then(|d| d.entries.last())
+            .is_some_and(|e| e.over_budget);
+    if beyond {
+        met.push(BEYOND_SHARE);
+        if let Step::OpenDispute { description, .. } = step {
+            let (_, overflow) = before.dispute_text_bytes(Party::Buyer);
+            if overflow + description.size(DESCRIPTION).1 > MAX_PARTY_OVERFLOW_BYTES {
+                met.push(OPENED_BEYOND_OVERFLOW);
+            }
+        }
+    }
+    met
+}
+
 /// The real aggregate agrees with the model.
 fn agree(sut: &Sut, m: &Model) {
     let o = &sut.order;
     let ctx = || format!("\nmodel: {m:#?}\norder: {o:#?}");
     assert_eq!(o.status(), m.status, "status{}", ctx());
+    assert_eq!(o.end_reason(), m.end_reason, "end reason{}", ctx());
     assert_eq!(o.version(), m.version, "version{}", ctx());
+    assert_eq!(o.revision(), m.revision, "revision{}", ctx());
     assert_eq!(
         (
             o.confirmations().buyer.is_some(),
@@ -2661,6 +4120,7 @@ fn agree(sut: &Sut, m: &Model) {
         "confirmations{}",
         ctx()
     );
+    assert_eq!(o.confirmed_at(), m.confirmed_at, "confirmed at{}", ctx());
     let terms = o.terms();
     assert_eq!(
         (
@@ -2688,6 +4148,12 @@ fn agree(sut: &Sut, m: &Model) {
         "covered{}",
         ctx()
     );
+    assert_eq!(
+        (cov.refunded.cents(), o.covered_left().cents()),
+        (m.covered_refunded, m.covered_left()),
+        "covered refunded, covered left{}",
+        ctx()
+    );
     assert_eq!(cov.reserved.cents(), m.reserved, "reserved{}", ctx());
     assert_eq!(cov.ended_at, m.coverage_ended_at, "coverage end{}", ctx());
     assert_eq!(
@@ -2703,6 +4169,45 @@ fn agree(sut: &Sut, m: &Model) {
         ctx()
     );
 
+    // Every clock.
+    assert_eq!(
+        (
+            o.confirmation_due(),
+            o.unpaid_due(),
+            o.not_shipped_due(),
+            o.balance_due(),
+            o.receipt_due(),
+        ),
+        (
+            m.confirmation_due(),
+            m.unpaid_due(),
+            m.not_shipped_due(),
+            m.balance_due(),
+            m.receipt_due(),
+        ),
+        "clocks (confirmation, unpaid, not shipped, balance, receipt){}",
+        ctx()
+    );
+    assert_eq!(
+        o.receipt_clock()
+            .map(|r| (MTimer::of(r.timer), r.extensions, r.notice_sent)),
+        m.receipt.map(|r| (r.timer, r.extensions, r.notice_sent)),
+        "receipt clock{}",
+        ctx()
+    );
+    assert_eq!(
+        o.next_sweep_due(),
+        m.next_sweep_due(),
+        "next sweep due{}",
+        ctx()
+    );
+    assert_eq!(
+        (o.is_finished(), o.awaits_arbiter(), o.payment_in_flight()),
+        (m.finished(), m.awaits_arbiter(), m.in_flight()),
+        "finished, awaits an arbiter, payment in flight{}",
+        ctx()
+    );
+
     assert_eq!(o.payments().len(), m.payments.len(), "payments{}", ctx());
     for (i, (p, mp)) in o.payments().iter().zip(&m.payments).enumerate() {
         assert_eq!(
@@ -2712,6 +4217,7 @@ fn agree(sut: &Sut, m: &Model) {
                 p.amount.cents(),
                 p.inspection_fee.cents(),
                 p.status,
+                p.failure,
                 p.flag.as_ref().map(|f| f.reason),
                 p.credit_held.cents(),
                 p.refund_requested.cents(),
@@ -2725,6 +4231,7 @@ fn agree(sut: &Sut, m: &Model) {
                 mp.amount,
                 mp.inspection_fee,
                 mp.state.real(),
+                mp.failure,
                 mp.flag,
                 mp.credit_held,
                 mp.asked_back,
@@ -2733,6 +4240,14 @@ fn agree(sut: &Sut, m: &Model) {
                 mp.latest,
             ),
             "payment {i}{}",
+            ctx()
+        );
+    }
+    for stage in [Stage::Initial, Stage::Balance] {
+        assert_eq!(
+            o.failed_payments(stage),
+            m.failed_payments(stage),
+            "failed {stage} payments{}",
             ctx()
         );
     }
@@ -2762,14 +4277,20 @@ fn agree(sut: &Sut, m: &Model) {
                 r.amount.cents(),
                 r.status == RefundStatus::Succeeded,
                 r.flagged,
+                r.flag_reason,
                 r.attempts,
+                r.attempted_at,
+                r.settled_outside,
             ),
             (
                 &o.payments()[mr.payment].id,
                 mr.amount,
                 mr.settled,
-                mr.flagged,
+                mr.flag.is_some(),
+                mr.flag,
                 mr.attempts,
+                Some(mr.attempted_at),
+                mr.settled_outside,
             ),
             "refund part {k}{}",
             ctx()
@@ -2796,62 +4317,89 @@ fn agree(sut: &Sut, m: &Model) {
     assert_eq!(o.feedback().is_some(), m.feedback, "feedback{}", ctx());
     assert_eq!(
         o.past_disputes().len(),
-        m.past_disputes,
+        m.past_disputes.len(),
         "past disputes{}",
         ctx()
     );
-    let evidence_of = |d: &domain::dispute::Dispute| -> usize {
-        d.entries.iter().map(|e| e.evidence.len()).sum()
+    let by = |d: &domain::dispute::Dispute,
+              kind: ActorKind,
+              count: fn(&domain::dispute::DisputeEntry) -> usize|
+     -> usize {
+        d.entries
+            .iter()
+            .filter(|e| e.by.kind() == kind)
+            .map(count)
+            .sum()
     };
-    assert_eq!(
-        o.dispute().map(|d| (
-            d.reason,
-            d.status,
-            d.outcome,
-            d.requested_refund.cents(),
-            d.supplier_response_due,
-            d.resolution_due,
-            d.supplier_responded_at,
-            d.supplier_rejected,
+    let real = |d: &domain::dispute::Dispute| {
+        (
+            (d.reason, d.status, d.outcome, d.requested_refund.cents()),
+            (d.supplier_response_due, d.resolution_due),
+            (d.supplier_responded_at, d.supplier_rejected, d.rejected_at),
             d.pending_offer.map(Usd::cents),
-            evidence_of(d),
+            (
+                by(d, ActorKind::Buyer, |e| e.evidence.len()),
+                by(d, ActorKind::Supplier, |e| e.evidence.len()),
+            ),
+            (
+                by(d, ActorKind::Buyer, |e| usize::from(e.is_counted())),
+                by(d, ActorKind::Supplier, |e| usize::from(e.is_counted())),
+            ),
             d.refund_amount.map(Usd::cents),
             d.inspection_fee_refund.map(Usd::cents),
-        )),
-        m.dispute.as_ref().map(|d| (
-            d.reason,
-            d.status,
-            d.outcome,
-            d.requested,
-            d.response_due,
-            d.resolution_due,
-            d.supplier_responded_at,
-            d.rejected,
+        )
+    };
+    let model = |d: &MDispute| {
+        (
+            (d.reason, d.status, d.outcome, d.requested),
+            (d.response_due, d.resolution_due),
+            (d.supplier_responded_at, d.rejected, d.rejected_at),
             d.pending_offer,
             d.evidence,
+            d.messages,
             d.refund,
             d.fee_refund,
-        )),
-        "dispute{}",
+        )
+    };
+    assert_eq!(
+        o.past_disputes()
+            .iter()
+            .chain(o.dispute())
+            .map(real)
+            .collect::<Vec<_>>(),
+        m.disputes().map(model).collect::<Vec<_>>(),
+        "disputes{}",
         ctx()
     );
-    // A dispute refund is asked back exactly: the refund plus any fee.
+    // Dispute refunds are asked back exactly: each refund plus any fee.
     let asked: u64 = m
         .parts
         .iter()
         .filter(|r| r.of_dispute)
         .map(|r| r.amount)
         .sum();
-    let decided: u64 = m
-        .dispute
+    let decided: u64 = o
+        .past_disputes()
         .iter()
-        .filter(|d| d.refund.is_some())
-        .map(|d| d.refund.unwrap_or(0) + d.fee_refund.unwrap_or(0))
+        .chain(o.dispute())
+        .map(|d| {
+            d.refund_amount.map_or(0, Usd::cents) + d.inspection_fee_refund.map_or(0, Usd::cents)
+        })
         .sum();
     assert_eq!(asked, decided, "dispute refund parts{}", ctx());
+    // What each party wrote, within its share and beyond it.
+    for (party, t) in [(Party::Buyer, m.texts.0), (Party::Supplier, m.texts.1)] {
+        assert_eq!(
+            o.dispute_text_bytes(party),
+            (t.within, t.beyond),
+            "{party:?}'s dispute texts (within, beyond){}",
+            ctx()
+        );
+    }
 }
 
-/// Money invariants of the real aggregate, whatever the model says.
+/// Money and liveness invariants of the real aggregate, whatever the model
+/// says.
 fn money_invariants(sut: &Sut) {
     let o = &sut.order;
     let terms = o.terms();
@@ -2892,6 +4440,18 @@ fn money_invariants(sut: &Sut) {
             "{}: money asked back of a payment that never arrived",
             p.id
         );
+        assert_eq!(
+            p.status == PaymentStatus::Refunded,
+            arrived(p.status) && p.refunded == p.amount,
+            "{}: refunded exactly when refunds of its whole amount settled",
+            p.id
+        );
+        assert!(
+            !matches!(p.status, PaymentStatus::Failed | PaymentStatus::Refunded)
+                || p.credit_held.is_zero(),
+            "{}: a finished payment holds no credit",
+            p.id
+        );
         if arrived(p.status) {
             arrived_total += p.amount.cents();
         }
@@ -2924,6 +4484,10 @@ fn money_invariants(sut: &Sut) {
             due(stage)
         );
         kept_total += kept;
+        assert!(
+            o.failed_payments(stage) <= MAX_FAILED_PER_STAGE,
+            "more than three failed {stage} payments"
+        );
     }
     assert!(kept_total <= terms.total().cents() + terms.inspection_fee().cents());
     assert!(
@@ -2932,6 +4496,10 @@ fn money_invariants(sut: &Sut) {
     );
     if let Some(covered) = o.coverage().covered_amount {
         assert!(o.coverage().reserved <= covered, "reserved ≤ covered");
+        assert!(o.coverage().refunded <= covered, "refunds ≤ covered");
+    }
+    if o.status().is_terminal() {
+        assert!(o.coverage().reserved.is_zero(), "a terminal order reserves");
     }
     let held: u64 = o.payments().iter().map(|p| p.credit_held.cents()).sum();
     assert_eq!(
@@ -2939,16 +4507,29 @@ fn money_invariants(sut: &Sut) {
         held,
         "credit reserved = Σ held"
     );
+    // Every order ends: finished, waiting for an arbiter, or dated.
+    assert!(
+        o.is_finished() || o.awaits_arbiter() || o.next_sweep_due().is_some(),
+        "an order waits with no deadline\n{o:#?}"
+    );
 }
 
 /// The run's configuration: fixed, whatever `PROPTEST_*` variables say.
 /// A longer search is asked for explicitly: `MODEL_CASES=5000` (never
 /// fewer than the default) and `MODEL_SEED=<u64>` for another sequence.
 fn config() -> Config {
+    config_of(CASES, 1)
+}
+
+/// `cases` cases, or `MODEL_CASES / share` when that is more.
+fn config_of(cases: u32, share: u32) -> Config {
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     Config {
-        cases: env("MODEL_CASES")
-            .map_or(CASES, |n| u32::try_from(n).unwrap_or(u32::MAX).max(CASES)),
+        cases: env("MODEL_CASES").map_or(cases, |n| {
+            u32::try_from(n / u64::from(share))
+                .unwrap_or(u32::MAX)
+                .max(cases)
+        }),
         max_shrink_iters: 8192,
         failure_persistence: None,
         rng_algorithm: RngAlgorithm::ChaCha,
@@ -2957,41 +4538,52 @@ fn config() -> Config {
     }
 }
 
-fn report_figures(f: &Figures) -> String {
+fn report_figures(title: &str, f: &Figures) -> String {
     let mut out = String::new();
     let accepted: u64 = f.by_step.values().map(|c| c[0] + c[1] + c[2]).sum();
-    let refused: u64 = f.by_step.values().map(|c| c[3] + c[4] + c[5] + c[6]).sum();
+    let refused: u64 = f.by_step.values().map(|c| c[3..].iter().sum::<u64>()).sum();
     out.push_str(&format!(
-        "model test: {} cases, {} steps applied ({} accepted, {} refused; clock moves not counted)\n",
+        "{title}: {} cases, {} steps applied ({} accepted, {} refused; clock moves not counted)\n",
         f.cases, f.steps, accepted, refused
     ));
     out.push_str(&format!(
-        "{:<18} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
-        "step", "changed", "quiet", "noted", "404", "403", "409", "422"
+        "{:<18} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
+        "step", "changed", "quiet", "noted", "404", "403", "409", "429", "422"
     ));
     for (name, c) in &f.by_step {
         out.push_str(&format!(
-            "{:<18} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
-            name, c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+            "{:<18} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
+            name, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
         ));
     }
     out.push_str(&format!("statuses reached: {:?}\n", f.statuses));
+    out.push_str(&format!("end reasons reached: {:?}\n", f.end_reasons));
     out.push_str(&format!(
         "dispute statuses reached: {:?}\n",
         f.dispute_statuses
     ));
     out.push_str(&format!("dispute outcomes: {:?}\n", f.dispute_outcomes));
     out.push_str(&format!("payment flags seen: {:?}\n", f.flags));
+    out.push_str(&format!("refund flags seen: {:?}\n", f.refund_flags));
+    out.push_str(&format!("the sweep's events: {:?}\n", f.sweep_events));
+    out.push_str(&format!("refusals by rule: {:?}\n", f.refusals));
+    out.push_str(&format!("later rules met: {:?}\n", f.met));
     out
 }
 
-#[test]
-fn the_order_aggregate_agrees_with_the_reference_model_step_by_step() {
+/// Run the model-based test `T` (the aggregate against the reference `R`)
+/// over sequences of `steps` transitions; a disagreement fails with its
+/// initial state and the minimal sequence. Returns the run's figures.
+fn run_model<R, T>(config: Config, steps: RangeInclusive<usize>) -> Figures
+where
+    R: ReferenceStateMachine<State = Model, Transition = Step>,
+    T: StateMachineTest<SystemUnderTest = Sut, Reference = R>,
+{
     record(|f| *f = Figures::default());
-    let mut runner = TestRunner::new(config());
-    let strategy = OrderModel::sequential_strategy(MIN_STEPS..=MAX_STEPS);
+    let mut runner = TestRunner::new(config.clone());
+    let strategy = R::sequential_strategy(steps);
     let result = runner.run(&strategy, |(initial, steps, seen)| {
-        OrderAggregate::test_sequential(config(), initial, steps, seen);
+        T::test_sequential(config.clone(), initial, steps, seen);
         Ok(())
     });
     if let Err(err) = result {
@@ -3012,8 +4604,13 @@ fn the_order_aggregate_agrees_with_the_reference_model_step_by_step() {
             TestError::Abort(why) => panic!("aborted: {why}"),
         }
     }
-    let f = FIGURES.with(|figures| std::mem::take(&mut *figures.borrow_mut()));
-    let text = report_figures(&f);
+    FIGURES.with(|figures| std::mem::take(&mut *figures.borrow_mut()))
+}
+
+#[test]
+fn the_order_aggregate_agrees_with_the_reference_model_step_by_step() {
+    let f = run_model::<OrderModel, OrderAggregate>(config(), MIN_STEPS..=MAX_STEPS);
+    let text = report_figures("model test", &f);
     figures::record("model", text.trim_end());
 
     // The generators reach every status and exercise every step both ways.
@@ -3026,19 +4623,159 @@ fn the_order_aggregate_agrees_with_the_reference_model_step_by_step() {
             "never reached dispute {s:?}\n{text}"
         );
     }
+    assert_eq!(f.end_reasons.len(), 6, "every end reason\n{text}");
     assert_eq!(f.dispute_outcomes.len(), 4, "every dispute outcome\n{text}");
-    assert_eq!(f.flags.len(), 6, "every payment flag\n{text}");
+    assert_eq!(f.flags.len(), 7, "every payment flag\n{text}");
+    assert_eq!(f.refund_flags.len(), 3, "every refund flag\n{text}");
     for (name, c) in &f.by_step {
         assert!(c[0] + c[1] + c[2] > 0, "{name} never accepted\n{text}");
         if *name != "sweep" {
             assert!(
-                c[3] + c[4] + c[5] + c[6] > 0,
+                c[3..].iter().sum::<u64>() > 0,
                 "{name} never refused\n{text}"
             );
         }
     }
-    assert_eq!(f.by_step.len(), 18, "every kind of step ran\n{text}");
+    assert!(
+        f.by_step.get("remind").is_some_and(|c| c[6] > 0),
+        "a second reminder within 24 hours was never refused (429)\n{text}"
+    );
+    // Every clock ran out at least once.
+    for event in [
+        "OrderCancelled",
+        "PaymentExpired",
+        "PaymentExpired (agreement)",
+        "PaymentOverdue",
+        "NotShippedRefundStarted",
+        "OrderClosed",
+        "ReceiptAutoConfirmationDue",
+        "ReceiptConfirmed",
+        "DisputeEscalated",
+        "RefundFlagged",
+        "ReservationReleased",
+    ] {
+        assert!(
+            f.sweep_events.contains_key(event),
+            "the sweep never emitted {event}\n{text}"
+        );
+    }
+    // The bounds and rules of issue 16 were each met.
+    for code in [
+        "too-many-requests",
+        "too-many-disputes",
+        "too-many-failed-payments",
+        "claim-rejected-final",
+        "too-much-evidence",
+        "too-much-evidence-for-party",
+        "already-rejected",
+        "no-extensions-left",
+        "shipped-before-confirmation",
+        "refund-exceeds-covered",
+        "refund-not-flagged",
+        "cannot-resolve",
+        "forbidden (arbiter who is not a party to the order)",
+        "forbidden (buyer)",
+    ] {
+        assert!(
+            f.refusals.contains_key(code),
+            "never refused: {code}\n{text}"
+        );
+    }
+    assert_eq!(f.by_step.len(), 20, "every kind of step ran\n{text}");
     assert!(f.steps >= 5_000, "thousands of steps\n{text}");
+    // The later changes were met: a flag about money kept against the
+    // wrong provider, an offer taking back a rejection, dispute texts
+    // beyond a party's share (the deep end of the texts is searched by
+    // the test below).
+    for what in [MONEY_FLAG_KEPT, REJECTION_TAKEN_BACK, BEYOND_SHARE] {
+        assert!(f.met.contains_key(what), "never met: {what}\n{text}");
+    }
+    for code in ["dispute-texts-full", "message-too-long-when-full"] {
+        assert!(
+            f.refusals.contains_key(code),
+            "never refused: {code}\n{text}"
+        );
+    }
+}
+
+/// Cases of the model test in which the parties write at length.
+const WORDY_CASES: u32 = 256;
+const WORDY_MIN_STEPS: usize = 60;
+const WORDY_MAX_STEPS: usize = 150;
+
+/// The generated orders whose parties are all wordy.
+struct WordyOrderModel;
+
+impl ReferenceStateMachine for WordyOrderModel {
+    type State = Model;
+    type Transition = Step;
+
+    fn init_state() -> BoxedStrategy<Model> {
+        OrderModel::init_state()
+            .prop_map(|mut m| {
+                m.wordy = true;
+                m
+            })
+            .boxed()
+    }
+
+    fn transitions(state: &Model) -> BoxedStrategy<Step> {
+        OrderModel::transitions(state)
+    }
+
+    fn apply(state: Model, step: &Step) -> Model {
+        OrderModel::apply(state, step)
+    }
+}
+
+struct WordyOrderAggregate;
+
+impl StateMachineTest for WordyOrderAggregate {
+    type SystemUnderTest = Sut;
+    type Reference = WordyOrderModel;
+
+    fn init_test(model: &Model) -> Sut {
+        OrderAggregate::init_test(model)
+    }
+
+    fn apply(sut: Sut, model: &Model, step: Step) -> Sut {
+        OrderAggregate::apply(sut, model, step)
+    }
+
+    fn check_invariants(sut: &Sut, model: &Model) {
+        OrderAggregate::check_invariants(sut, model);
+    }
+}
+
+/// The same comparison, step by step, over longer sequences in which both
+/// parties write long dispute texts (2,000 four-byte characters) until
+/// their 32 KiB shares are used up, then the buyer turns offers down with
+/// short messages until its 8 KiB beyond the share are used up too, and
+/// opens another dispute with a short description: every bound on dispute
+/// texts is met, and the model's counts of what each party wrote within
+/// and beyond its share agree with the aggregate's. 256 cases of 60–150
+/// steps (`MODEL_CASES` asks for a quarter of its number).
+#[test]
+fn the_aggregate_agrees_with_the_model_when_the_parties_use_up_their_dispute_texts() {
+    let f = run_model::<WordyOrderModel, WordyOrderAggregate>(
+        config_of(WORDY_CASES, 4),
+        WORDY_MIN_STEPS..=WORDY_MAX_STEPS,
+    );
+    let text = report_figures("model test, wordy parties", &f);
+    figures::record("model-texts", text.trim_end());
+    for code in [
+        "dispute-texts-full",
+        "message-too-long-when-full",
+        "no-message-room-left",
+    ] {
+        assert!(
+            f.refusals.contains_key(code),
+            "never refused: {code}\n{text}"
+        );
+    }
+    for what in [BEYOND_SHARE, OPENED_BEYOND_OVERFLOW] {
+        assert!(f.met.contains_key(what), "never met: {what}\n{text}");
+    }
 }
 
 // ---- scenarios ------------------------------------------------------------------------------
@@ -3078,6 +4815,7 @@ fn reference_setup() -> Setup {
             coverage: CoverageType::PreShipment,
             inspection: None,
         },
+        wordy: false,
     }
 }
 
@@ -3168,16 +4906,19 @@ fn when_the_balance_arrives_while_a_dispute_refund_is_pending_it_is_returned_and
             method: VISA,
             reuse_id: false,
         },
+        // A refund of everything paid so far (the initial $1500.00)
+        // closes the order.
         Step::OpenDispute {
             who: Who::Buyer,
             reason: DisputeReason::Quality,
-            amount: 10_000,
+            amount: 150_000,
+            description: TextPick::Short,
             evidence: 1,
         },
         Step::Respond {
             who: Who::Supplier,
             action: RespondPick::Accept,
-            message: false,
+            message: None,
             evidence: 0,
         },
         // The balance arrives on an order that is closing: returned whole.
@@ -3192,9 +4933,10 @@ fn when_the_balance_arrives_while_a_dispute_refund_is_pending_it_is_returned_and
         "{outcomes:?}"
     );
     assert_eq!(sut.order.status(), OrderStatus::Refunded);
+    assert_eq!(sut.order.end_reason(), Some(EndReason::Dispute));
     assert_eq!(model.kept(Stage::Balance), 0);
-    assert_eq!(sut.order.amount_paid(), usd(140_000));
-    assert_eq!(sut.order.amount_refunded(), usd(10_000 + 150_000));
+    assert_eq!(sut.order.amount_paid(), Usd::ZERO);
+    assert_eq!(sut.order.amount_refunded(), usd(150_000 + 150_000));
     assert_eq!(
         sut.order.payments()[1].flag.as_ref().map(|f| f.reason),
         Some(FlagReason::ClosedOrder)
@@ -3265,4 +5007,642 @@ fn refusals_are_classified_404_then_403_then_409_then_422() {
             Refused(K::Forbidden),
         ]
     );
+}
+
+#[test]
+fn a_refund_smaller_than_everything_paid_is_a_compensation_and_the_order_goes_on() {
+    let steps = [
+        Step::Confirm {
+            who: Who::Supplier,
+            version: VersionPick::Right,
+        },
+        Step::Pay {
+            who: Who::Buyer,
+            stage: Stage::Initial,
+            method: VISA,
+            reuse_id: false,
+        },
+        provider_says(PaymentSignal::Succeeded, 0),
+        // Past the ship-by date: late.
+        Step::Advance { secs: 11 * DAY },
+        Step::OpenDispute {
+            who: Who::Buyer,
+            reason: DisputeReason::LateShipment,
+            amount: 100,
+            description: TextPick::Short,
+            evidence: 0,
+        },
+        // $1.00 of compensation agreed, and returned.
+        Step::Respond {
+            who: Who::Supplier,
+            action: RespondPick::Accept,
+            message: None,
+            evidence: 0,
+        },
+        refund_settles(0),
+        // The order goes on: shipped, balance paid, receipt confirmed.
+        Step::Ship {
+            who: Who::Supplier,
+            back_hours: 0,
+        },
+        Step::Pay {
+            who: Who::Buyer,
+            stage: Stage::Balance,
+            method: VISA,
+            reuse_id: false,
+        },
+        provider_says(PaymentSignal::Succeeded, 0),
+        Step::Receipt { who: Who::Buyer },
+    ];
+    let (sut, _, outcomes) = replay(reference_setup(), &steps);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Changed | Outcome::Clock)),
+        "{outcomes:?}"
+    );
+    let o = &sut.order;
+    assert_eq!(o.status(), OrderStatus::Completed);
+    assert_eq!(o.end_reason(), None);
+    assert_eq!(o.amount_refunded(), usd(100));
+    assert_eq!(o.coverage().refunded, usd(100));
+    assert_eq!(o.covered_left(), usd(150_000 - 100));
+    assert_eq!(o.amount_paid(), usd(300_000 - 100));
+    assert!(o.shipment().is_some_and(|s| s.late));
+    // Pre-shipment coverage ended at receipt: nothing reserved any more.
+    assert_eq!(sut.limit.reserved(), Usd::ZERO);
+}
+
+#[test]
+fn a_second_reminder_within_24_hours_is_refused_with_429_and_a_reminder_moves_only_the_revision() {
+    let remind = |who| Step::Remind { who };
+    let steps = [
+        remind(Who::Buyer),
+        remind(Who::Buyer),
+        Step::Advance { secs: DAY - 1 },
+        remind(Who::Buyer),
+        Step::Advance { secs: 1 },
+        remind(Who::Buyer),
+        // The buyer created the order: the supplier has nothing to remind.
+        remind(Who::Supplier),
+    ];
+    let (sut, _, outcomes) = replay(reference_setup(), &steps);
+    use ErrorKind as K;
+    use Outcome::{Clock, Noted, Refused};
+    assert_eq!(
+        outcomes,
+        [
+            Noted,
+            Refused(K::TooManyRequests),
+            Clock,
+            Refused(K::TooManyRequests),
+            Clock,
+            Noted,
+            Refused(K::Conflict),
+        ]
+    );
+    assert_eq!((sut.order.version(), sut.order.revision()), (1, 3));
+    assert_eq!(sut.history.len(), 3, "created, and two reminders");
+}
+
+#[test]
+fn a_pay_later_agreement_not_completed_in_7_days_expires_and_a_later_success_may_be_accepted_by_an_arbiter()
+ {
+    let steps = [
+        Step::Confirm {
+            who: Who::Supplier,
+            version: VersionPick::Right,
+        },
+        Step::Pay {
+            who: Who::Buyer,
+            stage: Stage::Initial,
+            method: MethodSpec::PayLater { term: 3 },
+            reuse_id: false,
+        },
+        // At the seventh day the agreement is not yet late…
+        Step::Advance { secs: 7 * DAY },
+        Step::Sweep,
+        // …a second later it has expired.
+        Step::Advance { secs: 1 },
+        Step::Sweep,
+        provider_says(PaymentSignal::AgreementCompleted, 0),
+        // The money arrives anyway: flagged, not applied…
+        provider_says(PaymentSignal::Succeeded, 0),
+        // …until an arbiter who is the buyer tries (403), then one who is
+        // not accepts it: the stage still waits, nothing is in flight.
+        Step::Resolve {
+            who: Who::BuyerIdAsArbiter,
+            target: Target::FromEnd(0),
+            refund: false,
+        },
+        Step::Resolve {
+            who: Who::Arbiter,
+            target: Target::FromEnd(0),
+            refund: false,
+        },
+    ];
+    let (sut, _, outcomes) = replay(reference_setup(), &steps);
+    use Outcome::{Changed, Clock, Quiet, Refused};
+    assert_eq!(
+        outcomes,
+        [
+            Changed,
+            Changed,
+            Clock,
+            Quiet,
+            Clock,
+            Changed,
+            Quiet,
+            Changed,
+            Refused(ErrorKind::Forbidden),
+            Changed
+        ]
+    );
+    let o = &sut.order;
+    assert_eq!(o.status(), OrderStatus::AwaitingShipment);
+    assert_eq!(o.payments()[0].status, PaymentStatus::Succeeded);
+    assert_eq!(o.payments()[0].failure, None);
+    assert!(
+        sut.history
+            .iter()
+            .any(|e| matches!(e.body, EventBody::PaymentExpired { .. }))
+    );
+    // The credit was released at the expiry and reserved again.
+    assert_eq!(sut.credit.reserved(), usd(150_000));
+}
+
+/// An arbiter returns only money that arrived, and applies late only money
+/// that arrived: a report from the wrong provider is no money (refunding
+/// its payment is refused, in flight or declined; accepting it once
+/// declined only acknowledges it, the payment stays failed), while money
+/// confirmed for a declined payment after the stage was paid again is
+/// refunded (accepting it is refused: its stage no longer waits).
+#[test]
+fn an_arbiter_refunds_only_money_that_arrived_and_accepts_late_only_money() {
+    let wrong_provider = Step::PaymentReport {
+        target: Target::FromEnd(0),
+        signal: PaymentSignal::Processing,
+        provider: ProviderPick::Other(0),
+        amount: AmountPick::Right,
+        currency: CurrencyPick::Usd,
+    };
+    let resolve = |from_end, refund| Step::Resolve {
+        who: Who::Arbiter,
+        target: Target::FromEnd(from_end),
+        refund,
+    };
+    let pay = Step::Pay {
+        who: Who::Buyer,
+        stage: Stage::Initial,
+        method: VISA,
+        reuse_id: false,
+    };
+    let steps = [
+        Step::Confirm {
+            who: Who::Supplier,
+            version: VersionPick::Right,
+        },
+        pay.clone(),
+        wrong_provider,
+        resolve(0, true),
+        provider_says(PaymentSignal::Failed, 0),
+        resolve(0, true),
+        resolve(0, false),
+        pay,
+        provider_says(PaymentSignal::Succeeded, 0),
+        // The declined payment's money arrives after all.
+        provider_says(PaymentSignal::Succeeded, 1),
+        resolve(1, false),
+        resolve(1, true),
+    ];
+    let (sut, _, outcomes) = replay(reference_setup(), &steps);
+    use Outcome::{Changed, Refused};
+    let conflict = Refused(ErrorKind::Conflict);
+    assert_eq!(
+        outcomes,
+        [
+            Changed, Changed, Changed, conflict, Changed, conflict, Changed, Changed, Changed,
+            Changed, conflict, Changed
+        ]
+    );
+    let o = &sut.order;
+    assert_eq!(o.status(), OrderStatus::AwaitingShipment);
+    let first = &o.payments()[0];
+    assert_eq!(
+        (
+            first.status,
+            first.failure,
+            first.flag.as_ref().map(|f| f.reason)
+        ),
+        (PaymentStatus::Succeeded, None, None)
+    );
+    assert_eq!(first.refund_requested, first.amount);
+    assert_eq!(o.amount_paid(), usd(150_000));
+}
+
+/// Quality disputes decided against the supplier twice on an order with an
+/// inspection: the $200.00 fee was paid once and is refunded once (with
+/// the first decision; the second refunds what was paid less what was
+/// already refunded: nothing).
+#[test]
+fn the_inspection_fee_is_refunded_once_whatever_the_number_of_quality_disputes() {
+    let mut setup = reference_setup();
+    setup.terms.inspection = Some(InspectionLocation::China);
+    let quality_dispute_decided_at_fault = [
+        Step::OpenDispute {
+            who: Who::Buyer,
+            reason: DisputeReason::Quality,
+            amount: 10_000,
+            description: TextPick::Short,
+            evidence: 0,
+        },
+        Step::Respond {
+            who: Who::Supplier,
+            action: RespondPick::Reject,
+            message: None,
+            evidence: 0,
+        },
+        Step::Escalate { who: Who::Buyer },
+        Step::Decide {
+            who: Who::Arbiter,
+            at_fault: Some(10_000),
+        },
+    ];
+    let mut steps = vec![
+        Step::Confirm {
+            who: Who::Supplier,
+            version: VersionPick::Right,
+        },
+        Step::Pay {
+            who: Who::Buyer,
+            stage: Stage::Initial,
+            method: VISA,
+            reuse_id: false,
+        },
+        provider_says(PaymentSignal::Succeeded, 0),
+    ];
+    steps.extend(quality_dispute_decided_at_fault.iter().cloned());
+    steps.extend(quality_dispute_decided_at_fault.iter().cloned());
+    let (sut, _, outcomes) = replay(setup, &steps);
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Changed),
+        "{outcomes:?}"
+    );
+    let fees: u64 = sut
+        .order
+        .past_disputes()
+        .iter()
+        .chain(sut.order.dispute())
+        .filter_map(|d| d.inspection_fee_refund)
+        .map(Usd::cents)
+        .sum();
+    assert_eq!(fees, 20_000);
+    // Two refunds of $100.00 and the fee once: of the $1500.00 paid for
+    // the goods, $1300.00 is still held.
+    assert_eq!(sut.order.amount_paid(), usd(150_000 - 20_000));
+    assert_eq!(
+        sut.order
+            .refunds()
+            .iter()
+            .map(|r| r.amount.cents())
+            .sum::<u64>(),
+        10_000 + 20_000 + 10_000
+    );
+}
+
+/// Three balance payments declined, a dispute opened while the third was
+/// in flight: the order is not closed while the dispute is unresolved (it
+/// waits in `shipped`, its balance clock paused), so the dispute can still
+/// end with a refund of everything paid.
+#[test]
+fn a_dispute_open_when_the_third_balance_payment_fails_can_still_end_with_a_refund() {
+    let mut steps = three_balance_payments_declined_with_a_dispute_open();
+    let (sut, _, _) = replay(reference_setup(), &steps);
+    assert_eq!(sut.order.status(), OrderStatus::Shipped);
+    assert_eq!(sut.order.failed_payments(Stage::Balance), 3);
+    assert_eq!(sut.order.balance_due(), None, "paused by the dispute");
+    assert!(sut.order.open_dispute().is_some());
+    steps.push(Step::Respond {
+        who: Who::Supplier,
+        action: RespondPick::Accept,
+        message: None,
+        evidence: 0,
+    });
+    let (sut, _, outcomes) = replay(reference_setup(), &steps);
+    assert_eq!(outcomes.last(), Some(&Outcome::Changed));
+    assert!(sut.order.open_dispute().is_none());
+    assert_eq!(sut.order.status(), OrderStatus::RefundPending);
+    assert_eq!(sut.order.end_reason(), Some(EndReason::Dispute));
+}
+
+/// The same, but the dispute is withdrawn: the balance clock runs again
+/// with at least 7 days, no fourth balance payment is accepted (422
+/// `too-many-failed-payments`), and when the clock runs out the sweep
+/// closes the order (`balance_unpaid`) and releases its reservation.
+#[test]
+fn after_three_failed_balance_payments_and_a_dispute_withdrawn_the_balance_clock_closes_the_order()
+{
+    let mut steps = three_balance_payments_declined_with_a_dispute_open();
+    steps.extend([
+        Step::Withdraw { who: Who::Buyer },
+        Step::Pay {
+            who: Who::Buyer,
+            stage: Stage::Balance,
+            method: VISA,
+            reuse_id: false,
+        },
+        Step::Advance {
+            secs: RETRY_MIN_DAYS * DAY,
+        },
+        Step::Sweep,
+        Step::Advance { secs: 1 },
+        Step::Sweep,
+    ]);
+    let (sut, _, outcomes) = replay(reference_setup(), &steps);
+    use Outcome::{Changed, Clock, Quiet, Refused};
+    let n = outcomes.len();
+    assert_eq!(
+        outcomes[n - 7..],
+        [
+            Changed,
+            Changed,
+            Refused(ErrorKind::Unprocessable),
+            Clock,
+            Quiet,
+            Clock,
+            Changed
+        ]
+    );
+    let o = &sut.order;
+    assert_eq!(o.status(), OrderStatus::Closed);
+    assert_eq!(o.end_reason(), Some(EndReason::BalanceUnpaid));
+    assert_eq!(o.failed_payments(Stage::Balance), 3);
+    assert_eq!(sut.limit.reserved(), Usd::ZERO);
+}
+
+/// Confirmed, the initial payment arrived, shipped; 89 days later (a day
+/// left on the balance clock) two balance payments declined; a quality
+/// dispute for the $1500.00 paid opened while the third is in flight,
+/// which is declined too: the order waits in `shipped`, its balance clock
+/// paused with 7 days left.
+fn three_balance_payments_declined_with_a_dispute_open() -> Vec<Step> {
+    let pay_balance = Step::Pay {
+        who: Who::Buyer,
+        stage: Stage::Balance,
+        method: VISA,
+        reuse_id: false,
+    };
+    vec![
+        Step::Confirm {
+            who: Who::Supplier,
+            version: VersionPick::Right,
+        },
+        Step::Pay {
+            who: Who::Buyer,
+            stage: Stage::Initial,
+            method: VISA,
+            reuse_id: false,
+        },
+        provider_says(PaymentSignal::Succeeded, 0),
+        Step::Ship {
+            who: Who::Supplier,
+            back_hours: 0,
+        },
+        Step::Advance { secs: 89 * DAY },
+        pay_balance.clone(),
+        provider_says(PaymentSignal::Failed, 0),
+        pay_balance.clone(),
+        provider_says(PaymentSignal::Failed, 0),
+        pay_balance,
+        Step::OpenDispute {
+            who: Who::Buyer,
+            reason: DisputeReason::Quality,
+            amount: 150_000,
+            description: TextPick::Short,
+            evidence: 0,
+        },
+        provider_says(PaymentSignal::Failed, 0),
+    ]
+}
+
+/// The card payment is declined, then confirmed by its provider after all
+/// (flagged: money arrived, not applied). A report about it from another
+/// provider, and the same confirmation again, leave that flag as it is
+/// (no event: the model's flagging); the arbiter refunds the money.
+#[test]
+fn a_report_from_the_wrong_provider_leaves_a_flag_about_money_for_the_arbiter() {
+    let wrong_provider = |signal| Step::PaymentReport {
+        target: Target::FromEnd(0),
+        signal,
+        provider: ProviderPick::Other(1),
+        amount: AmountPick::Right,
+        currency: CurrencyPick::Usd,
+    };
+    let steps = [
+        Step::Confirm {
+            who: Who::Supplier,
+            version: VersionPick::Right,
+        },
+        Step::Pay {
+            who: Who::Buyer,
+            stage: Stage::Initial,
+            method: VISA,
+            reuse_id: false,
+        },
+        provider_says(PaymentSignal::Failed, 0),
+        provider_says(PaymentSignal::Succeeded, 0),
+        wrong_provider(PaymentSignal::Succeeded),
+        wrong_provider(PaymentSignal::Failed),
+        provider_says(PaymentSignal::Succeeded, 0),
+        Step::Resolve {
+            who: Who::Arbiter,
+            target: Target::FromEnd(0),
+            refund: true,
+        },
+        refund_settles(0),
+    ];
+    let (sut, model, outcomes) = replay(reference_setup(), &steps);
+    use Outcome::{Changed, Quiet};
+    assert_eq!(
+        outcomes,
+        [
+            Changed, Changed, Changed, Changed, Quiet, Quiet, Quiet, Changed, Changed
+        ]
+    );
+    let p = &sut.order.payments()[0];
+    assert_eq!(
+        (p.status, p.flag.as_ref().map(|f| f.reason)),
+        (PaymentStatus::Refunded, None)
+    );
+    assert_eq!(model.payments[0].returned, 150_000);
+    assert_eq!(sut.order.status(), OrderStatus::AwaitingInitialPayment);
+}
+
+/// The supplier rejects the claim and, before the sweep ran, makes an
+/// offer: the rejection is taken back. The sweep has nothing to escalate,
+/// the buyer may not escalate (422), and after the buyer turns the offer
+/// down the supplier may reject again, which the sweep escalates a second
+/// later.
+#[test]
+fn an_offer_takes_back_the_suppliers_rejection_until_it_rejects_again() {
+    let supplier = |action| Step::Respond {
+        who: Who::Supplier,
+        action,
+        message: None,
+        evidence: 0,
+    };
+    let steps = [
+        Step::Confirm {
+            who: Who::Supplier,
+            version: VersionPick::Right,
+        },
+        Step::Pay {
+            who: Who::Buyer,
+            stage: Stage::Initial,
+            method: VISA,
+            reuse_id: false,
+        },
+        provider_says(PaymentSignal::Succeeded, 0),
+        Step::OpenDispute {
+            who: Who::Buyer,
+            reason: DisputeReason::Quality,
+            amount: 10_000,
+            description: TextPick::Short,
+            evidence: 0,
+        },
+        Step::Advance { secs: 3_600 },
+        supplier(RespondPick::Reject),
+        supplier(RespondPick::Offer(5_000)),
+        Step::Advance { secs: 1 },
+        Step::Sweep,
+        Step::Escalate { who: Who::Buyer },
+        Step::Respond {
+            who: Who::Buyer,
+            action: RespondPick::Reject,
+            message: Some(TextPick::Short),
+            evidence: 0,
+        },
+        Step::Sweep,
+        supplier(RespondPick::Reject),
+        supplier(RespondPick::Reject),
+        Step::Sweep,
+        Step::Advance { secs: 1 },
+        Step::Sweep,
+    ];
+    let (sut, _, outcomes) = replay(reference_setup(), &steps);
+    use Outcome::{Changed, Clock, Quiet, Refused};
+    assert_eq!(
+        outcomes,
+        [
+            Changed,
+            Changed,
+            Changed,
+            Changed,
+            Clock,
+            Changed,
+            Changed,
+            Clock,
+            Quiet,
+            Refused(ErrorKind::Unprocessable),
+            Changed,
+            Quiet,
+            Changed,
+            Refused(ErrorKind::Conflict),
+            Quiet,
+            Clock,
+            Changed,
+        ]
+    );
+    let d = sut.order.dispute().expect("the dispute");
+    assert_eq!(
+        (d.status, d.escalation_ground),
+        (
+            DisputeStatus::Escalated,
+            Some(domain::dispute::EscalationGround::SupplierRejected)
+        )
+    );
+}
+
+/// The buyer writes its 32 KiB share of dispute texts (a description and
+/// comments of 2,000 four-byte characters), then turns offers down with
+/// 500-character messages beyond it until its 8 KiB overflow leaves no
+/// room for another (a short message still fits in what is left of the
+/// share), withdraws, and opens a new dispute: a description of 501
+/// characters is refused, one of 500 accepted — beyond the overflow.
+#[test]
+fn a_buyer_whose_texts_and_overflow_are_used_up_opens_a_dispute_with_a_short_description() {
+    let buyer = |action, message| Step::Respond {
+        who: Who::Buyer,
+        action,
+        message,
+        evidence: 0,
+    };
+    let offer = Step::Respond {
+        who: Who::Supplier,
+        action: RespondPick::Offer(5_000),
+        message: None,
+        evidence: 0,
+    };
+    let open = |description| Step::OpenDispute {
+        who: Who::Buyer,
+        reason: DisputeReason::Quality,
+        amount: 10_000,
+        description,
+        evidence: 0,
+    };
+    let (long, short, too_long) = (
+        TextPick::Wide(2000),
+        TextPick::Wide(500),
+        TextPick::Wide(501),
+    );
+    let mut steps = vec![
+        Step::Confirm {
+            who: Who::Supplier,
+            version: VersionPick::Right,
+        },
+        Step::Pay {
+            who: Who::Buyer,
+            stage: Stage::Initial,
+            method: VISA,
+            reuse_id: false,
+        },
+        provider_says(PaymentSignal::Succeeded, 0),
+        // 8,000 + 3 × 8,000 + 14 = 32,014 bytes; 2,000 more do not fit.
+        open(long),
+        buyer(RespondPick::Comment, Some(long)),
+        buyer(RespondPick::Comment, Some(long)),
+        buyer(RespondPick::Comment, Some(long)),
+        buyer(RespondPick::Comment, Some(TextPick::Short)),
+        buyer(RespondPick::Comment, Some(short)),
+    ];
+    // Four rejections of 500 characters beyond the share: 8,000 bytes.
+    for _ in 0..4 {
+        steps.extend([offer.clone(), buyer(RespondPick::Reject, Some(short))]);
+    }
+    steps.extend([
+        offer.clone(),
+        // 2,000 more bytes do not fit in the overflow; 14 still fit in
+        // the share.
+        buyer(RespondPick::Reject, Some(short)),
+        buyer(RespondPick::Reject, Some(TextPick::Short)),
+        Step::Withdraw { who: Who::Buyer },
+        open(too_long),
+        open(short),
+    ]);
+    let (sut, model, outcomes) = replay(reference_setup(), &steps);
+    use Outcome::{Changed, Refused};
+    let rule = Refused(ErrorKind::Unprocessable);
+    let n = outcomes.len();
+    assert_eq!(outcomes[..8], [Changed; 8]);
+    assert_eq!(outcomes[8], rule, "a comment beyond the share");
+    assert!(outcomes[9..n - 5].iter().all(|o| *o == Changed));
+    assert_eq!(outcomes[n - 5..], [rule, Changed, Changed, rule, Changed]);
+    // Within: 32,014 + 14; beyond: 4 × 2,000 and the 500-character
+    // description.
+    assert_eq!(sut.order.dispute_text_bytes(Party::Buyer), (32_028, 10_000));
+    assert_eq!(
+        (model.texts.0.within, model.texts.0.beyond),
+        (32_028, 10_000)
+    );
+    assert!(sut.order.open_dispute().is_some());
 }

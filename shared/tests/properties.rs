@@ -22,9 +22,12 @@
 //! 6. `credit_line_matches_pay_later_payments`
 //!
 //! and, beside them, `refused_commands_change_nothing` and
-//! `sweep_works_only_when_due`. `scenarios_reach_every_state` keeps the
-//! generators honest. The regression tests at the end are the minimal
-//! reproductions of two money bugs these properties found (fixed).
+//! `sweep_works_only_when_due`; the liveness of "every order ends" (issue
+//! 16): `an_order_nobody_acts_on_any_more_ends_or_waits_for_an_arbiter` and
+//! `every_order_ends_once_an_arbiter_acts_on_what_awaits_them`.
+//! `scenarios_reach_every_state` keeps the generators honest. The
+//! regression tests at the end are the minimal reproductions of the bugs
+//! these properties found (fixed).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,13 +37,12 @@ use proptest::test_runner::TestCaseError;
 
 use domain::actor::{ActorKind, Caller, Provider, Role};
 use domain::calendar::Timestamp;
+use domain::clocks::Clocks;
 use domain::contract::{
     Inspection, InspectionAgency, InspectionLocation, LineItem, Terms, TermsDraft,
 };
 use domain::coverage::{AssuranceLimit, CoverageType, ReceivingAccount};
-use domain::dispute::{
-    Decision, DisputeOutcome, DisputePolicy, DisputeReason, DisputeStatus, ResponseAction,
-};
+use domain::dispute::{Decision, DisputeOutcome, DisputeReason, DisputeStatus, ResponseAction};
 use domain::event::{DomainEvent, EventBody, FlagResolution};
 use domain::feedback::Rating;
 use domain::ids::{ApplicationId, OrderId, PaymentId, RefundId, UserId};
@@ -52,9 +54,9 @@ use domain::payment::{
     AccountType, CardBrand, CreditLine, CreditLineStatus, FlagReason, PaymentContext,
     PaymentMethod, PaymentSignal, PaymentStatus, Stage,
 };
-use domain::refund::RefundStatus;
+use domain::refund::{RefundResolution, RefundStatus};
 use domain::status::{self, OrderStatus};
-use domain::text::{CountryCode, DocumentRef, LongText, Sha256Hex, ShortText, Text};
+use domain::text::{CountryCode, DocumentRef, HttpsUrl, LongText, Sha256Hex, ShortText};
 use domain::{Order, OrderError, Usd};
 
 // ---- small helpers ----------------------------------------------------------
@@ -92,7 +94,8 @@ fn evidence(n: usize) -> Vec<DocumentRef> {
     (0..n)
         .map(|i| DocumentRef {
             name: short(&format!("photo {i}")),
-            url: Text::parse(&format!("s3://evidence/{i}.jpg")).expect("valid url"),
+            url: HttpsUrl::parse(&format!("https://evidence.example.com/{i}.jpg"))
+                .expect("valid url"),
             sha256: Sha256Hex::parse(&"ab".repeat(32)).expect("valid digest"),
         })
         .collect()
@@ -319,6 +322,11 @@ enum Cmd {
         o: usize,
         who: Who,
     },
+    /// The buyer extends the receipt clock.
+    Extend {
+        o: usize,
+        who: Who,
+    },
     Feedback {
         o: usize,
         who: Who,
@@ -363,6 +371,13 @@ enum Cmd {
         who: Who,
         from_end: usize,
         refund: bool,
+    },
+    /// An arbiter resolves a refund part (mostly a flagged one).
+    ResolveRefund {
+        o: usize,
+        who: Who,
+        part: usize,
+        retry: bool,
     },
     /// The scheduled sweep, over one order or all of them.
     Sweep {
@@ -436,7 +451,7 @@ fn world_spec() -> impl Strategy<Value = WorldSpec> {
         prop_oneof![
             1 => Just(CreditSpec::Pending),
             1 => Just(CreditSpec::Declined),
-            4 => (0u64..=15_000_000).prop_map(CreditSpec::Approved),
+            4 => (1u64..=15_000_000).prop_map(CreditSpec::Approved),
         ],
         prop::collection::vec(
             (terms_spec(), any::<bool>(), prop::bool::weighted(0.05)).prop_map(
@@ -556,6 +571,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
                 o, who, customs_hours_back, delivered_hours_back,
             }),
         2 => (o.clone(), who()).prop_map(|(o, who)| Cmd::Receipt { o, who }),
+        1 => (o.clone(), who()).prop_map(|(o, who)| Cmd::Extend { o, who }),
         1 => (o.clone(), who(), 0i64..=6).prop_map(|(o, who, rating)| Cmd::Feedback { o, who, rating }),
         2 => (
             o.clone(),
@@ -591,6 +607,8 @@ fn cmd() -> impl Strategy<Value = Cmd> {
             }),
         3 => (o.clone(), who(), from_end(), any::<bool>())
             .prop_map(|(o, who, from_end, refund)| Cmd::Resolve { o, who, from_end, refund }),
+        1 => (o.clone(), who(), 0usize..4, any::<bool>())
+            .prop_map(|(o, who, part, retry)| Cmd::ResolveRefund { o, who, part, retry }),
         2 => prop::option::of(o.clone()).prop_map(|o| Cmd::Sweep { o }),
         5 => prop_oneof![
             1i64..3_600,
@@ -647,8 +665,15 @@ struct World {
     next_payment: u32,
     /// Payments ever seen `Failed` (their credit went back to the line).
     ever_failed: BTreeSet<PaymentId>,
-    /// Refund parts requested by a dispute resolution.
+    /// Failed payments an arbiter accepted late (a Pay Later one reserved
+    /// its credit again).
+    accepted_late: BTreeSet<PaymentId>,
+    /// Refund parts requested by a dispute resolution or the sweep's
+    /// not-shipped refund.
     dispute_parts: BTreeSet<RefundId>,
+    /// Payments flagged for what they kept beyond the coverage of an order
+    /// that never shipped.
+    beyond_coverage: BTreeSet<PaymentId>,
     /// Refund parts returning a whole payment (money on a closed order, an
     /// arbiter's refund of a flagged payment).
     return_parts: BTreeMap<RefundId, Usd>,
@@ -686,7 +711,9 @@ impl World {
             orders: vec![None; spec.orders.len()],
             next_payment: 1,
             ever_failed: BTreeSet::new(),
+            accepted_late: BTreeSet::new(),
             dispute_parts: BTreeSet::new(),
+            beyond_coverage: BTreeSet::new(),
             return_parts: BTreeMap::new(),
         }
     }
@@ -822,6 +849,15 @@ fn progress(world: &World, slot: usize, v: u8, aside: u8) -> Cmd {
         .iter()
         .rev()
         .position(|p| p.status == PaymentStatus::Failed && p.flag.is_none());
+    let flagged_part = order.refunds().iter().position(|r| r.flagged);
+    if let (5, Some(part)) = (aside % 8, flagged_part) {
+        return Cmd::ResolveRefund {
+            o,
+            who: Who::Right,
+            part,
+            retry: aside % 16 == 5,
+        };
+    }
     match (aside % 8, requested, failed) {
         (0 | 1, _, _) if flagged => {
             return Cmd::Resolve {
@@ -859,7 +895,12 @@ fn progress(world: &World, slot: usize, v: u8, aside: u8) -> Cmd {
                 DisputeStatus::Escalated => Cmd::Decide {
                     o,
                     who: Who::Right,
-                    at_fault_permille: if v % 3 == 0 { None } else { Some(700) },
+                    // Everything paid (closing) or a compensation.
+                    at_fault_permille: match v % 3 {
+                        0 => None,
+                        1 => Some(1000),
+                        _ => Some(700),
+                    },
                 },
                 _ => match v % 5 {
                     0 => Cmd::Respond {
@@ -939,7 +980,7 @@ fn progress(world: &World, slot: usize, v: u8, aside: u8) -> Cmd {
                 order.terms().inspection_fee(),
             ),
         ),
-        OrderStatus::BalancePaymentProcessing if v % 6 == 3 => Cmd::Open {
+        OrderStatus::BalancePaymentProcessing if v % 3 == 0 => Cmd::Open {
             o,
             who: Who::Right,
             reason: if v % 12 == 3 {
@@ -947,7 +988,9 @@ fn progress(world: &World, slot: usize, v: u8, aside: u8) -> Cmd {
             } else {
                 DisputeReason::Quality
             },
-            permille: 700,
+            // Everything paid closes the order while the balance is in
+            // flight: its money then arrives on a closed order.
+            permille: if v % 24 == 21 { 700 } else { 1000 },
             evidence: 0,
         },
         OrderStatus::InitialPaymentProcessing | OrderStatus::BalancePaymentProcessing => {
@@ -999,7 +1042,7 @@ fn progress(world: &World, slot: usize, v: u8, aside: u8) -> Cmd {
             },
             _ => pay(StagePick::Balance, order.terms().balance()),
         },
-        OrderStatus::AwaitingReceiptConfirmation => match v % 5 {
+        OrderStatus::AwaitingReceiptConfirmation => match v % 8 {
             0 => Cmd::Record {
                 o,
                 who: Who::Right,
@@ -1013,6 +1056,11 @@ fn progress(world: &World, slot: usize, v: u8, aside: u8) -> Cmd {
                 permille: 500,
                 evidence: 0,
             },
+            2 => Cmd::Extend { o, who: Who::Right },
+            // Into the last 3 days of the receipt clock, then the sweep:
+            // the notice, later the automatic confirmation.
+            3 => Cmd::Advance { secs: 28 * 86_400 },
+            4 => Cmd::Sweep { o: Some(o) },
             _ => Cmd::Receipt { o, who: Who::Right },
         },
         OrderStatus::Completed => match v % 4 {
@@ -1032,7 +1080,7 @@ fn progress(world: &World, slot: usize, v: u8, aside: u8) -> Cmd {
             _ => Cmd::Sweep { o: Some(o) },
         },
         OrderStatus::RefundPending
-            if v % 3 == 0 && order.payments().iter().any(|p| p.status.in_flight()) =>
+            if v % 3 != 2 && order.payments().iter().any(|p| p.status.in_flight()) =>
         {
             let in_flight = order
                 .payments()
@@ -1056,9 +1104,18 @@ fn progress(world: &World, slot: usize, v: u8, aside: u8) -> Cmd {
                 amount: AmountPick::Right,
             }
         }
-        OrderStatus::Refunded | OrderStatus::Cancelled => match v % 2 {
+        OrderStatus::Refunded | OrderStatus::Cancelled | OrderStatus::Closed => match v % 2 {
             0 => Cmd::Sweep { o: Some(o) },
-            _ => report(0, PaymentSignal::Succeeded),
+            // Money still on its way arrives on a closed order.
+            _ => report(
+                order
+                    .payments()
+                    .iter()
+                    .rev()
+                    .position(|p| p.status.in_flight())
+                    .unwrap_or(0),
+                PaymentSignal::Succeeded,
+            ),
         },
     }
 }
@@ -1178,7 +1235,6 @@ fn exec_on(world: &mut World, slot: usize, cmd: &Cmd) -> Rec {
     };
     let before = order.clone();
     let now = world.now;
-    let policy = DisputePolicy::default();
     let result: CmdResult = match cmd {
         Cmd::Amend {
             who,
@@ -1331,6 +1387,9 @@ fn exec_on(world: &mut World, slot: usize, cmd: &Cmd) -> Rec {
         Cmd::Receipt { who, .. } => {
             order.confirm_receipt(&caller_for(&before, *who, Natural::Buyer), now)
         }
+        Cmd::Extend { who, .. } => {
+            order.extend_receipt(&caller_for(&before, *who, Natural::Buyer), now)
+        }
         Cmd::Feedback { who, rating, .. } => match Rating::parse(*rating) {
             Ok(rating) => order.leave_feedback(
                 &caller_for(&before, *who, Natural::Buyer),
@@ -1347,7 +1406,7 @@ fn exec_on(world: &mut World, slot: usize, cmd: &Cmd) -> Rec {
             permille,
             evidence: n,
             ..
-        } => order.open_dispute_with(
+        } => order.raise_dispute(
             &caller_for(&before, *who, Natural::Buyer),
             OpenDispute {
                 reason: *reason,
@@ -1355,7 +1414,6 @@ fn exec_on(world: &mut World, slot: usize, cmd: &Cmd) -> Rec {
                 description: long("not as agreed"),
                 evidence: evidence(*n),
             },
-            policy,
             now,
         ),
         Cmd::Respond {
@@ -1459,6 +1517,28 @@ fn exec_on(world: &mut World, slot: usize, cmd: &Cmd) -> Rec {
                 now,
             )
         }
+        Cmd::ResolveRefund {
+            who, part, retry, ..
+        } => {
+            let refunds = before.refunds();
+            let flagged: Vec<_> = refunds.iter().filter(|r| r.flagged).collect();
+            let id = match (flagged.len(), refunds.len()) {
+                (0, 0) => RefundId::parse("ref_unknown_1").expect("valid id"),
+                (0, n) => refunds[part % n].id.clone(),
+                (n, _) => flagged[part % n].id.clone(),
+            };
+            let resolution = if *retry {
+                RefundResolution::Retry
+            } else {
+                RefundResolution::SettledOutside
+            };
+            order.resolve_refund(
+                &caller_for(&before, *who, Natural::Arbiter),
+                &id,
+                resolution,
+                now,
+            )
+        }
         Cmd::Sweep { .. } => order.sweep(now),
         Cmd::Create { .. } | Cmd::Advance { .. } | Cmd::SetLimit { .. } | Cmd::Progress { .. } => {
             unreachable!("not an order command")
@@ -1508,6 +1588,14 @@ fn exec_on(world: &mut World, slot: usize, cmd: &Cmd) -> Rec {
         if p.status == PaymentStatus::Failed {
             world.ever_failed.insert(p.id.clone());
         }
+        let accepted = matches!(rec.cmd, Cmd::Resolve { refund: false, .. })
+            && matches!(rec.outcome, Outcome::Done(_));
+        let was_failed = before
+            .payment(&p.id)
+            .is_some_and(|q| q.status == PaymentStatus::Failed);
+        if accepted && was_failed && p.status == PaymentStatus::Succeeded {
+            world.accepted_late.insert(p.id.clone());
+        }
     }
     rec.after = Some(order.clone());
     world.orders[slot] = Some(order);
@@ -1515,9 +1603,32 @@ fn exec_on(world: &mut World, slot: usize, cmd: &Cmd) -> Rec {
 }
 
 fn classify_refund_parts(world: &mut World, events: &[DomainEvent]) {
-    let dispute = events
-        .iter()
-        .any(|e| matches!(e.body, EventBody::DisputeResolved { .. }));
+    // A dispute's refund, or the sweep's refund of goods never shipped: both
+    // are refunds of a claim, within the coverage.
+    let dispute = events.iter().any(|e| {
+        matches!(
+            e.body,
+            EventBody::DisputeResolved { .. } | EventBody::NotShippedRefundStarted { .. }
+        )
+    });
+    // An arbiter refunding what a never-shipped order's payment kept beyond
+    // the coverage: what is left of that payment, not all of it.
+    let beyond = events.iter().any(|e| {
+        matches!(&e.body, EventBody::PaymentFlagResolved { resolution: FlagResolution::Refund, payment_id }
+            if world.beyond_coverage.contains(payment_id))
+    });
+    for e in events {
+        if let EventBody::PaymentFlagged {
+            payment_id,
+            reason: FlagReason::BeyondCoverage,
+        } = &e.body
+        {
+            world.beyond_coverage.insert(payment_id.clone());
+        }
+    }
+    if beyond {
+        return;
+    }
     for e in events {
         if let EventBody::RefundRequested {
             refund_id,
@@ -1586,6 +1697,7 @@ fn exec_create(world: &mut World, slot: usize, who: Who) -> Rec {
         id: OrderId::parse(format!("ord_{slot}")).expect("valid order id"),
         counterparty,
         terms: spec.terms.build(world.now),
+        clocks: Clocks::default(),
     };
     match Order::create(&caller, new, world.now) {
         Err(err) => rec.outcome = Outcome::Refused(err),
@@ -1612,6 +1724,7 @@ fn on_existing_slots(cmd: &Cmd, n: usize) -> Cmd {
         | Cmd::Ship { o, .. }
         | Cmd::Record { o, .. }
         | Cmd::Receipt { o, .. }
+        | Cmd::Extend { o, .. }
         | Cmd::Feedback { o, .. }
         | Cmd::Open { o, .. }
         | Cmd::Respond { o, .. }
@@ -1620,6 +1733,7 @@ fn on_existing_slots(cmd: &Cmd, n: usize) -> Cmd {
         | Cmd::Decide { o, .. }
         | Cmd::RefundReport { o, .. }
         | Cmd::Resolve { o, .. }
+        | Cmd::ResolveRefund { o, .. }
         | Cmd::Progress { o, .. }
         | Cmd::Sweep { o: Some(o) } => *o %= n,
         Cmd::Sweep { o: None } | Cmd::Advance { .. } | Cmd::SetLimit { .. } => {}
@@ -1683,6 +1797,7 @@ fn exec(world: &mut World, cmd: &Cmd) -> Vec<Rec> {
         | Cmd::Ship { o, .. }
         | Cmd::Record { o, .. }
         | Cmd::Receipt { o, .. }
+        | Cmd::Extend { o, .. }
         | Cmd::Feedback { o, .. }
         | Cmd::Open { o, .. }
         | Cmd::Respond { o, .. }
@@ -1690,7 +1805,8 @@ fn exec(world: &mut World, cmd: &Cmd) -> Vec<Rec> {
         | Cmd::Escalate { o, .. }
         | Cmd::Decide { o, .. }
         | Cmd::RefundReport { o, .. }
-        | Cmd::Resolve { o, .. } => vec![exec_on(world, *o, cmd)],
+        | Cmd::Resolve { o, .. }
+        | Cmd::ResolveRefund { o, .. } => vec![exec_on(world, *o, cmd)],
     }
 }
 
@@ -1759,18 +1875,27 @@ fn kept(order: &Order, stage: Stage) -> Usd {
         .map(|p| p.amount.saturating_sub(parts_of(order, &p.id))))
 }
 
-/// The same for goods only (the inspection fee carried by an initial
-/// payment excluded).
+/// The same for goods only: the inspection fee carried by an initial
+/// payment is not paid for goods, unless a dispute refunded it (a quality
+/// fault), which leaves the order going on with that fee returned. A
+/// payment returned whole keeps nothing.
 fn kept_for_goods(order: &Order) -> Usd {
-    sum(order
+    let cents_of = |u: Usd| i128::from(u.cents());
+    let fee_refunded: i128 = order
+        .past_disputes()
+        .iter()
+        .chain(order.dispute())
+        .filter_map(|d| d.inspection_fee_refund)
+        .map(cents_of)
+        .sum();
+    let held: i128 = order
         .payments()
         .iter()
-        .filter(|p| arrived(p.status))
-        .map(|p| {
-            p.amount
-                .saturating_sub(parts_of(order, &p.id))
-                .saturating_sub(p.inspection_fee)
-        }))
+        .filter(|p| arrived(p.status) && parts_of(order, &p.id) < p.amount)
+        .map(|p| cents_of(p.amount) - cents_of(p.inspection_fee) - cents_of(parts_of(order, &p.id)))
+        .sum();
+    let total = (held + fee_refunded).max(0);
+    cents(u64::try_from(total).expect("cents fit"))
 }
 
 fn events_of(rec: &Rec) -> &[DomainEvent] {
@@ -1806,13 +1931,15 @@ proptest! {
     /// * Per payment: the refund parts ever requested of it sum to at most
     ///   its amount, and `refunded` is exactly the sum of its settled parts.
     /// * A completed order has kept (arrived less every refund part asked of
-    ///   it) exactly initial + inspection fee on the initial stage and the
-    ///   balance on the balance stage.
+    ///   it) at most initial + inspection fee on the initial stage and at
+    ///   most the balance on the balance stage, and exactly the total plus
+    ///   the inspection fee once the compensations (refunds of less than
+    ///   everything paid, which let the order go on) are added back.
     /// * A dispute that ends with refund `r` requests parts summing to
     ///   exactly `r` + the inspection fee refunded (due only when an arbiter
     ///   finds the supplier at fault in a quality dispute and the fee was
-    ///   paid); `r` ≤ covered amount and `r` ≤ what the buyer had kept for
-    ///   goods at that moment.
+    ///   paid, and only once over the order's life); `r` ≤ covered amount
+    ///   and `r` ≤ what the buyer had kept for goods at that moment.
     /// * Over the order, the dispute refund parts that settled sum to at
     ///   most the covered amount plus the inspection fee (the cap at what
     ///   was paid for goods is the check above, made when the refund is
@@ -1833,14 +1960,24 @@ proptest! {
                     prop_assert_eq!(p.refunded, settled_parts_of(order, &p.id));
                 }
                 if order.status() == OrderStatus::Completed {
+                    // What arrived and was not returned whole, plus every
+                    // compensation asked back of it, is exactly the order's
+                    // total with its inspection fee.
                     let terms = order.terms();
+                    let compensated = sum(order
+                        .refunds()
+                        .iter()
+                        .filter(|r| world.dispute_parts.contains(&r.id))
+                        .map(|r| r.amount));
                     prop_assert_eq!(
-                        kept(order, Stage::Initial),
-                        add(terms.initial_payment(), terms.inspection_fee()),
-                        "initial stage of completed {}", order.id()
+                        add(add(kept(order, Stage::Initial), kept(order, Stage::Balance)), compensated),
+                        add(terms.total(), terms.inspection_fee()),
+                        "stages of completed {}", order.id()
                     );
-                    prop_assert_eq!(kept(order, Stage::Balance), terms.balance(),
-                        "balance stage of completed {}", order.id());
+                    prop_assert!(kept(order, Stage::Balance) <= terms.balance());
+                    prop_assert!(
+                        kept(order, Stage::Initial) <= add(terms.initial_payment(), terms.inspection_fee())
+                    );
                 }
                 let settled_dispute_refunds = sum(order
                     .refunds()
@@ -1879,11 +2016,17 @@ proptest! {
                     && p.amount.saturating_sub(parts_of(before, &p.id)) >= p.inspection_fee
                     && p.flag.as_ref().is_none_or(|f| f.reason != FlagReason::ClosedOrder)
             });
+            // The fee is refunded once over the order's life.
+            let fee_refunded_before = sum(before
+                .past_disputes()
+                .iter()
+                .chain(before.dispute())
+                .filter_map(|d| d.inspection_fee_refund));
             let fee_due = if outcome == DisputeOutcome::SupplierAtFault
                 && dispute.reason == DisputeReason::Quality
                 && initial_paid
             {
-                before.terms().inspection_fee()
+                before.terms().inspection_fee().saturating_sub(fee_refunded_before)
             } else {
                 Usd::ZERO
             };
@@ -1901,7 +2044,7 @@ proptest! {
         })?;
     }
 
-    /// Nothing leaves a terminal status: once `refunded` or `cancelled`,
+    /// Nothing leaves a terminal status: once `refunded`, `cancelled` or `closed`,
     /// every later command fails or leaves the status as it is, and the
     /// order holds nothing of the supplier's limit.
     #[test]
@@ -1922,7 +2065,9 @@ proptest! {
 
     /// The supplier's limit. After every step the limit's `reserved` equals
     /// Σ over orders of what each holds (`coverage.reserved`), every release
-    /// succeeds, each order holds at most its covered amount, and
+    /// succeeds (so nothing ever goes below zero), each order holds at most
+    /// its covered amount (a live one at most what is left to cover after
+    /// its compensations), and
     /// `reserved ≤ limit` — unless an arbiter lowered the limit below what
     /// was reserved, in which case no step may increase `reserved` beyond
     /// the limit.
@@ -1934,6 +2079,14 @@ proptest! {
             prop_assert_eq!(world.limit.reserved(), held, "after {:?}", rec.cmd);
             for o in world.orders() {
                 prop_assert!(o.coverage().reserved <= o.coverage().covered_amount.unwrap_or(Usd::ZERO));
+                // A compensation shrinks the reservation by what it
+                // refunded: a live order never holds more than is left to
+                // cover (a closing refund holds it until the parts settle).
+                if !o.status().is_closed() {
+                    prop_assert!(o.coverage().reserved <= o.covered_left(),
+                        "{} holds {} with {} left to cover after {:?}",
+                        o.id(), o.coverage().reserved, o.covered_left(), rec.cmd);
+                }
             }
             if !world.limit_lowered_below_reserved {
                 prop_assert!(world.limit.reserved() <= world.limit.limit());
@@ -1948,9 +2101,13 @@ proptest! {
 
     /// A payment's status never regresses: its rank never decreases, and
     /// `succeeded` never becomes `failed`. `failed` becomes `succeeded` only
-    /// when an arbiter refunds a flagged payment whose money did arrive
-    /// (`resolve_payment` with `Refund`, documented there: the money is
-    /// held, then returned). Payments are never removed.
+    /// when an arbiter resolves a flagged payment whose money did arrive
+    /// after it failed or expired (`resolve_payment`: `Refund` holds the
+    /// money, then returns it; `Accept` applies it while its stage still
+    /// waits). Payments are never removed. Nor does a payment's flag about
+    /// money (`FlagReason::is_about_money`) ever give way to one about an
+    /// event or a date: it stays until an arbiter resolves it, or becomes
+    /// `closed_order` when its money arrives on a closed order.
     #[test]
     fn payment_status_never_regresses((spec, cmds) in scenario()) {
         run(&spec, &cmds, |rec, _| {
@@ -1964,8 +2121,14 @@ proptest! {
                 prop_assert!(!(p.status == PaymentStatus::Succeeded && q.status == PaymentStatus::Failed),
                     "{}: succeeded -> failed by {:?}", p.id, rec.cmd);
                 if p.status == PaymentStatus::Failed && q.status == PaymentStatus::Succeeded {
-                    prop_assert!(matches!(rec.cmd, Cmd::Resolve { refund: true, .. }),
+                    prop_assert!(matches!(rec.cmd, Cmd::Resolve { .. }),
                         "{}: failed -> succeeded by {:?}", p.id, rec.cmd);
+                }
+                let (was, is) = (p.flag.as_ref().map(|f| f.reason), q.flag.as_ref().map(|f| f.reason));
+                if let Some(money) = was.filter(|r| r.is_about_money()) {
+                    let resolved = matches!(rec.cmd, Cmd::Resolve { .. });
+                    prop_assert!(is == Some(money) || is == Some(FlagReason::ClosedOrder) || resolved,
+                        "{}: a flag about money ({:?}) became {:?} by {:?}", p.id, money, is, rec.cmd);
                 }
             }
             Ok(())
@@ -1976,7 +2139,9 @@ proptest! {
     /// by an actor the row allows; creation is the `None → awaiting
     /// confirmation` row. The version goes up by exactly 1 on every
     /// successful command that emits events, and not at all on a refused,
-    /// discarded or silent one, nor on a reminder. No command is ever
+    /// discarded or silent one, nor on a reminder; the revision goes up by
+    /// exactly 1 on every successful command that emits events, a reminder
+    /// included. No command is ever
     /// refused with `IllegalTransition`: the guards refuse first.
     #[test]
     fn status_changes_follow_the_table((spec, cmds) in scenario()) {
@@ -2005,13 +2170,32 @@ proptest! {
                         prop_assert!(row.is_some(), "{} -> {} by {} ({:?}) is not in the table",
                             before.status(), after.status(), kind, rec.cmd);
                         prop_assert!(status::is_allowed(before.status(), after.status(), row.expect("found").action));
-                        prop_assert!(kind != ActorKind::Scheduler || after.status() == OrderStatus::Cancelled);
+                        // The sweep only ends an order, sends a stage back to
+                        // waiting for its payment, or confirms receipt for
+                        // the buyer.
+                        prop_assert!(kind != ActorKind::Scheduler || matches!(
+                            after.status(),
+                            OrderStatus::Cancelled
+                                | OrderStatus::Closed
+                                | OrderStatus::RefundPending
+                                | OrderStatus::Refunded
+                                | OrderStatus::Completed
+                                | OrderStatus::AwaitingInitialPayment
+                                | OrderStatus::Shipped
+                        ), "the scheduler moved {} to {}", before.status(), after.status());
                     }
                     let expected = match &rec.outcome {
                         Outcome::Done(e) if !e.is_empty() && !matches!(rec.cmd, Cmd::Remind { .. }) => before.version() + 1,
                         _ => before.version(),
                     };
                     prop_assert_eq!(after.version(), expected, "{:?} -> {:?}", rec.cmd, rec.outcome);
+                    // The stored revision counts every stored change, a
+                    // reminder too.
+                    let expected = match &rec.outcome {
+                        Outcome::Done(e) if !e.is_empty() => before.revision() + 1,
+                        _ => before.revision(),
+                    };
+                    prop_assert_eq!(after.revision(), expected, "{:?} -> {:?}", rec.cmd, rec.outcome);
                     if let Outcome::Done(e) = &rec.outcome {
                         for ev in e {
                             prop_assert_eq!(ev.status, after.status());
@@ -2055,7 +2239,8 @@ proptest! {
     /// each settled refund part of it. So after every step:
     ///
     /// `credit.reserved` = Σ over the buyer's Pay Later payments that have
-    /// never failed of (amount − refunded),
+    /// never failed, or failed (or expired) and were accepted late by an
+    /// arbiter (who reserves their credit again), of (amount − refunded),
     ///
     /// every `CreditReserved` / `CreditReleased` applies (reservations were
     /// checked by eligibility against the same line; a release never
@@ -2070,12 +2255,164 @@ proptest! {
                 .filter(|o| o.buyer_id() == &world.credit.buyer_id)
                 .flat_map(|o| o.payments())
                 .filter(|p| matches!(p.method, PaymentMethod::PayLater { .. }))
-                .filter(|p| !world.ever_failed.contains(&p.id))
+                .filter(|p| !world.ever_failed.contains(&p.id) || world.accepted_late.contains(&p.id))
                 .map(|p| p.amount.saturating_sub(p.refunded)));
             prop_assert_eq!(world.credit.reserved(), outstanding, "after {:?}", rec.cmd);
             prop_assert!(world.credit.reserved() <= world.credit.limit());
             Ok(())
         })?;
+    }
+
+    /// Every order ends, or waits for an arbiter. After any scenario, with
+    /// the parties and the providers silent from then on, sweeping each
+    /// order whenever the due index says it is due (every such sweep has
+    /// work to do) leaves every order finished or waiting for an arbiter,
+    /// who alone can move it then: no payment is still in flight, none that
+    /// failed holds Pay Later credit, and the limit holds exactly what the
+    /// orders hold, nothing for a finished one.
+    #[test]
+    fn an_order_nobody_acts_on_any_more_ends_or_waits_for_an_arbiter((spec, cmds) in scenario()) {
+        let mut world = World::new(&spec);
+        for cmd in &cmds {
+            exec(&mut world, cmd);
+        }
+        sweep_while_due(&mut world)?;
+        for o in world.orders() {
+            prop_assert!(o.is_finished() || o.awaits_arbiter(),
+                "{} is {} with no deadline and nothing for an arbiter: {:?}",
+                o.id(), o.status(), o.deadlines());
+            prop_assert_eq!(o.next_sweep_due(), None, "{} {}", o.id(), o.status());
+            prop_assert!(!o.payment_in_flight(), "{}", o.id());
+            if o.is_finished() {
+                prop_assert!(o.coverage().reserved.is_zero(), "{} {}", o.id(), o.status());
+            }
+            for p in o.payments() {
+                if p.status == PaymentStatus::Failed {
+                    prop_assert!(p.credit_held.is_zero(), "{} of {} holds credit", p.id, o.id());
+                }
+            }
+        }
+        let held = sum(world.orders().map(|o| o.coverage().reserved));
+        prop_assert_eq!(world.limit.reserved(), held);
+        let credit = sum(world.orders().flat_map(|o| o.payments()).map(|p| p.credit_held));
+        prop_assert_eq!(world.credit.reserved(), credit);
+    }
+
+    /// Every order ends. As above, and once an arbiter also acts on all
+    /// that awaits them (rejects escalated claims, accepts or refunds
+    /// flagged payments, settles flagged refund parts outside), every order
+    /// is finished with nothing left to sweep or to resolve, nothing
+    /// reserved of the supplier's limit and no Pay Later credit held by a
+    /// payment that failed or was refunded.
+    #[test]
+    fn every_order_ends_once_an_arbiter_acts_on_what_awaits_them((spec, cmds) in scenario()) {
+        let mut world = World::new(&spec);
+        for cmd in &cmds {
+            exec(&mut world, cmd);
+        }
+        sweep_while_due(&mut world)?;
+        for _ in 0..20 {
+            if world.orders().all(|o| o.is_finished() && !o.awaits_arbiter()) {
+                break;
+            }
+            arbiter_acts(&mut world);
+            sweep_while_due(&mut world)?;
+        }
+        for o in world.orders() {
+            prop_assert!(o.is_finished() && !o.awaits_arbiter(),
+                "{} is {} (awaits an arbiter: {}) after the arbiter and the sweeps: {:?}",
+                o.id(), o.status(), o.awaits_arbiter(),
+                o.payments().iter().map(|p| (&p.id, p.status, &p.flag)).collect::<Vec<_>>());
+            prop_assert_eq!(o.next_sweep_due(), None, "{} {}", o.id(), o.status());
+            prop_assert!(!o.payment_in_flight(), "{}", o.id());
+            for p in o.payments() {
+                if matches!(p.status, PaymentStatus::Failed | PaymentStatus::Refunded) {
+                    prop_assert!(p.credit_held.is_zero(), "{} of {} holds credit", p.id, o.id());
+                }
+            }
+        }
+        prop_assert_eq!(world.limit.reserved(), Usd::ZERO);
+        let held = sum(world.orders().flat_map(|o| o.payments()).map(|p| p.credit_held));
+        prop_assert_eq!(world.credit.reserved(), held);
+    }
+}
+
+// ---- liveness helpers -------------------------------------------------------------
+
+/// Sweep the order that is due first, at its due instant, until no order has
+/// a due instant left. Every such sweep must change the order, and every
+/// effect must apply.
+fn sweep_while_due(world: &mut World) -> Result<(), TestCaseError> {
+    for _ in 0..2_000 {
+        let next = (0..world.orders.len())
+            .filter_map(|slot| Some((world.order(slot)?.next_sweep_due()?, slot)))
+            .min();
+        let Some((due, slot)) = next else {
+            return Ok(());
+        };
+        world.now = world.now.max(due);
+        let rec = exec_on(world, slot, &Cmd::Sweep { o: Some(slot) });
+        prop_assert!(rec.limit_failures.is_empty(), "{:?}", rec.limit_failures);
+        prop_assert!(rec.credit_failures.is_empty(), "{:?}", rec.credit_failures);
+        prop_assert!(
+            matches!(&rec.outcome, Outcome::Done(e) if !e.is_empty()),
+            "the sweep of ord_{} at its due instant {} did nothing: {:?}\n{:#?}",
+            slot,
+            due,
+            rec.outcome,
+            rec.before
+        );
+    }
+    Err(TestCaseError::fail("the sweeps never ended"))
+}
+
+/// An arbiter acts on everything that awaits one: rejects escalated claims,
+/// accepts flagged payments (or refunds those that cannot be accepted) and
+/// settles flagged refund parts as returned outside the platform.
+fn arbiter_acts(world: &mut World) {
+    for slot in 0..world.orders.len() {
+        for _ in 0..20 {
+            let Some(order) = world.order(slot) else {
+                break;
+            };
+            let escalated = order
+                .open_dispute()
+                .is_some_and(|d| d.status == DisputeStatus::Escalated);
+            let flagged_payment = order.payments().iter().any(|p| p.flag.is_some());
+            let flagged_part = order.refunds().iter().any(|r| r.flagged);
+            let mut tries = Vec::new();
+            if escalated {
+                tries.push(Cmd::Decide {
+                    o: slot,
+                    who: Who::Right,
+                    at_fault_permille: None,
+                });
+            }
+            if flagged_payment {
+                for refund in [false, true] {
+                    tries.push(Cmd::Resolve {
+                        o: slot,
+                        who: Who::Right,
+                        from_end: 0,
+                        refund,
+                    });
+                }
+            }
+            if flagged_part {
+                tries.push(Cmd::ResolveRefund {
+                    o: slot,
+                    who: Who::Right,
+                    part: 0,
+                    retry: false,
+                });
+            }
+            let acted = tries
+                .iter()
+                .any(|cmd| matches!(exec_on(world, slot, cmd).outcome, Outcome::Done(_)));
+            if !acted {
+                break;
+            }
+        }
     }
 }
 
@@ -2151,6 +2488,16 @@ fn scenarios_reach_every_state() {
             "OrderRefunded",
             "FeedbackLeft",
             "CustomsCleared",
+            // The clocks of "every order ends".
+            "cancel NotConfirmed",
+            "PaymentExpired",
+            "OrderClosed",
+            "NotShippedRefundStarted",
+            "ReceiptAutoConfirmationDue",
+            "flag BeyondCoverage",
+            "RefundFlagged",
+            "RefundResolved",
+            "ReceiptExtended",
         ]
         .map(str::to_owned),
     );
@@ -2209,6 +2556,7 @@ impl Bench {
                 id: OrderId::parse("ord_1").expect("valid id"),
                 counterparty: Counterparty::Supplier(uid(SUPPLIER)),
                 terms,
+                clocks: Clocks::default(),
             },
             self.now,
         )
@@ -2343,7 +2691,7 @@ fn a_payment_being_returned_is_not_refunded_again_by_a_dispute() {
     b.now += TimeDelta::days(5);
     // The buyer has $300.00 in (the first $300.00 is on its way back).
     let claim = order.amount_paid();
-    let opened = order.open_dispute_with(
+    let opened = order.raise_dispute(
         &b.buyer,
         OpenDispute {
             reason: DisputeReason::LateShipment,
@@ -2351,7 +2699,6 @@ fn a_payment_being_returned_is_not_refunded_again_by_a_dispute() {
             description: long("not shipped"),
             evidence: Vec::new(),
         },
-        DisputePolicy::default(),
         b.now,
     );
     if opened.is_ok() {
@@ -2371,4 +2718,77 @@ fn a_payment_being_returned_is_not_refunded_again_by_a_dispute() {
         "refund parts of pay_1 sum to {asked_of_first} (its amount is {initial}); amount_paid() said {claim}; parts: {:#?}",
         order.refunds()
     );
+}
+
+/// A provider's `payment.failed` for a payment that has already been
+/// refunded in full contradicts a final status: the payment is flagged for
+/// an arbiter. Nothing is left to do with its money, so accepting the flag
+/// ("let it stand") must clear it. Found by
+/// `every_order_ends_once_an_arbiter_acts_on_what_awaits_them`: both
+/// resolutions were refused and the order awaited an arbiter for ever.
+#[test]
+fn an_arbiter_can_clear_a_flag_raised_on_a_refunded_payment() {
+    let mut b = Bench::new();
+    let mut order = b.confirmed_order(CoverageType::PreShipment);
+    let card = PaymentMethod::CreditCard {
+        card_brand: CardBrand::Visa,
+    };
+    let id = PaymentId::parse("pay_1").expect("valid id");
+    let initial = domain::usd!("300.00");
+    b.pay(&mut order, &id, card);
+    b.report(&mut order, &id, PaymentSignal::Succeeded, initial);
+    // Everything paid comes back: a closing refund, settled.
+    let events = order
+        .raise_dispute(
+            &b.buyer,
+            OpenDispute {
+                reason: DisputeReason::Quality,
+                requested_refund: initial,
+                description: long("broken"),
+                evidence: Vec::new(),
+            },
+            b.now,
+        )
+        .expect("open");
+    b.apply(&events);
+    let events = order
+        .respond_dispute(
+            &b.supplier,
+            DisputeResponse {
+                action: ResponseAction::Accept,
+                message: None,
+                evidence: Vec::new(),
+            },
+            b.now,
+        )
+        .expect("accept");
+    b.apply(&events);
+    let part = order.refunds()[0].clone();
+    let events = order
+        .apply_refund_report(
+            part.provider,
+            RefundReport {
+                refund_id: part.id,
+                succeeded: true,
+                amount: Some(part.amount),
+            },
+            b.now,
+        )
+        .expect("settled");
+    b.apply(&events);
+    assert_eq!(order.status(), OrderStatus::Refunded);
+    assert_eq!(
+        order.payment(&id).map(|p| p.status),
+        Some(PaymentStatus::Refunded)
+    );
+    // A contradicting event: flagged.
+    b.report(&mut order, &id, PaymentSignal::Failed, initial);
+    assert!(order.awaits_arbiter());
+    let accepted = order.resolve_payment(&b.arbiter, &id, FlagResolution::Accept, b.now);
+    let refunded = order.resolve_payment(&b.arbiter, &id, FlagResolution::Refund, b.now);
+    assert!(
+        accepted.is_ok() || refunded.is_ok(),
+        "accept: {accepted:?}; refund: {refunded:?}"
+    );
+    assert!(!order.awaits_arbiter(), "the flag is cleared");
 }

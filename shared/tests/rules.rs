@@ -6,6 +6,7 @@ use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use domain::calendar::{ArrivalWindow, add_working_days, end_of_day};
+use domain::clocks::Clocks;
 use domain::contract::{
     Inspection, InspectionAgency, InspectionLocation, LineItem, MAX_LINE_ITEMS, Terms, TermsDraft,
     TermsError,
@@ -13,21 +14,23 @@ use domain::contract::{
 use domain::coverage::{
     AssuranceLimit, CoverageType, LimitError, ReceivingAccount, covered_amount, quality_window_end,
 };
+use domain::deadline::DeadlineKind;
 use domain::dispute::{
     Dispute, DisputeEntry, DisputePolicy, DisputeReason, DisputeStatus, EntryKind, EscalationGround,
 };
-use domain::error::Rule;
+use domain::error::{ErrorKind, Rule};
 use domain::event::{CancelReason, EventBody};
 use domain::feedback::{Rating, RatingSummary};
 use domain::ids::{ApplicationId, OrderId, PaymentId, UserId};
 use domain::order::{
-    Counterparty, NewOrder, OpenDispute, PaymentReport, PaymentRequest, ShipmentDetails,
+    Counterparty, EndReason, NewOrder, OpenDispute, PaymentReport, PaymentRequest, ShipmentDetails,
 };
 use domain::payment::{
-    AccountType, CardBrand, CreditError, CreditLine, FlagReason, MethodKind, PaymentContext,
-    PaymentMethod, PaymentRule, PaymentSignal, Stage, check_eligibility,
+    AccountType, CardBrand, CreditError, CreditLine, CreditLineStatus, FailureReason, FlagReason,
+    MethodKind, PaymentContext, PaymentMethod, PaymentRule, PaymentSignal, Stage,
+    check_eligibility,
 };
-use domain::text::{CountryCode, LongText, ShortText};
+use domain::text::{CountryCode, DocumentRef, HttpsUrl, LongText, ShortText, TextError};
 use domain::{
     Actor, Caller, Currency, Money, MoneyError, Order, OrderError, OrderStatus, Provider, Role,
     Timestamp, Usd, usd,
@@ -252,6 +255,7 @@ fn drive(spec: &Spec, target: OrderStatus) -> Order {
         id: OrderId::parse("ord_1").expect("valid order id"),
         counterparty: Counterparty::Supplier(uid("s-1")),
         terms: spec.terms().expect("valid terms"),
+        clocks: Clocks::default(),
     };
     let (mut o, _) = Order::create(&buyer(), new, created_at()).expect("created");
     while o.status() != target {
@@ -1701,7 +1705,11 @@ fn quality_window_ends_180_days_after_shipment_or_15_days_after_customs_whicheve
         ),
     ];
     for (name, customs, end) in cases {
-        assert_eq!(quality_window_end(shipped, customs), end, "{name}");
+        assert_eq!(
+            quality_window_end(shipped, customs, &Clocks::default()),
+            end,
+            "{name}"
+        );
     }
 }
 
@@ -1793,6 +1801,7 @@ fn dispute_opened(opened: Timestamp, policy: DisputePolicy) -> Dispute {
             amount: Some(usd!("100.00")),
             message: None,
             evidence: Vec::new(),
+            over_budget: false,
         },
         policy,
     )
@@ -2042,6 +2051,7 @@ fn create_with_ship_by_today_is_allowed_and_yesterday_is_refused() {
             id: OrderId::parse("ord_1").expect("valid order id"),
             counterparty: Counterparty::Supplier(uid("s-1")),
             terms: s.terms().expect("valid terms"),
+            clocks: Clocks::default(),
         };
         match Order::create(&buyer(), new, now) {
             Ok(_) => assert!(ok, "{name}: must be refused"),
@@ -2214,25 +2224,52 @@ fn shipped_at_may_be_now_or_up_to_72_hours_back_and_no_later_or_earlier() {
 
 #[test]
 fn shipment_at_23_59_59_on_the_ship_by_date_is_on_time_and_at_00_00_00_the_next_day_is_late() {
+    // Lateness is judged by when the shipment is recorded, whatever
+    // `shipped_at` says (DESIGN §3 Shipping; issue 16).
+    let deadline = at(2025, 3, 14, 23, 59, 59);
     let cases = [
-        ("the day before", at(2025, 3, 13, 12, 0, 0), false),
-        ("23:59:59 on ship-by", at(2025, 3, 14, 23, 59, 59), false),
-        ("00:00:00 the next day", at(2025, 3, 15, 0, 0, 0), true),
+        (
+            "recorded the day before",
+            None,
+            at(2025, 3, 13, 12, 0, 0),
+            false,
+        ),
+        ("recorded 23:59:59 on ship-by", None, deadline, false),
+        (
+            "recorded 00:00:00 the next day",
+            None,
+            deadline + secs(1),
+            true,
+        ),
+        (
+            "recorded 00:00:00 the next day, shipped_at 23:59:59 on ship-by",
+            Some(deadline),
+            deadline + secs(1),
+            true,
+        ),
+        (
+            "recorded 23:59:59, shipped_at 71 hours back",
+            Some(deadline - hours(71)),
+            deadline,
+            false,
+        ),
+        (
+            "recorded 2 days after the ship-by date, shipped_at 71 hours back (the issue)",
+            Some(deadline + days(2) - hours(71)),
+            deadline + days(2),
+            true,
+        ),
     ];
-    for (name, shipped, late) in cases {
+    for (name, shipped, recorded, late) in cases {
         let mut o = drive(&spec(), OrderStatus::AwaitingShipment);
         let events = o
-            .ship(
-                &supplier(),
-                shipment(Some(shipped)),
-                at(2025, 3, 15, 0, 0, 0),
-            )
+            .ship(&supplier(), shipment(shipped), recorded)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(o.shipment().map(|s| s.late), Some(late), "{name}");
         assert!(
             events.iter().any(|e| e.body
                 == EventBody::OrderShipped {
-                    shipped_at: shipped,
+                    shipped_at: shipped.unwrap_or(recorded),
                     late
                 }),
             "{name}: event"
@@ -2242,6 +2279,8 @@ fn shipment_at_23_59_59_on_the_ship_by_date_is_on_time_and_at_00_00_00_the_next_
 
 #[test]
 fn customs_clearance_may_be_recorded_from_the_shipment_up_to_now() {
+    // Only the buyer (the importer) records it: the supplier may not shorten
+    // the quality window it protects the buyer with.
     let now = shipped_at() + days(2);
     let cases = [
         ("at shipment", shipped_at(), Ok(())),
@@ -2260,10 +2299,16 @@ fn customs_clearance_may_be_recorded_from_the_shipment_up_to_now() {
     for (name, cleared, expected) in cases {
         let mut o = drive(&spec(), OrderStatus::Shipped);
         let actual = o
-            .record_delivery(&supplier(), Some(cleared), None, now)
+            .record_delivery(&buyer(), Some(cleared), None, now)
             .map(|_| ())
             .map_err(rule);
         assert_eq!(actual, expected, "{name}");
+        let by_supplier = o.record_delivery(&supplier(), Some(cleared), None, now);
+        assert_eq!(
+            by_supplier.map_err(|e| e.kind()).map(|_| ()),
+            Err(ErrorKind::Forbidden),
+            "{name}: the supplier"
+        );
     }
 }
 
@@ -2293,6 +2338,7 @@ fn feedback_at_completion_plus_60_days_is_allowed_and_one_second_later_is_refuse
 #[test]
 fn late_shipment_dispute_at_the_ship_by_deadline_is_refused_and_one_second_later_allowed() {
     let deadline = at(2025, 3, 14, 23, 59, 59);
+    // (name, shipment recorded at (shipped_at = then), dispute opened at, expected)
     let cases = [
         (
             "unshipped, at the deadline",
@@ -2302,29 +2348,28 @@ fn late_shipment_dispute_at_the_ship_by_deadline_is_refused_and_one_second_later
         ),
         ("unshipped, deadline + 1s", None, deadline + secs(1), Ok(())),
         (
-            "shipped at 23:59:59, deadline + 1s",
+            "recorded at 23:59:59, deadline + 1s",
             Some(deadline),
             deadline + secs(1),
             Err(Rule::ShippedOnTime),
         ),
         (
-            "shipped at 00:00:00 next day",
+            "recorded at 00:00:00 next day",
             Some(deadline + secs(1)),
             deadline + hours(1),
             Ok(()),
         ),
     ];
-    for (name, shipped, now, expected) in cases {
+    for (name, recorded, now, expected) in cases {
         let mut o = drive(&spec(), OrderStatus::AwaitingShipment);
-        if let Some(shipped) = shipped {
-            o.ship(&supplier(), shipment(Some(shipped)), now)
+        if let Some(recorded) = recorded {
+            o.ship(&supplier(), shipment(Some(recorded)), recorded)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         let actual = o
-            .open_dispute_with(
+            .raise_dispute(
                 &buyer(),
                 claim(DisputeReason::LateShipment, usd!("100.00")),
-                DisputePolicy::default(),
                 now,
             )
             .map(|_| ())
@@ -2438,12 +2483,7 @@ fn requested_refund_up_to_covered_and_paid_is_allowed_and_one_cent_more_is_refus
         let mut o = drive(&c.spec, c.status);
         let now = o.updated_at() + hours(1);
         let actual = o
-            .open_dispute_with(
-                &buyer(),
-                claim(DisputeReason::Quality, c.requested),
-                DisputePolicy::default(),
-                now,
-            )
+            .raise_dispute(&buyer(), claim(DisputeReason::Quality, c.requested), now)
             .map(|_| ())
             .map_err(rule);
         assert_eq!(actual, c.expected, "{}", c.name);
@@ -2493,15 +2533,10 @@ fn post_delivery_quality_dispute_at_the_quality_window_end_is_allowed_and_one_se
             o.record_delivery(&buyer(), Some(cleared), None, cleared)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
-        let end = quality_window_end(shipped, customs);
+        let end = quality_window_end(shipped, customs, &Clocks::default());
         assert_eq!(o.quality_window_end(), Some(end), "{name}: window end");
         let actual = o
-            .open_dispute_with(
-                &buyer(),
-                claim(DisputeReason::Quality, usd!("100.00")),
-                DisputePolicy::default(),
-                now,
-            )
+            .raise_dispute(&buyer(), claim(DisputeReason::Quality, usd!("100.00")), now)
             .map(|_| ())
             .map_err(rule);
         let expected = if ok {
@@ -2514,10 +2549,9 @@ fn post_delivery_quality_dispute_at_the_quality_window_end_is_allowed_and_one_se
 
     let mut o = drive(&spec().post_delivery(), OrderStatus::AwaitingShipment);
     let e = o
-        .open_dispute_with(
+        .raise_dispute(
             &buyer(),
             claim(DisputeReason::Quality, usd!("100.00")),
-            DisputePolicy::default(),
             initial_arrived_at() + hours(1),
         )
         .expect_err("unshipped post-delivery quality claim");
@@ -2537,10 +2571,9 @@ fn buyer_may_escalate_at_the_supplier_response_deadline_and_not_one_second_befor
     ];
     for (name, now, ground) in cases {
         let mut o = drive(&spec(), OrderStatus::AwaitingShipment);
-        o.open_dispute_with(
+        o.raise_dispute(
             &buyer(),
             claim(DisputeReason::Quality, usd!("100.00")),
-            DisputePolicy::default(),
             opened,
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -2565,20 +2598,28 @@ fn buyer_may_escalate_at_the_supplier_response_deadline_and_not_one_second_befor
 }
 
 #[test]
-fn sweep_cancels_an_unpaid_order_at_30_days_and_not_one_second_before() {
+fn sweep_cancels_an_unpaid_order_one_second_after_30_days_and_not_at_30_days() {
+    // A clock fires strictly after its due instant: a payment started at
+    // that instant wins.
     let cases = [
+        ("confirmed + 30d", confirmed_at() + days(30), false),
         (
-            "confirmed + 30d − 1s",
-            confirmed_at() + days(30) - secs(1),
-            false,
+            "confirmed + 30d + 1s",
+            confirmed_at() + days(30) + secs(1),
+            true,
         ),
-        ("confirmed + 30d", confirmed_at() + days(30), true),
     ];
     for (name, now, cancelled) in cases {
         let mut o = drive(&spec(), OrderStatus::AwaitingInitialPayment);
+        assert_eq!(
+            o.next_sweep_due(),
+            Some(confirmed_at() + days(30) + secs(1)),
+            "{name}: due index"
+        );
         let events = o.sweep(now).unwrap_or_else(|e| panic!("{name}: {e}"));
         if cancelled {
             assert_eq!(o.status(), OrderStatus::Cancelled, "{name}");
+            assert_eq!(o.end_reason(), Some(EndReason::Unpaid), "{name}");
             assert!(
                 events.iter().any(|e| e.body
                     == EventBody::OrderCancelled {
@@ -2777,14 +2818,472 @@ fn late_shipment_and_pre_shipment_quality_disputes_end_when_receipt_is_confirmed
         assert_eq!(o.shipment().map(|s| s.late), Some(true), "{name}: late");
         let now = o.updated_at() + secs(1);
         let actual = o
-            .open_dispute_with(
-                &buyer(),
-                claim(reason, usd!("100.00")),
-                DisputePolicy::default(),
-                now,
-            )
+            .raise_dispute(&buyer(), claim(reason, usd!("100.00")), now)
             .map(|_| ())
             .map_err(rule);
         assert_eq!(actual, expected, "{name}");
+    }
+}
+
+// ---- issue 16: every order ends, bounded orders, rules that cannot be bent ---------
+
+#[test]
+fn long_text_of_2000_characters_is_accepted_and_2001_is_refused() {
+    let cases = [
+        ("2000 ASCII", "x".repeat(2000), true),
+        ("2001 ASCII", "x".repeat(2001), false),
+        ("2000 three-byte characters", "你".repeat(2000), true),
+        ("2001 three-byte characters", "你".repeat(2001), false),
+        ("4000, the old bound", "x".repeat(4000), false),
+        (
+            "2000 after trimming",
+            format!("  {}  ", "x".repeat(2000)),
+            true,
+        ),
+    ];
+    for (name, text, ok) in cases {
+        let parsed = LongText::parse(&text);
+        match ok {
+            true => assert!(parsed.is_ok(), "{name}"),
+            false => assert_eq!(
+                parsed.map(|_| ()),
+                Err(TextError::TooLong { max: 2000 }),
+                "{name}"
+            ),
+        }
+    }
+    assert_eq!(domain::dispute::MAX_TEXT_CHARS, 2000);
+}
+
+#[test]
+fn a_credit_line_approved_with_a_limit_of_0_00_is_refused_and_stays_pending() {
+    let cases = [
+        ("0.00", Usd::ZERO, Err(CreditError::LimitNotPositive)),
+        ("0.01", usd!("0.01"), Ok(())),
+        ("150000.00", usd!("150000.00"), Ok(())),
+    ];
+    for (name, limit, expected) in cases {
+        let mut line = CreditLine::apply(
+            uid("b-1"),
+            ApplicationId::parse("app_1").expect("valid application id"),
+            at(2025, 1, 1, 0, 0, 0),
+        );
+        let actual = line.approve(limit, at(2025, 1, 2, 0, 0, 0));
+        assert_eq!(actual, expected, "{name}");
+        if actual.is_err() {
+            assert_eq!(line.status(), CreditLineStatus::Pending, "{name}");
+            assert_eq!(line.available(), Usd::ZERO, "{name}");
+            // The buyer is not locked out: a later decision still applies.
+            line.approve(usd!("100.00"), at(2025, 1, 3, 0, 0, 0))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(line.status(), CreditLineStatus::Approved, "{name}");
+    }
+}
+
+#[test]
+fn only_assigned_iso_3166_alpha_2_country_codes_are_accepted() {
+    let cases = [
+        ("US", true),
+        ("CN", true),
+        ("DE", true),
+        ("GB", true),
+        ("ZW", true),
+        ("XX", false),
+        ("ZZ", false),
+        ("EU", false),
+        ("UK", false),
+        ("us", false),
+        ("USA", false),
+        ("U", false),
+        ("", false),
+    ];
+    for (code, ok) in cases {
+        assert_eq!(CountryCode::parse(code).is_ok(), ok, "{code:?}");
+        let json = serde_json::from_str::<CountryCode>(&format!("{code:?}"));
+        assert_eq!(json.is_ok(), ok, "{code:?} as JSON");
+    }
+}
+
+#[test]
+fn document_and_evidence_urls_must_be_https_with_a_host() {
+    let cases = [
+        ("https://docs.example.com/contract.pdf", true),
+        ("https://example.com", true),
+        ("javascript:alert(1)", false),
+        ("http://example.com/contract.pdf", false),
+        ("s3://contracts/ord_1.pdf", false),
+        ("data:text/html,<script>alert(1)</script>", false),
+        ("//example.com/a.pdf", false),
+        ("https://", false),
+        ("https://exa mple.com/", false),
+    ];
+    for (url, ok) in cases {
+        assert_eq!(HttpsUrl::parse(url).is_ok(), ok, "{url:?}");
+        let json = serde_json::json!({
+            "name": "contract.pdf",
+            "url": url,
+            "sha256": "ab".repeat(32),
+        });
+        let doc = serde_json::from_value::<DocumentRef>(json);
+        assert_eq!(doc.is_ok(), ok, "{url:?} in a document reference");
+    }
+}
+
+#[test]
+fn shipped_at_may_not_be_before_the_order_was_confirmed() {
+    let now = confirmed_at() + hours(2);
+    let cases = [
+        (
+            "before the order was created",
+            created_at() - hours(1),
+            Err(Rule::ShippedBeforeConfirmation),
+        ),
+        (
+            "confirmation − 1s",
+            confirmed_at() - secs(1),
+            Err(Rule::ShippedBeforeConfirmation),
+        ),
+        ("at confirmation", confirmed_at(), Ok(confirmed_at())),
+        ("now", now, Ok(now)),
+    ];
+    for (name, shipped, expected) in cases {
+        let mut o = drive(&spec(), OrderStatus::AwaitingShipment);
+        let actual = o
+            .ship(&supplier(), shipment(Some(shipped)), now)
+            .map(|_| o.shipment().expect("shipment").shipped_at)
+            .map_err(rule);
+        assert_eq!(actual, expected, "{name}");
+    }
+}
+
+#[test]
+fn a_payment_expires_strictly_after_10_working_days_past_its_window_and_pay_later_7_days_after_its_request()
+ {
+    // Requested Monday 3 March 2025, 11:00.
+    let eod = |d: u32| end_of_day(date(2025, 3, d));
+    let cases = [
+        ("card: latest Thu 6 → Thu 20", card("visa"), eod(20)),
+        (
+            "e-Checking: latest Mon 10 → Mon 24",
+            PaymentMethod::ECheck {
+                bank_country: CountryCode::US,
+                account_type: AccountType::Checking,
+            },
+            eod(24),
+        ),
+        (
+            "wire: latest Wed 12 → Wed 26",
+            PaymentMethod::TelegraphicTransfer,
+            eod(26),
+        ),
+        (
+            "Pay Later: 7 days for the agreement",
+            PaymentMethod::PayLater { term_months: 2 },
+            initial_paid_at() + days(7),
+        ),
+    ];
+    for (name, method, expires) in cases {
+        let line = approved_line(usd!("5000.00"), Usd::ZERO);
+        let account = receiving_account();
+        let mut o = drive(&spec(), OrderStatus::AwaitingInitialPayment);
+        let id = PaymentId::parse("pay_x").expect("valid payment id");
+        o.initiate_payment(
+            &buyer(),
+            PaymentRequest {
+                id: id.clone(),
+                stage: Stage::Initial,
+                method,
+            },
+            PaymentContext {
+                credit_line: Some(&line),
+                receiving_account: Some(&account),
+            },
+            initial_paid_at(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let kind = if name.starts_with("Pay Later") {
+            DeadlineKind::AgreementDue
+        } else {
+            DeadlineKind::PaymentExpires
+        };
+        assert!(
+            o.deadlines()
+                .iter()
+                .any(|d| d.kind == kind && d.due == expires && d.payment_id == Some(id.clone())),
+            "{name}: {:?}",
+            o.deadlines()
+        );
+        let expired = |events: &[domain::event::DomainEvent]| {
+            events
+                .iter()
+                .any(|e| matches!(e.body, EventBody::PaymentExpired { .. }))
+        };
+        let at_due = o.sweep(expires).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!expired(&at_due), "{name}: not at the due instant");
+        let after = o
+            .sweep(expires + secs(1))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(expired(&after), "{name}: one second later");
+        assert_eq!(o.status(), OrderStatus::AwaitingInitialPayment, "{name}");
+        assert_eq!(
+            o.payment(&id).and_then(|p| p.failure),
+            Some(FailureReason::Expired),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_unpaid_clock_keeps_what_was_left_when_a_payment_started_with_a_7_day_floor() {
+    // (name, payment started after confirmation, failed after that, days left)
+    let cases = [
+        ("at once", days(0), hours(1), 30),
+        ("after 10 days", days(10), days(2), 20),
+        ("after 23 days: exactly 7 left", days(23), days(1), 7),
+        ("after 25 days: 5 left, the floor", days(25), days(3), 7),
+        ("1 hour before the end", days(30) - hours(1), days(5), 7),
+        (
+            "at the due instant: the payment wins",
+            days(30),
+            hours(1),
+            7,
+        ),
+    ];
+    for (name, started, in_flight, left) in cases {
+        let mut o = drive(&spec(), OrderStatus::AwaitingInitialPayment);
+        assert_eq!(o.unpaid_due(), Some(confirmed_at() + days(30)), "{name}");
+        pay(&mut o, "pay_x", Stage::Initial, confirmed_at() + started);
+        assert_eq!(o.unpaid_due(), None, "{name}: paused");
+        let failed = confirmed_at() + started + in_flight;
+        o.apply_payment_report(
+            Provider::Card,
+            PaymentReport {
+                payment_id: PaymentId::parse("pay_x").expect("valid payment id"),
+                signal: PaymentSignal::Failed,
+                confirmed: None,
+                provider_reference: None,
+            },
+            failed,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(o.unpaid_due(), Some(failed + days(left)), "{name}");
+    }
+}
+
+#[test]
+fn the_sweep_escalates_strictly_after_each_dispute_deadline_and_at_its_first_run_after_a_rejection()
+{
+    use DisputeStatus::{Escalated, Negotiating, Open};
+    use EscalationGround::{NoSolutionInTime, SupplierNoResponse, SupplierRejected};
+    let opened = at(2025, 3, 12, 8, 30, 0);
+    // (name, responded, rejected, status, next check, asked, sweep's ground)
+    let cases = [
+        (
+            "silent, at +5d",
+            None,
+            None,
+            Open,
+            Some(days(5)),
+            days(5),
+            None,
+        ),
+        (
+            "silent, +5d + 1s",
+            None,
+            None,
+            Open,
+            Some(days(5)),
+            days(5) + secs(1),
+            Some(SupplierNoResponse),
+        ),
+        (
+            "responded in time, at +15d",
+            Some(hours(1)),
+            None,
+            Negotiating,
+            Some(days(15)),
+            days(15),
+            None,
+        ),
+        (
+            "responded in time, +15d + 1s",
+            Some(hours(1)),
+            None,
+            Negotiating,
+            Some(days(15)),
+            days(15) + secs(1),
+            Some(NoSolutionInTime),
+        ),
+        (
+            "responded late, +6d",
+            Some(days(6)),
+            None,
+            Negotiating,
+            Some(days(5)),
+            days(6),
+            Some(SupplierNoResponse),
+        ),
+        (
+            "rejected at +1h, at the rejection",
+            Some(hours(1)),
+            Some(hours(1)),
+            Negotiating,
+            Some(hours(1)),
+            hours(1),
+            None,
+        ),
+        (
+            "rejected at +1h, the next run",
+            Some(hours(1)),
+            Some(hours(1)),
+            Negotiating,
+            Some(hours(1)),
+            hours(1) + secs(1),
+            Some(SupplierRejected),
+        ),
+        ("escalated", None, None, Escalated, None, days(30), None),
+    ];
+    for (name, responded, rejected, status, next, asked, ground) in cases {
+        let mut d = dispute_opened(opened, DisputePolicy::default());
+        d.supplier_responded_at = responded.map(|r| opened + r);
+        d.supplier_rejected = rejected.is_some();
+        d.rejected_at = rejected.map(|r| opened + r);
+        d.status = status;
+        assert_eq!(
+            d.next_escalation_check(),
+            next.map(|n| opened + n),
+            "{name}: next check"
+        );
+        assert_eq!(d.sweep_escalation(opened + asked), ground, "{name}");
+    }
+}
+
+#[test]
+fn the_quality_window_follows_the_clocks_the_order_was_created_with() {
+    let shipped = at(2025, 3, 10, 10, 0, 0);
+    let custom = Clocks {
+        quality_days_after_shipment: 90,
+        quality_days_after_customs: 5,
+        ..Clocks::default()
+    };
+    let cases = [
+        ("default, no customs", Clocks::default(), None, days(180)),
+        (
+            "default, customs +3d",
+            Clocks::default(),
+            Some(days(3)),
+            days(18),
+        ),
+        ("90/5, no customs", custom, None, days(90)),
+        ("90/5, customs +3d", custom, Some(days(3)), days(8)),
+        ("90/5, customs +88d", custom, Some(days(88)), days(90)),
+    ];
+    for (name, clocks, customs, end) in cases {
+        assert_eq!(
+            quality_window_end(shipped, customs.map(|c| shipped + c), &clocks),
+            shipped + end,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_order_keeps_the_clocks_it_was_created_with() {
+    let clocks = Clocks {
+        unpaid_days: 10,
+        confirmation_days: 3,
+        confirmation_max_days: 5,
+        ..Clocks::default()
+    };
+    let new = NewOrder {
+        id: OrderId::parse("ord_1").expect("valid order id"),
+        counterparty: Counterparty::Supplier(uid("s-1")),
+        terms: spec().terms().expect("valid terms"),
+        clocks,
+    };
+    let (mut o, _) = Order::create(&buyer(), new, created_at()).expect("created");
+    assert_eq!(o.clocks(), &clocks);
+    assert_eq!(o.confirmation_due(), Some(created_at() + days(3)));
+    let json = serde_json::to_string(&o).expect("serializes");
+    let back: Order = serde_json::from_str(&json).expect("deserializes");
+    assert_eq!(back.clocks(), &clocks, "stored with the order");
+    let v = o.version();
+    o.confirm(&supplier(), v, &spec().limit, confirmed_at())
+        .expect("confirmed");
+    assert_eq!(o.unpaid_due(), Some(confirmed_at() + days(10)));
+}
+
+#[test]
+fn clock_settings_outside_their_range_are_refused_naming_the_variable() {
+    for s in domain::clocks::SETTINGS {
+        let var = format!("CLOCK_{}", s.name.to_ascii_uppercase());
+        let default = (s.get)(&Clocks::default());
+        let ok = Clocks::from_lookup(|k| (k == var).then(|| default.to_string()));
+        assert_eq!(ok, Ok(Clocks::default()), "{var} at its default");
+        for bad in [s.max + 1]
+            .into_iter()
+            .chain(s.min.checked_sub(1))
+            .map(|v| v.to_string())
+            .chain(["x".to_owned(), "-1".to_owned()])
+        {
+            let r = Clocks::from_lookup(|k| (k == var).then(|| bad.clone()));
+            assert!(
+                r.as_ref().is_err_and(|e| e.contains(&var)),
+                "{var}={bad}: {r:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_refused_command_ranks_404_403_409_429_422() {
+    let cases = [
+        (OrderError::NotFound, ErrorKind::NotFound),
+        (
+            OrderError::Forbidden {
+                action: domain::status::Action::Remind,
+                allowed: "buyer",
+            },
+            ErrorKind::Forbidden,
+        ),
+        (
+            OrderError::Conflict(domain::error::Conflict::AlreadyRejected),
+            ErrorKind::Conflict,
+        ),
+        (
+            OrderError::TooManyRequests {
+                what: "one reminder per party per 24 hours",
+                retry_after_secs: 60,
+            },
+            ErrorKind::TooManyRequests,
+        ),
+        (
+            OrderError::Rule(Rule::TooManyDisputes(3)),
+            ErrorKind::Unprocessable,
+        ),
+    ];
+    for (e, kind) in cases {
+        assert_eq!(e.kind(), kind, "{e}");
+    }
+}
+
+#[test]
+fn a_flag_is_about_money_or_about_an_event_or_a_date_and_only_the_latter_are_wrong_provider_and_overdue()
+ {
+    use FlagReason as F;
+    // (reason, money arrived and was not applied, about money)
+    let cases = [
+        (F::AmountMismatch, true, true),
+        (F::CurrencyMismatch, true, true),
+        (F::ContradictsFinalStatus, true, true),
+        (F::ClosedOrder, false, true),
+        (F::BeyondCoverage, false, true),
+        (F::WrongProvider, false, false),
+        (F::Overdue, false, false),
+    ];
+    for (reason, unapplied, money) in cases {
+        assert_eq!(reason.is_unapplied_money(), unapplied, "{reason:?}");
+        assert_eq!(reason.is_about_money(), money, "{reason:?}");
     }
 }

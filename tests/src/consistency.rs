@@ -16,7 +16,6 @@ use std::collections::BTreeSet;
 use app::table::{self, SCHEMA};
 use aws_adapters::schedule::{self, ScheduledEvent, TARGET_INPUT};
 use domain::Provider;
-use domain::dispute::DisputePolicy;
 use http_api::routes::{ROUTES, TRIGGERED, Trigger, all_functions, functions, logical_id};
 use http_api::webhook::{self, secret_variable};
 use serde_norway::{Mapping, Value};
@@ -1730,40 +1729,48 @@ fn the_sweep_sample_event_is_what_the_schedule_of_the_deployed_stack_sends() {
     );
 }
 
-// ---- disputes --------------------------------------------------------------------
+// ---- the lifecycle's clocks -------------------------------------------------------
 
-/// The template parameters of the dispute deadlines and the variables
-/// `http_api::dispute_policy_from_env` reads.
-const DISPUTE_DEADLINES: [(&str, &str); 2] = [
-    (
-        "DisputeSupplierResponseDays",
-        "DISPUTE_SUPPLIER_RESPONSE_DAYS",
-    ),
-    ("DisputeResolutionDays", "DISPUTE_RESOLUTION_DAYS"),
-];
+/// The function that creates orders (each order keeps the clocks it was
+/// created with).
+const CREATE_ORDER: &str = "create-order";
 
-/// The function that opens disputes (and so sets their deadlines).
-const OPEN_DISPUTE: &str = "open-dispute";
+/// `confirmation_days` → `ClockConfirmationDays`.
+fn clock_parameter(name: &str) -> String {
+    let mut out = String::from("Clock");
+    for part in name.split('_') {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    out
+}
 
-/// New disputes take their deadlines from two Number parameters whose
-/// defaults are the design's (5 and 15 days) and whose range the code
-/// accepts; only the function opening disputes gets them, as the variables
-/// it reads.
+/// Every clock of "every order ends" is a Number parameter whose default is
+/// the product's rule and whose range is the one the code accepts; only the
+/// function creating orders gets them, as the `CLOCK_<NAME>` variables it
+/// reads.
 #[test]
-fn open_dispute_takes_its_deadlines_from_the_template_parameters() {
+fn create_order_takes_every_clock_from_the_template_parameters() {
+    use domain::clocks::{Clocks, SETTINGS};
     let template = template();
-    let default = DisputePolicy::default();
-    let defaults = [default.supplier_response_days, default.resolution_days];
-    let id = logical_id(OPEN_DISPUTE);
+    let default = Clocks::default();
+    let id = logical_id(CREATE_ORDER);
     let env = resource(&template, &id)["Properties"]["Environment"]["Variables"]
         .as_mapping()
         .unwrap_or_else(|| panic!("{id}: Environment.Variables"));
     let names: BTreeSet<&str> = env.keys().filter_map(Value::as_str).collect();
-    let variables: BTreeSet<&str> = DISPUTE_DEADLINES.iter().map(|(_, v)| *v).collect();
-    assert_eq!(names, variables, "{id}: Environment.Variables");
-    let mut bounds = Vec::new();
-    for ((parameter, variable), days) in DISPUTE_DEADLINES.into_iter().zip(defaults) {
-        let p = &template["Parameters"][parameter];
+    let variables: Vec<String> = SETTINGS
+        .iter()
+        .map(|s| format!("CLOCK_{}", s.name.to_ascii_uppercase()))
+        .collect();
+    let expected: BTreeSet<&str> = variables.iter().map(String::as_str).collect();
+    assert_eq!(names, expected, "{id}: Environment.Variables");
+    for (s, variable) in SETTINGS.iter().zip(&variables) {
+        let parameter = clock_parameter(s.name);
+        let p = &template["Parameters"][parameter.as_str()];
         assert_eq!(
             p["Type"].as_str(),
             Some("Number"),
@@ -1771,54 +1778,40 @@ fn open_dispute_takes_its_deadlines_from_the_template_parameters() {
         );
         assert_eq!(
             number(&p["Default"]),
-            Some(i64::from(days)),
-            "parameter {parameter}: Default (DisputePolicy::default())"
+            Some(i64::from((s.get)(&default))),
+            "parameter {parameter}: Default (Clocks::default())"
         );
-        let (min, max) = (number(&p["MinValue"]), number(&p["MaxValue"]));
         assert_eq!(
-            (min, max),
-            (Some(1), Some(365)),
-            "parameter {parameter}: range"
+            (number(&p["MinValue"]), number(&p["MaxValue"])),
+            (Some(i64::from(s.min)), Some(i64::from(s.max))),
+            "parameter {parameter}: range (domain::clocks::SETTINGS)"
         );
-        bounds.push((variable, min.unwrap_or(1), max.unwrap_or(365)));
         assert_eq!(
-            ref_target(&env[variable]),
-            Some(parameter),
+            ref_target(&env[variable.as_str()]),
+            Some(parameter.as_str()),
             "{id}: {variable} is the !Ref of {parameter}"
         );
     }
-    for function in all_functions().into_iter().filter(|f| *f != OPEN_DISPUTE) {
+    for function in all_functions().into_iter().filter(|f| *f != CREATE_ORDER) {
         let id = logical_id(function);
         let env = &resource(&template, &id)["Properties"]["Environment"]["Variables"];
-        for (_, variable) in DISPUTE_DEADLINES {
-            assert!(
-                env[variable].is_null(),
-                "{id}: {variable} is open-dispute's"
-            );
+        if let Some(env) = env.as_mapping() {
+            for name in env.keys().filter_map(Value::as_str) {
+                assert!(
+                    !name.starts_with("CLOCK_"),
+                    "{id}: {name} is create-order's"
+                );
+            }
         }
     }
-    // What the code makes of the parameters' defaults and bounds.
-    let policy = |pick: fn(&(&str, i64, i64)) -> i64| {
-        http_api::dispute_policy_from(|k| {
-            bounds
-                .iter()
-                .find(|b| b.0 == k)
-                .map(|b| pick(b).to_string())
-        })
-    };
-    assert_eq!(
-        http_api::dispute_policy_from(|k| {
-            DISPUTE_DEADLINES
-                .iter()
-                .zip(defaults)
-                .find(|((_, v), _)| *v == k)
-                .map(|(_, d)| d.to_string())
-        }),
-        Ok(default),
-        "the parameters' defaults are the design's"
-    );
-    assert!(policy(|b| b.1).is_ok(), "the lowest values are accepted");
-    assert!(policy(|b| b.2).is_ok(), "the highest values are accepted");
+    // What the code makes of the parameters' defaults: the product's rules.
+    let from_defaults = Clocks::from_lookup(|k| {
+        SETTINGS
+            .iter()
+            .find(|s| format!("CLOCK_{}", s.name.to_ascii_uppercase()) == k)
+            .map(|s| (s.get)(&default).to_string())
+    });
+    assert_eq!(from_defaults, Ok(default), "the parameters' defaults");
 }
 
 /// The arbiters' listing (`GET /v1/disputes`, decide-dispute) reads the

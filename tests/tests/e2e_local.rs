@@ -1427,8 +1427,9 @@ fn assert_aws_backend_holds_what_was_published(app: &App) -> Vec<(String, String
         assert_eq!(status, last["detail"]["status"], "{id}");
         let order_id = OrderId::parse(id.as_str()).expect("order id");
         let history = rt
-            .block_on(store.history(&order_id))
-            .unwrap_or_else(|e| panic!("history of {id}: {e}"));
+            .block_on(store.history(&order_id, &app::page::PageRequest::first(100)))
+            .unwrap_or_else(|e| panic!("history of {id}: {e}"))
+            .items;
         let stored: Vec<&str> = history.iter().map(|e| e.body.detail_type()).collect();
         assert_eq!(stored, detail_types(events), "{id}");
         statuses.push((id.clone(), status.as_str().expect("status").to_owned()));
@@ -1558,7 +1559,8 @@ fn dispute_escalated_on_time_decided_and_refunded(app: &App) -> String {
 
     // The supplier stays silent: not escalated a minute before 5 days, by
     // the schedule once 5 days have passed (business time; the exact
-    // second is the domain's tests' business).
+    // second — strictly after the deadline — is the domain's tests'
+    // business).
     let due = instant(&opened["supplier_response_due"]);
     let now = instant(&app.get("/_local/clock", None).expect(200)["now"]);
     // Whole seconds, rounded up: after both advances business time is at
@@ -1567,7 +1569,7 @@ fn dispute_escalated_on_time_decided_and_refunded(app: &App) -> String {
     app.advance(to_due - 60);
     let report = app.run_schedules();
     assert_eq!(report["escalated"], 0, "{report}");
-    app.advance(60);
+    app.advance(61);
     let report = app.run_schedules();
     assert_eq!(report["escalated"], 1, "{report}");
     let dispute = &app.order(&p.buyer, &id)["dispute"];
@@ -1583,8 +1585,8 @@ fn dispute_escalated_on_time_decided_and_refunded(app: &App) -> String {
     assert_eq!(app.run_schedules()["changed"], 0);
     assert_eq!(app.order(&p.buyer, &id)["version"], version);
 
-    // The arbiter's queue holds it; the decision refunds 2,000.00 and the
-    // inspection fee on top.
+    // The arbiter's queue holds it; the decision refunds everything paid,
+    // 3,000.00 (which closes the order), and the inspection fee on top.
     let queue = app
         .get("/v1/disputes?status=escalated", Some(&p.arbiter))
         .expect(200);
@@ -1601,7 +1603,7 @@ fn dispute_escalated_on_time_decided_and_refunded(app: &App) -> String {
         .post(
             &format!("/v1/orders/{id}/dispute/decision"),
             Some(&p.arbiter),
-            &json!({"outcome": "supplier_at_fault", "refund_amount": "2000.00"}),
+            &json!({"outcome": "supplier_at_fault", "refund_amount": "3000.00"}),
         )
         .expect(200);
     assert_eq!(decided["outcome"], "supplier_at_fault");
@@ -1632,7 +1634,7 @@ fn dispute_escalated_on_time_decided_and_refunded(app: &App) -> String {
     });
     assert_eq!(
         Some(total),
-        domain::Usd::parse("2000.00")
+        domain::Usd::parse("3000.00")
             .ok()
             .and_then(|u| u.checked_add(fee).ok())
     );
@@ -1681,4 +1683,204 @@ fn a_dispute_escalates_on_time_is_decided_and_its_split_refund_settles() {
 #[test]
 fn a_dispute_escalates_on_time_is_decided_and_its_split_refund_settles_on_moto() {
     dispute_escalated_on_time_decided_and_refunded(&spawn_app_on_moto());
+}
+
+// ---- every order ends: the sweep's clocks, over HTTP ------------------------------
+
+/// Orders nobody finishes — a draft nobody confirms, a card payment its
+/// provider never confirms, an order shipped whose balance never comes, an
+/// order paid in full whose receipt is never confirmed (extended once) —
+/// each reach their end as business time runs on and the schedule runs;
+/// every reservation is released and everything is published. On the way:
+/// a second reminder the same day is 429 with `Retry-After`, unknown query
+/// parameters and a tampered cursor are 400, the history reads a page at a
+/// time, and a small compensation leaves its order going.
+fn orders_nobody_finishes_end(app: &App) -> Vec<String> {
+    let p = parties();
+    app.call(
+        "PUT",
+        "/v1/suppliers/sup-1/assurance-limit",
+        Some(&p.arbiter),
+        Some(&json!({"limit": "100000.00"})),
+    )
+    .expect(200);
+    let card = json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"});
+    let paid = |id: &str, stage: &str| {
+        let mut body = card.clone();
+        body["stage"] = json!(stage);
+        let payment = app.pay(&p.buyer, id, &body);
+        app.deliver(
+            "card",
+            &payment_event("succeeded", id, &payment, None),
+            None,
+        );
+    };
+    let ship = |id: &str| {
+        app.post(
+            &format!("/v1/orders/{id}/shipment"),
+            Some(&p.supplier),
+            &json!({"carrier": "DHL", "tracking_number": "JD1"}),
+        )
+        .expect(200)
+    };
+
+    // A draft nobody confirms; its buyer reminds the supplier once a day.
+    let draft = create_order(app, &p.buyer, date_in(60));
+    let draft = draft["id"].as_str().expect("id").to_owned();
+    let remind = format!("/v1/orders/{draft}/remind");
+    app.post(&remind, Some(&p.buyer), &json!({})).expect(200);
+    let again = app.post(&remind, Some(&p.buyer), &json!({}));
+    assert_eq!(again.status, 429, "{}", again.body);
+    let wait: i64 = again
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((86_000..=86_400).contains(&wait), "{wait}");
+    // Unknown query parameters, a tampered cursor: 400.
+    app.get("/v1/orders?supplier_id=sup-2", Some(&p.buyer))
+        .expect(400);
+    let forged = ::app::page::Cursor::encode(&::app::page::CursorPosition {
+        partition: "BUYER#buyer-1".into(),
+        sort_key: String::new(),
+        order_id: String::new(),
+    });
+    app.get(
+        &format!("/v1/orders?cursor={}", forged.as_str()),
+        Some(&p.buyer),
+    )
+    .expect(400);
+
+    // A card payment never confirmed.
+    let silent = confirmed_order(app, &p, &json!({"limit": "100000.00"}));
+    let never = app.pay(&p.buyer, &silent, &card);
+    // Shipped; the balance never comes.
+    let unpaid = confirmed_order(app, &p, &json!({"limit": "100000.00"}));
+    paid(&unpaid, "initial");
+    assert_eq!(ship(&unpaid)["status"], "shipped");
+    // Paid in full; receipt never confirmed; the buyer takes 15 more days.
+    let unreceived = confirmed_order(app, &p, &json!({"limit": "100000.00"}));
+    paid(&unreceived, "initial");
+    ship(&unreceived);
+    paid(&unreceived, "balance");
+    let extended = app
+        .post(
+            &format!("/v1/orders/{unreceived}/receipt/extension"),
+            Some(&p.buyer),
+            &json!({}),
+        )
+        .expect(200);
+    assert_eq!(extended["receipt"]["extensions_used"], 1);
+    // A compensation: the order goes on, its reservation shrinks.
+    let compensated = confirmed_order(app, &p, &json!({"limit": "100000.00"}));
+    paid(&compensated, "initial");
+    app.post(
+        &format!("/v1/orders/{compensated}/dispute"),
+        Some(&p.buyer),
+        &json!({"reason": "quality", "requested_refund": "1.00",
+            "description": "one scratched sample"}),
+    )
+    .expect(201);
+    let agreed = app
+        .post(
+            &format!("/v1/orders/{compensated}/dispute/responses"),
+            Some(&p.supplier),
+            &json!({"action": "accept"}),
+        )
+        .expect(200);
+    assert_eq!(agreed["order_status"], "awaiting_shipment", "{agreed}");
+    let o = app.order(&p.buyer, &compensated);
+    assert_eq!(o["coverage"]["reserved"]["amount"], "1499.00", "{o}");
+    let part = o["refunds"][0].clone();
+    app.deliver(
+        "card",
+        &json!({"type": "refund.succeeded", "data": {"refund_id": part["id"],
+            "order_id": compensated, "amount": part["amount"]["amount"]}}),
+        None,
+    );
+    assert_eq!(ship(&compensated)["status"], "shipped");
+    paid(&compensated, "balance");
+    app.post(
+        &format!("/v1/orders/{compensated}/receipt"),
+        Some(&p.buyer),
+        &json!({}),
+    )
+    .expect(200);
+
+    // Business time runs on for 100 days, the schedule every 10.
+    for _ in 0..10 {
+        app.advance(10 * 86_400);
+        app.run_schedules();
+    }
+    let status = |id: &str| {
+        let o = app.order(&p.buyer, id);
+        (
+            o["status"].as_str().unwrap_or_default().to_owned(),
+            o["status_reason"].as_str().map(str::to_owned),
+        )
+    };
+    assert_eq!(
+        status(&draft),
+        ("cancelled".into(), Some("not_confirmed".into()))
+    );
+    assert_eq!(status(&silent), ("cancelled".into(), Some("unpaid".into())));
+    let o = app.order(&p.buyer, &silent);
+    assert_eq!(payment_in(&o, &never)["failure_reason"], "expired", "{o}");
+    assert_eq!(
+        status(&unpaid),
+        ("closed".into(), Some("balance_unpaid".into()))
+    );
+    assert_eq!(status(&unreceived), ("completed".into(), None));
+    assert_eq!(status(&compensated), ("completed".into(), None));
+    let limit = app
+        .get("/v1/suppliers/sup-1/assurance-limit", Some(&p.arbiter))
+        .expect(200);
+    assert_eq!(limit["reserved"]["amount"], "0.00", "{limit}");
+
+    // The silent order's history, a page at a time, is the whole history.
+    let path = format!("/v1/orders/{silent}/history");
+    let whole = app.get(&path, Some(&p.buyer)).expect(200)["items"].clone();
+    let mut paged = Vec::new();
+    let mut next = format!("{path}?limit=3");
+    loop {
+        let page = app.get(&next, Some(&p.buyer)).expect(200);
+        paged.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => next = format!("{path}?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(Value::Array(paged), whole);
+    for id in [&draft, &silent, &unpaid, &unreceived, &compensated] {
+        assert_eq!(
+            detail_types(&app.events(id)),
+            app.history(&p.buyer, id),
+            "{id}: all published"
+        );
+    }
+    assert!(app.dead_letters().is_empty());
+    vec![draft, silent, unpaid, unreceived, compensated]
+}
+
+#[test]
+fn orders_nobody_finishes_are_ended_by_the_sweep() {
+    orders_nobody_finishes_end(&spawn_app());
+}
+
+#[test]
+fn orders_nobody_finishes_are_ended_by_the_sweep_on_moto() {
+    let app = spawn_app_on_moto();
+    let ids = orders_nobody_finishes_end(&app);
+    // What the table holds is what the API answered.
+    let rt = runtime();
+    let target = moto_target(&app);
+    let config = rt.block_on(sdk_config(&target.endpoint));
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), target.table.clone());
+    let statuses: Vec<String> = ids
+        .iter()
+        .map(|id| load(&rt, &store, id).status().to_string())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["cancelled", "cancelled", "closed", "completed", "completed"]
+    );
 }

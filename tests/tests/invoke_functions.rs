@@ -38,7 +38,7 @@ use domain::contract::{
 };
 use domain::coverage::CoverageType;
 use domain::dispute::{
-    DisputeOutcome, DisputePolicy, DisputeReason, DisputeStatus, EscalationGround, ResponseAction,
+    DisputeOutcome, DisputeReason, DisputeStatus, EscalationGround, ResponseAction,
 };
 use domain::event::DomainEvent;
 use domain::ids::{OrderId, PaymentId, UserId};
@@ -299,7 +299,7 @@ impl Fixture {
     fn commit(&self, order: &Order, expected: Option<u64>, events: &[DomainEvent], now: Timestamp) {
         self.block_on(self.store.commit(Commit {
             order,
-            expected_version: expected,
+            expected_revision: expected,
             events,
             idempotency: None,
             dedup: None,
@@ -334,6 +334,7 @@ impl Fixture {
                 id: OrderId::parse(id).unwrap_or_else(|e| panic!("{e}")),
                 counterparty: Counterparty::Supplier(user(SUPPLIER)),
                 terms: sample_terms(initial),
+                clocks: domain::clocks::Clocks::default(),
             },
             now,
         )
@@ -435,7 +436,7 @@ impl Fixture {
         let mut order = self.paid("1500.00", now);
         let buyer = caller(BUYER, Role::Buyer);
         self.step(&mut order, now, |o| {
-            o.open_dispute_with(
+            o.raise_dispute(
                 &buyer,
                 OpenDispute {
                     reason: DisputeReason::Quality,
@@ -443,7 +444,6 @@ impl Fixture {
                     description: long_text("38 of the 100 LED panels fail the IP65 test"),
                     evidence: Vec::new(),
                 },
-                DisputePolicy::default(),
                 now,
             )
         });
@@ -834,6 +834,47 @@ fn create_order_answers_its_sample_event() {
     let stored = fx.stored(id);
     assert_eq!(stored.buyer_id().as_str(), BUYER);
     assert_eq!(stored.status(), OrderStatus::AwaitingConfirmation);
+    assert!(
+        stored.clocks().is_default(),
+        "no CLOCK_ variable: the defaults"
+    );
+}
+
+/// The order keeps the clocks the function was configured with
+/// (`CLOCK_<NAME>`, the template's `Clock<Name>` parameters): its draft
+/// clock and its future disputes' deadlines follow them.
+#[test]
+fn create_order_gives_the_order_the_configured_clocks() {
+    let fx = Fixture::new();
+    let raw = fx.run(
+        "create-order",
+        &[
+            ("CLOCK_CONFIRMATION_DAYS", "10"),
+            ("CLOCK_DISPUTE_SUPPLIER_RESPONSE_DAYS", "3"),
+            ("CLOCK_DISPUTE_RESOLUTION_DAYS", "8"),
+        ],
+        &[sample_event("create-order")],
+    );
+    let answer = decode("create-order", &raw[0]);
+    answer.expect("create-order", 201);
+    let b = &answer.body;
+    let created = instant(&b["created_at"]);
+    let due = b["deadlines"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["kind"] == "confirmation_due"))
+        .unwrap_or_else(|| panic!("a confirmation deadline: {b}"));
+    assert_eq!(instant(&due["due"]), created + TimeDelta::days(10), "{b}");
+    let stored = fx.stored(b["id"].as_str().unwrap_or_default());
+    let c = stored.clocks();
+    assert_eq!(
+        (
+            c.confirmation_days,
+            c.disputes.supplier_response_days,
+            c.disputes.resolution_days,
+            c.unpaid_days
+        ),
+        (10, 3, 8, 30)
+    );
 }
 
 #[test]
@@ -1242,8 +1283,12 @@ fn process_payment_events_answers_its_sample_event() {
         "applied once, not twice"
     );
     let history = fx
-        .block_on(fx.store.history(order.id()))
-        .unwrap_or_else(|e| panic!("{e:?}"));
+        .block_on(
+            fx.store
+                .history(order.id(), &app::page::PageRequest::first(100)),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .items;
     let succeeded = history
         .iter()
         .filter(|e| e.body.detail_type() == "PaymentSucceeded")
@@ -1343,8 +1388,12 @@ fn resolve_payment_answers_its_sample_event() {
     assert_eq!(stored.status(), OrderStatus::AwaitingShipment);
     assert_eq!(stored.version(), flagged.version() + 1);
     let history = fx
-        .block_on(fx.store.history(&order))
-        .unwrap_or_else(|e| panic!("{e:?}"));
+        .block_on(
+            fx.store
+                .history(&order, &app::page::PageRequest::first(100)),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .items;
     assert!(
         history
             .iter()
@@ -1409,9 +1458,9 @@ fn retargeted(
 
 /// The buyer (`buyer-1`) opens a quality dispute on ord_sample1, paid and
 /// awaiting shipment, for 750.00 with the SGS report as evidence: 201 with
-/// the dispute, open, its deadlines the template's parameters away (given
-/// here as 3 and 8 days, not the defaults, so the variables are seen to
-/// count).
+/// the dispute, open, its deadlines the order's clocks away (5 and 15
+/// days: the order was created with the defaults; `CLOCK_` variables of
+/// open-dispute itself change nothing, the order keeps its clocks).
 #[test]
 fn open_dispute_answers_its_sample_event() {
     let fx = Fixture::new();
@@ -1419,8 +1468,8 @@ fn open_dispute_answers_its_sample_event() {
     let raw = fx.run(
         "open-dispute",
         &[
-            ("DISPUTE_SUPPLIER_RESPONSE_DAYS", "3"),
-            ("DISPUTE_RESOLUTION_DAYS", "8"),
+            ("CLOCK_DISPUTE_SUPPLIER_RESPONSE_DAYS", "3"),
+            ("CLOCK_DISPUTE_RESOLUTION_DAYS", "8"),
         ],
         &[sample_event("open-dispute")],
     );
@@ -1435,12 +1484,12 @@ fn open_dispute_answers_its_sample_event() {
     let opened = instant(&b["opened_at"]);
     assert_eq!(
         instant(&b["supplier_response_due"]),
-        opened + TimeDelta::days(3),
+        opened + TimeDelta::days(5),
         "{b}"
     );
     assert_eq!(
         instant(&b["resolution_due"]),
-        opened + TimeDelta::days(8),
+        opened + TimeDelta::days(15),
         "{b}"
     );
 
@@ -1451,8 +1500,8 @@ fn open_dispute_answers_its_sample_event() {
     assert_eq!(d.status, DisputeStatus::Open);
     assert_eq!(d.reason, DisputeReason::Quality);
     assert_eq!(d.requested_refund, usd("750.00"));
-    assert_eq!(d.supplier_response_due, d.opened_at + TimeDelta::days(3));
-    assert_eq!(d.resolution_due, d.opened_at + TimeDelta::days(8));
+    assert_eq!(d.supplier_response_due, d.opened_at + TimeDelta::days(5));
+    assert_eq!(d.resolution_due, d.opened_at + TimeDelta::days(15));
     let evidence: Vec<&str> = d
         .entries
         .iter()
@@ -1598,8 +1647,12 @@ fn decide_dispute_answers_its_sample_event() {
     assert_eq!(d.refund_amount, Some(usd("750.00")));
     let order = OrderId::parse(ORDER).unwrap_or_else(|e| panic!("{e}"));
     let history = fx
-        .block_on(fx.store.history(&order))
-        .unwrap_or_else(|e| panic!("{e:?}"));
+        .block_on(
+            fx.store
+                .history(&order, &app::page::PageRequest::first(100)),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .items;
     assert!(
         history
             .iter()
@@ -1694,8 +1747,9 @@ fn events_in_the_outbox(fx: &Fixture) -> Vec<DomainEvent> {
     let mut history = Vec::new();
     for id in [sample.id(), other.id()] {
         history.extend(
-            fx.block_on(fx.store.history(id))
-                .unwrap_or_else(|e| panic!("history of {id}: {e:?}")),
+            fx.block_on(fx.store.history(id, &app::page::PageRequest::first(100)))
+                .unwrap_or_else(|e| panic!("history of {id}: {e:?}"))
+                .items,
         );
     }
     let pending = outbox(fx);
@@ -1817,8 +1871,9 @@ fn histories(fx: &Fixture, orders: &[&str]) -> Vec<DomainEvent> {
         .iter()
         .flat_map(|id| {
             let id = OrderId::parse(*id).unwrap_or_else(|e| panic!("{e}"));
-            fx.block_on(fx.store.history(&id))
+            fx.block_on(fx.store.history(&id, &app::page::PageRequest::first(100)))
                 .unwrap_or_else(|e| panic!("history of {id}: {e:?}"))
+                .items
         })
         .collect()
 }

@@ -154,7 +154,7 @@ impl Bench {
                 backend: store,
                 clock: FixedClock::at(now),
                 ids: http_api::new_order_id,
-                disputes: domain::dispute::DisputePolicy::default(),
+                clocks: domain::clocks::Clocks::default(),
             },
             capture,
             counter,
@@ -520,7 +520,7 @@ pub async fn disputed(bench: &mut Bench) -> Result<Lifecycle, String> {
         BUYER,
         json!({"reason": "quality", "requested_refund": "500.00",
             "description": "Panels flicker; not IP65 as agreed",
-            "evidence": [{"name": "photos.zip", "url": "s3://evidence/photos.zip",
+            "evidence": [{"name": "photos.zip", "url": "https://evidence.example.com/photos.zip",
                 "sha256": "a".repeat(64)}]}),
     )
     .await?;

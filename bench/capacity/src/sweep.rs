@@ -45,6 +45,7 @@ fn order(
             id,
             counterparty: Counterparty::Supplier(p.supplier.id.clone()),
             terms: app::contract::terms(),
+            clocks: domain::clocks::Clocks::default(),
         },
         t0(),
     )
@@ -94,7 +95,7 @@ pub async fn run(
             store
                 .commit(Commit {
                     order: &o,
-                    expected_version: None,
+                    expected_revision: None,
                     events: &events,
                     idempotency: None,
                     dedup: None,

@@ -37,13 +37,13 @@ environment:
                        sweep of escalate-stale-disputes) at business time,
                        0-86400 (default 60; 0: no ticker, POST
                        /_local/schedules/run only)
-  DISPUTE_SUPPLIER_RESPONSE_DAYS
-                       days a supplier has to answer a dispute before it is
-                       escalated, 1-365 (default 5)
-  DISPUTE_RESOLUTION_DAYS
-                       days from opening by which a dispute must be solved
-                       before it is escalated, 1-365 (default 15; not fewer
-                       than DISPUTE_SUPPLIER_RESPONSE_DAYS)
+  CLOCK_<NAME>         the lifecycle's clocks in days, for orders created from
+                       then on, e.g. CLOCK_CONFIRMATION_DAYS (30),
+                       CLOCK_UNPAID_DAYS (30), CLOCK_BALANCE_DAYS (30),
+                       CLOCK_RECEIPT_DAYS (30), CLOCK_NOT_SHIPPED_DAYS (30),
+                       CLOCK_DISPUTE_SUPPLIER_RESPONSE_DAYS (5),
+                       CLOCK_DISPUTE_RESOLUTION_DAYS (15); every name, its
+                       default and range: docs/rules.md
   AWS_ENDPOINT_URL     if set (a moto server, or real AWS): AWS-endpoint mode,
                        the DynamoDB, SQS and EventBridge adapters instead of
                        the embedded backend; a missing table, bus or queue is
@@ -174,7 +174,7 @@ fn serve() -> ExitCode {
         if let Some(settings) = aws_settings() {
             return serve_aws(listener, bound, jwt, secrets, settings, config).await;
         }
-        let stack = Arc::new(Stack::embedded(jwt, secrets).with_disputes(config.disputes));
+        let stack = Arc::new(Stack::embedded(jwt, secrets).with_clocks(config.clocks));
         tokio::spawn(local_stack::queue::run_consumer(Arc::clone(&stack)));
         run(
             listener,
@@ -193,14 +193,14 @@ fn serve() -> ExitCode {
 #[derive(Debug, Clone, Copy)]
 struct Config {
     ticker: TickerConfig,
-    disputes: domain::dispute::DisputePolicy,
+    clocks: domain::clocks::Clocks,
 }
 
 impl Config {
     fn from_env() -> Result<Config, String> {
         Ok(Config {
             ticker: TickerConfig::from_env()?,
-            disputes: http_api::dispute_policy_from_env()?,
+            clocks: http_api::clocks_from_env()?,
         })
     }
 }
@@ -270,7 +270,7 @@ async fn serve_aws(
         secrets,
     };
     let stack = Arc::new(
-        Stack::new(connected.store, connected.bus, webhooks, jwt).with_disputes(config.disputes),
+        Stack::new(connected.store, connected.bus, webhooks, jwt).with_clocks(config.clocks),
     );
     tokio::spawn(local_stack::sqs::run_poller(Arc::clone(&stack)));
     run(listener, bound, stack, backend, "aws", config).await
@@ -308,8 +308,9 @@ async fn run<B: Backend, U: EventBus + 'static, Q: StackQueue>(
         port = bound,
         backend = kind,
         ticker_seconds = config.ticker.interval.map_or(0, |i| i.as_secs()),
-        dispute_supplier_response_days = config.disputes.supplier_response_days,
-        dispute_resolution_days = config.disputes.resolution_days,
+        dispute_supplier_response_days = config.clocks.disputes.supplier_response_days,
+        dispute_resolution_days = config.clocks.disputes.resolution_days,
+        default_clocks = config.clocks.is_default(),
         "local stack ready"
     );
     match server::serve_with_ticker(listener, stack, config.ticker).await {
@@ -324,9 +325,16 @@ async fn run<B: Backend, U: EventBus + 'static, Q: StackQueue>(
 fn quickstart(port: u16, backend: &str, config: &Config) -> String {
     let url = format!("http://127.0.0.1:{port}");
     let ticker = config.ticker.describe();
+    let c = &config.clocks;
     let (respond, resolve) = (
-        config.disputes.supplier_response_days,
-        config.disputes.resolution_days,
+        c.disputes.supplier_response_days,
+        c.disputes.resolution_days,
+    );
+    let (draft, unpaid, balance, receipt) = (
+        c.confirmation_days,
+        c.unpaid_days,
+        c.balance_days,
+        c.receipt_days,
     );
     format!(
         "  backend   {backend}
@@ -341,6 +349,9 @@ fn quickstart(port: u16, backend: &str, config: &Config) -> String {
   schedules POST {url}/_local/schedules/run  (the deadline sweep, now, at business time)
             {ticker}
             disputes escalate after {respond} days unanswered, {resolve} unsolved
+            every order ends: drafts cancelled after {draft} days, unpaid orders
+            after {unpaid}, balance due {balance} days after delivery, receipt
+            confirmed {receipt} days in (CLOCK_<NAME> in days sets each clock)
   provider  POST {url}/_local/providers/card/events  (body: a webhook body, e.g.
             {{\"type\":\"payment.succeeded\",\"data\":{{...}}}}; signed and delivered)
   stop      Ctrl-C"

@@ -22,7 +22,7 @@ use app::memory::{MemoryBackend, MemoryBus};
 use app::ports::{Backend, Clock, EventBus};
 use chrono::TimeDelta;
 use domain::calendar::Timestamp;
-use domain::dispute::DisputePolicy;
+use domain::clocks::Clocks;
 use domain::event::DomainEvent;
 use http_api::Api;
 use http_api::problem::error_chain;
@@ -124,7 +124,7 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
                 backend,
                 clock: clock.clone(),
                 ids: http_api::new_order_id,
-                disputes: DisputePolicy::default(),
+                clocks: Clocks::default(),
             },
             webhooks,
             consumed: Consumed::default(),
@@ -136,12 +136,11 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
         }
     }
 
-    /// The dispute deadlines the handlers apply (default: the design's
-    /// 5 and 15 days; the binary reads them with
-    /// `http_api::dispute_policy_from_env`).
+    /// The clocks new orders get (default: the product's; the binary reads
+    /// them with `http_api::clocks_from_env`, `CLOCK_<NAME>` in days).
     #[must_use]
-    pub fn with_disputes(mut self, policy: DisputePolicy) -> Self {
-        self.api.disputes = policy;
+    pub fn with_clocks(mut self, clocks: Clocks) -> Self {
+        self.api.clocks = clocks;
         self
     }
 

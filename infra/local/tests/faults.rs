@@ -407,7 +407,7 @@ fn journey(app: &App, i: usize, p: &Parties) -> String {
         "POST",
         &path("/dispute/decision"),
         &p.arbiter,
-        Some(&json!({"outcome": "supplier_at_fault", "refund_amount": "2000.00"})),
+        Some(&json!({"outcome": "supplier_at_fault", "refund_amount": "3000.00"})),
         200,
     );
     let order = app.expect("GET", &path(""), &p.buyer, None, 200);
@@ -597,7 +597,7 @@ fn at_20_percent_aws_faults_every_order_ends_right_and_no_money_is_lost_or_doubl
                     "order {i}: {history:?}"
                 );
                 refunds_applied += 2;
-                let decided = Usd::parse("2000.00")
+                let decided = Usd::parse("3000.00")
                     .expect("usd")
                     .checked_add(fee)
                     .expect("usd");

@@ -127,10 +127,14 @@ impl ConsumeError {
     }
 
     /// Whether the handler reports the message in `batchItemFailures`: every
-    /// store failure (retried; a persistent one ends in the DLQ). Malformed
-    /// and unknown events and domain refusals are acknowledged and logged.
+    /// store failure (retried; a persistent one ends in the DLQ) but an
+    /// order the store refuses for size, which no redelivery changes (the
+    /// order's bounds keep it from happening; should it still, the event is
+    /// acknowledged and logged as an error, never dead-lettered because an
+    /// order grew). Malformed and unknown events and domain refusals are
+    /// acknowledged and logged.
     pub fn report_as_failure(&self) -> bool {
-        matches!(self, ConsumeError::Store(_))
+        matches!(self, ConsumeError::Store(e) if !matches!(e, StoreError::TooLarge))
     }
 }
 
@@ -215,12 +219,12 @@ async fn apply_to_order<B: Backend>(
         let Some(mut order) = loaded.order else {
             return Err(ConsumeError::UnknownOrder);
         };
-        let before = order.version();
+        let before = order.revision();
         let events = apply_report(&mut order, message, event, now)?;
         let result = backend
             .commit(Commit {
                 order: &order,
-                expected_version: Some(before),
+                expected_revision: Some(before),
                 events: &events,
                 idempotency: None,
                 dedup: Some(mark),

@@ -7,9 +7,7 @@ use chrono::TimeDelta;
 use domain::actor::Provider;
 use domain::calendar::Timestamp;
 use domain::coverage::CoverageType;
-use domain::dispute::{
-    DisputePolicy, DisputeReason, DisputeStatus, EscalationGround, ResponseAction,
-};
+use domain::dispute::{DisputeReason, DisputeStatus, EscalationGround, ResponseAction};
 use domain::event::{DomainEvent, EventBody};
 use domain::ids::{OrderId, PaymentId};
 use domain::order::{DisputeResponse, OpenDispute, PaymentRequest, ShipmentDetails};
@@ -26,6 +24,7 @@ use crate::contract::{
 };
 use crate::error::MessagingError;
 use crate::memory::MemoryBus;
+use crate::page::PageRequest;
 use crate::ports::{Backend, EventBus};
 use crate::sweep::{self, SweepError, SweepReport};
 
@@ -41,7 +40,7 @@ async fn change<B: Backend>(
     command: impl FnOnce(&mut Order) -> Vec<DomainEvent>,
 ) -> Order {
     let mut o = stored_order(backend, id).await;
-    let before = o.version();
+    let before = o.revision();
     let events = command(&mut o);
     commit_ok(backend, &o, Some(before), &events, now).await;
     o
@@ -122,7 +121,7 @@ async fn open_dispute<B: Backend>(
     at: Timestamp,
 ) {
     change(backend, id, at, |o| {
-        o.open_dispute_with(
+        o.raise_dispute(
             &p.buyer,
             OpenDispute {
                 reason: DisputeReason::Quality,
@@ -130,7 +129,6 @@ async fn open_dispute<B: Backend>(
                 description: LongText::parse("not as agreed").unwrap_or_else(|e| panic!("{e}")),
                 evidence: Vec::new(),
             },
-            DisputePolicy::default(),
             at,
         )
         .unwrap_or_else(|e| panic!("open: {e}"))
@@ -146,9 +144,10 @@ async fn run<B: Backend, U: EventBus>(backend: &B, bus: &U, at: Timestamp) -> Sw
 
 async fn history_len<B: Backend>(backend: &B, id: &OrderId) -> usize {
     backend
-        .history(id)
+        .history(id, &PageRequest::first(100))
         .await
         .unwrap_or_else(|e| panic!("{e:?}"))
+        .items
         .len()
 }
 
@@ -156,9 +155,11 @@ fn dispute_status(o: &Order) -> Option<(DisputeStatus, Option<EscalationGround>)
     o.dispute().map(|d| (d.status, d.escalation_ground))
 }
 
-/// A silent supplier: not escalated at 4 days 23 hours, escalated at 5
-/// days by the scheduler; a dispute the supplier answered waits for 15
-/// days (not at 14). A second run at the same instant changes nothing.
+/// A silent supplier: not escalated at 4 days 23 hours nor at the very
+/// instant its 5 days end (a response committed then still wins), escalated
+/// by the scheduler just after; a dispute the supplier answered waits for
+/// 15 days (not at 14, nor at 15 exactly). A second run at the same
+/// instant changes nothing.
 pub async fn sweep_escalates_stale_disputes_on_their_deadlines_and_a_second_run_changes_nothing<
     B: Backend,
 >(
@@ -192,6 +193,9 @@ pub async fn sweep_escalates_stale_disputes_on_their_deadlines_and_a_second_run_
     .await;
     assert_eq!((r.due, r.escalated), (0, 0), "{r:?}");
     let r = run(&backend, &bus, opened + TimeDelta::days(5)).await;
+    assert_eq!((r.changed, r.escalated), (0, 0), "at the instant: {r:?}");
+    let after = opened + TimeDelta::days(5) + TimeDelta::seconds(1);
+    let r = run(&backend, &bus, after).await;
     assert_eq!((r.due, r.changed, r.escalated), (1, 1, 1), "{r:?}");
     let o = stored_order(&backend, &silent).await;
     assert_eq!(
@@ -212,7 +216,7 @@ pub async fn sweep_escalates_stale_disputes_on_their_deadlines_and_a_second_run_
     assert_eq!(escalated[0].actor, domain::actor::Actor::Scheduler);
 
     // The same instant again: nothing due, nothing written.
-    let r = run(&backend, &bus, opened + TimeDelta::days(5)).await;
+    let r = run(&backend, &bus, after).await;
     assert_eq!((r.due, r.changed), (0, 0), "{r:?}");
     let o = stored_order(&backend, &silent).await;
     assert_eq!(o.version(), version);
@@ -226,6 +230,13 @@ pub async fn sweep_escalates_stale_disputes_on_their_deadlines_and_a_second_run_
         Some((DisputeStatus::Negotiating, None))
     );
     let r = run(&backend, &bus, opened + TimeDelta::days(15)).await;
+    assert_eq!(r.escalated, 0, "at the instant: {r:?}");
+    let r = run(
+        &backend,
+        &bus,
+        opened + TimeDelta::days(15) + TimeDelta::seconds(1),
+    )
+    .await;
     assert_eq!(r.escalated, 1, "{r:?}");
     assert_eq!(
         dispute_status(&stored_order(&backend, &answered).await),
@@ -264,9 +275,10 @@ pub async fn concurrent_sweeps_escalate_each_dispute_once<B: Backend>(backend: B
     assert_eq!(escalated, ids.len());
     for id in &ids {
         let history = backend
-            .history(id)
+            .history(id, &PageRequest::first(100))
             .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .items;
         let n = history
             .iter()
             .filter(|e| matches!(e.body, EventBody::DisputeEscalated { .. }))
@@ -275,9 +287,10 @@ pub async fn concurrent_sweeps_escalate_each_dispute_once<B: Backend>(backend: B
     }
 }
 
-/// The other timers: a confirmed order unpaid for 30 days is cancelled and
-/// its reservation released; a payment past its latest arrival date is
-/// flagged once, with an event.
+/// The payment clocks: a payment past its latest arrival date is flagged
+/// once, with an event; 10 working days later it expires, and the order
+/// waits for that stage again. A confirmed order unpaid for 30 days is
+/// cancelled, just after its clock runs out, and its reservation released.
 pub async fn sweep_cancels_unpaid_orders_and_flags_overdue_payments<B: Backend>(backend: B) {
     let bus = MemoryBus::default();
     let p = Parties::fresh();
@@ -323,13 +336,43 @@ pub async fn sweep_cancels_unpaid_orders_and_flags_overdue_payments<B: Backend>(
         .map(|x| x.expected_arrival.overdue_after())
         .unwrap_or_else(|| panic!("payment"));
 
-    let r = run(&backend, &bus, t0() + TimeDelta::days(30)).await;
+    let r = run(&backend, &bus, t0() + TimeDelta::days(5)).await;
+    assert!(t0() + TimeDelta::days(5) > overdue_after);
     assert_eq!(
-        (r.cancelled, r.released, r.overdue_flagged),
-        (1, 1, 1),
+        (r.cancelled, r.released, r.overdue_flagged, r.expired),
+        (0, 0, 1, 0),
         "{r:?}"
     );
-    assert!(t0() + TimeDelta::days(30) > overdue_after);
+    let o = stored_order(&backend, &overdue).await;
+    let flagged = o.payment(&balance).and_then(|x| x.flag.clone());
+    assert!(flagged.is_some(), "the overdue payment is flagged");
+    let r = run(&backend, &bus, t0() + TimeDelta::days(6)).await;
+    assert_eq!((r.changed, r.overdue_flagged), (0, 0), "once: {r:?}");
+
+    let r = run(&backend, &bus, t0() + TimeDelta::days(30)).await;
+    assert_eq!((r.cancelled, r.expired), (0, 1), "{r:?}");
+    let o = stored_order(&backend, &overdue).await;
+    let expired = o
+        .payment(&balance)
+        .cloned()
+        .unwrap_or_else(|| panic!("payment"));
+    assert_eq!(expired.status, domain::payment::PaymentStatus::Failed);
+    assert_eq!(
+        expired.failure,
+        Some(domain::payment::FailureReason::Expired)
+    );
+    assert!(
+        expired.flag.is_none(),
+        "the expiry supersedes the overdue flag"
+    );
+    assert_eq!(o.status(), OrderStatus::Shipped, "the balance is due again");
+    let r = run(
+        &backend,
+        &bus,
+        t0() + TimeDelta::days(30) + TimeDelta::seconds(1),
+    )
+    .await;
+    assert_eq!((r.cancelled, r.released), (1, 1), "{r:?}");
     let o = stored_order(&backend, unpaid.id()).await;
     assert_eq!(o.status(), OrderStatus::Cancelled);
     assert_eq!(o.coverage().reserved, Usd::ZERO);
@@ -339,11 +382,8 @@ pub async fn sweep_cancels_unpaid_orders_and_flags_overdue_payments<B: Backend>(
         .unwrap_or_else(|e| panic!("{e:?}"))
         .unwrap_or_else(|| panic!("limit"));
     assert_eq!(limit.reserved(), Usd::ZERO);
-    let o = stored_order(&backend, &overdue).await;
-    let flagged = o.payment(&balance).and_then(|x| x.flag.clone());
-    assert!(flagged.is_some(), "the overdue payment is flagged");
     let r = run(&backend, &bus, t0() + TimeDelta::days(31)).await;
-    assert_eq!((r.changed, r.overdue_flagged), (0, 0), "{r:?}");
+    assert_eq!(r.changed, 0, "{r:?}");
 }
 
 struct DownBus;
@@ -361,12 +401,18 @@ pub async fn sweep_republishes_events_a_failed_publish_left_in_the_outbox<B: Bac
     let (p, id) = paid_order(&backend, CoverageType::PreShipment, t0()).await;
     assert!(crate::publisher::drain(&backend, &DownBus).await.is_err());
     let history = backend
-        .history(&id)
+        .history(&id, &PageRequest::first(100))
         .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .items;
     assert!(!history.is_empty());
     open_dispute(&backend, &p, &id, "100.00", t0()).await;
-    let failed = sweep::run(&backend, &DownBus, t0() + TimeDelta::days(5)).await;
+    let failed = sweep::run(
+        &backend,
+        &DownBus,
+        t0() + TimeDelta::days(5) + TimeDelta::seconds(1),
+    )
+    .await;
     match failed {
         Err(SweepError::Incomplete {
             failed: 0,
@@ -380,9 +426,10 @@ pub async fn sweep_republishes_events_a_failed_publish_left_in_the_outbox<B: Bac
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let all = backend
-        .history(&id)
+        .history(&id, &PageRequest::first(100))
         .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .items;
     assert_eq!(waiting.len(), all.len(), "every event still waits");
 
     let bus = MemoryBus::default();
@@ -395,10 +442,10 @@ pub async fn sweep_republishes_events_a_failed_publish_left_in_the_outbox<B: Bac
 
 /// A post-delivery order paid in two payments by two providers (400.00 by
 /// card, 600.00 by e-check); the supplier accepts a quality claim of
-/// 800.00: the refund is split newest first (600.00 through the e-check
-/// provider, 200.00 through the card), each part settled by its own
-/// provider's webhook; then the order is refunded and the supplier's
-/// reservation released.
+/// 1000.00, everything paid: a closing refund, split newest first (600.00
+/// through the e-check provider, 400.00 through the card), each part
+/// settled by its own provider's webhook; then the order is refunded and
+/// the supplier's reservation released.
 pub async fn a_refund_split_across_two_payments_is_settled_by_their_webhooks<B: Backend>(
     backend: B,
 ) {
@@ -435,7 +482,7 @@ pub async fn a_refund_split_across_two_payments_is_settled_by_their_webhooks<B: 
     assert_eq!(o.status(), OrderStatus::AwaitingReceiptConfirmation);
     assert_eq!(o.coverage().covered_amount, Some(usd("1000.00")));
     let at = at + TimeDelta::days(2);
-    open_dispute(&backend, &p, &id, "800.00", at).await;
+    open_dispute(&backend, &p, &id, "1000.00", at).await;
     let o = change(&backend, &id, at, |o| {
         o.respond_dispute(
             &p.supplier,
@@ -465,13 +512,14 @@ pub async fn a_refund_split_across_two_payments_is_settled_by_their_webhooks<B: 
         parts,
         [
             (balance.clone(), Provider::Echeck, usd("600.00")),
-            (initial, Provider::Card, usd("200.00")),
+            (initial, Provider::Card, usd("400.00")),
         ]
     );
     let requested: Vec<_> = backend
-        .history(&id)
+        .history(&id, &PageRequest::first(100))
         .await
         .unwrap_or_else(|e| panic!("{e:?}"))
+        .items
         .into_iter()
         .filter_map(|e| match e.body {
             EventBody::RefundRequested {
@@ -484,7 +532,7 @@ pub async fn a_refund_split_across_two_payments_is_settled_by_their_webhooks<B: 
         requested,
         [
             (Provider::Echeck, usd("600.00")),
-            (Provider::Card, usd("200.00"))
+            (Provider::Card, usd("400.00"))
         ]
     );
 
@@ -526,7 +574,7 @@ pub async fn a_refund_split_across_two_payments_is_settled_by_their_webhooks<B: 
             .iter()
             .all(|r| r.status == RefundStatus::Succeeded)
     );
-    assert_eq!(done.amount_refunded(), usd("800.00"));
+    assert_eq!(done.amount_refunded(), usd("1000.00"));
     assert_eq!(done.coverage().reserved, Usd::ZERO);
     let limit = backend
         .get_limit(&p.supplier.id)
@@ -534,6 +582,207 @@ pub async fn a_refund_split_across_two_payments_is_settled_by_their_webhooks<B: 
         .unwrap_or_else(|e| panic!("{e:?}"))
         .unwrap_or_else(|| panic!("limit"));
     assert_eq!(limit.reserved(), Usd::ZERO, "the reservation is released");
+}
+
+/// Ship `id` at `at` (the supplier records it then).
+async fn ship<B: Backend>(backend: &B, p: &Parties, id: &OrderId, at: Timestamp) -> Order {
+    change(backend, id, at, |o| {
+        o.ship(
+            &p.supplier,
+            ShipmentDetails {
+                carrier: ShortText::parse("DHL").unwrap_or_else(|e| panic!("{e}")),
+                tracking_number: ShortText::parse("JD1").unwrap_or_else(|e| panic!("{e}")),
+                shipped_at: None,
+            },
+            at,
+        )
+        .unwrap_or_else(|e| panic!("ship: {e}"))
+    })
+    .await
+}
+
+/// Every order ends (the design's "every order ends" table, on the store):
+/// with nobody acting but the scheduler, a draft nobody confirms, an order
+/// nobody pays, a card payment its provider never confirms, an order
+/// shipped whose balance never comes, an order fully paid whose receipt is
+/// never confirmed, an order never shipped and a dispute the supplier
+/// rejected are each taken to their end by sweeps over 200 days, reading
+/// the deadline index; every reservation they held is released but the
+/// one of the order still refunding (its refund part, never confirmed, is
+/// flagged for an operator) and the one whose escalated dispute waits for
+/// an arbiter.
+pub async fn every_clock_ends_its_order_on_the_sweep<B: Backend>(backend: B) {
+    let bus = MemoryBus::default();
+    let day = |n: i64| t0() + TimeDelta::days(n);
+    // A draft nobody confirms.
+    let dp = Parties::fresh();
+    let draft = crate::contract::create(&backend, &dp, t0())
+        .await
+        .id()
+        .clone();
+    // Confirmed, never paid.
+    let up = Parties::fresh();
+    backend
+        .set_limit(&up.supplier.id, usd("100000.00"), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let unpaid = crate::contract::create(&backend, &up, t0())
+        .await
+        .id()
+        .clone();
+    confirm_with_retry(&backend, &up, &unpaid, t0()).await;
+    // A card payment the provider never confirms.
+    let cp = Parties::fresh();
+    backend
+        .set_limit(&cp.supplier.id, usd("100000.00"), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let silent = crate::contract::create(&backend, &cp, t0())
+        .await
+        .id()
+        .clone();
+    confirm_with_retry(&backend, &cp, &silent, t0()).await;
+    let never = PaymentId::parse(unique("pay_")).unwrap_or_else(|e| panic!("{e}"));
+    change(&backend, &silent, t0(), |o| {
+        o.initiate_payment(
+            &cp.buyer,
+            PaymentRequest {
+                id: never.clone(),
+                stage: Stage::Initial,
+                method: CARD,
+            },
+            PaymentContext::default(),
+            t0(),
+        )
+        .unwrap_or_else(|e| panic!("pay: {e}"))
+    })
+    .await;
+    // Shipped; the balance never comes.
+    let (bp, unpaid_balance) = paid_order(&backend, CoverageType::PreShipment, t0()).await;
+    ship(&backend, &bp, &unpaid_balance, t0()).await;
+    // Fully paid; receipt never confirmed.
+    let (rp, unconfirmed) = paid_order(&backend, CoverageType::PreShipment, t0()).await;
+    ship(&backend, &rp, &unconfirmed, t0()).await;
+    pay(
+        &backend,
+        &rp,
+        &unconfirmed,
+        Stage::Balance,
+        CARD,
+        Provider::Card,
+        t0(),
+    )
+    .await;
+    // Paid, never shipped (ship-by 2027-06-01).
+    let (_np, unshipped) = paid_order(&backend, CoverageType::PreShipment, t0()).await;
+    // A dispute the supplier rejects.
+    let (xp, rejected) = paid_order(&backend, CoverageType::PreShipment, t0()).await;
+    open_dispute(&backend, &xp, &rejected, "100.00", t0()).await;
+    let rejected_at = t0() + TimeDelta::hours(2);
+    change(&backend, &rejected, rejected_at, |o| {
+        o.respond_dispute(
+            &xp.supplier,
+            DisputeResponse {
+                action: ResponseAction::Reject,
+                message: None,
+                evidence: Vec::new(),
+            },
+            rejected_at,
+        )
+        .unwrap_or_else(|e| panic!("reject: {e}"))
+    })
+    .await;
+    // The sweep's next run after the rejection escalates it.
+    let r = run(&backend, &bus, rejected_at + TimeDelta::minutes(5)).await;
+    assert_eq!(r.escalated, 1, "{r:?}");
+    assert_eq!(
+        dispute_status(&stored_order(&backend, &rejected).await),
+        Some((
+            DisputeStatus::Escalated,
+            Some(EscalationGround::SupplierRejected)
+        ))
+    );
+
+    let mut report = SweepReport::default();
+    for n in (1..=200).step_by(3) {
+        let r = run(&backend, &bus, day(n)).await;
+        report.expired += r.expired;
+        report.cancelled += r.cancelled;
+        report.closed += r.closed;
+        report.receipts_confirmed += r.receipts_confirmed;
+        report.not_shipped_refunds += r.not_shipped_refunds;
+        report.refunds_flagged += r.refunds_flagged;
+        report.overdue_flagged += r.overdue_flagged;
+    }
+    assert_eq!(
+        (
+            report.overdue_flagged,
+            report.expired,
+            report.cancelled,
+            report.closed,
+            report.receipts_confirmed,
+            report.not_shipped_refunds,
+            report.refunds_flagged
+        ),
+        (1, 1, 3, 1, 1, 1, 1),
+        "{report:?}"
+    );
+    let status = |o: &Order| (o.status(), o.end_reason());
+    use domain::order::EndReason as R;
+    assert_eq!(
+        status(&stored_order(&backend, &draft).await),
+        (OrderStatus::Cancelled, Some(R::NotConfirmed))
+    );
+    assert_eq!(
+        status(&stored_order(&backend, &unpaid).await),
+        (OrderStatus::Cancelled, Some(R::Unpaid))
+    );
+    let o = stored_order(&backend, &silent).await;
+    assert_eq!(status(&o), (OrderStatus::Cancelled, Some(R::Unpaid)));
+    assert_eq!(
+        o.payment(&never).map(|x| (x.status, x.failure)),
+        Some((
+            domain::payment::PaymentStatus::Failed,
+            Some(domain::payment::FailureReason::Expired)
+        ))
+    );
+    assert_eq!(
+        status(&stored_order(&backend, &unpaid_balance).await),
+        (OrderStatus::Closed, Some(R::BalanceUnpaid))
+    );
+    let o = stored_order(&backend, &unconfirmed).await;
+    assert_eq!(status(&o), (OrderStatus::Completed, None));
+    assert!(o.completed_at().is_some());
+    let o = stored_order(&backend, &unshipped).await;
+    assert_eq!(
+        status(&o),
+        (OrderStatus::RefundPending, Some(R::NotShipped))
+    );
+    assert!(
+        o.refunds().iter().all(|r| r.flagged),
+        "waits for an operator"
+    );
+    assert_eq!(o.coverage().reserved, usd("400.00"), "held until refunded");
+    let o = stored_order(&backend, &rejected).await;
+    assert_eq!(o.status(), OrderStatus::AwaitingShipment);
+    assert!(o.awaits_arbiter());
+    for (p, held) in [
+        (&up, "0.00"),
+        (&cp, "0.00"),
+        (&bp, "0.00"),
+        (&rp, "0.00"),
+        (&xp, "400.00"),
+    ] {
+        let limit = backend
+            .get_limit(&p.supplier.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .unwrap_or_else(|| panic!("limit"));
+        assert_eq!(limit.reserved(), usd(held), "{}", p.supplier.id);
+    }
+    // Nothing is due any more but what waits for an arbiter: nothing.
+    let r = run(&backend, &bus, day(400)).await;
+    assert_eq!(r.changed, 0, "{r:?}");
 }
 
 /// Expands to one `#[tokio::test]` per sweep case, each with a backend of
@@ -547,6 +796,7 @@ macro_rules! sweep_contract_suite {
             sweep_cancels_unpaid_orders_and_flags_overdue_payments,
             sweep_republishes_events_a_failed_publish_left_in_the_outbox,
             a_refund_split_across_two_payments_is_settled_by_their_webhooks,
+            every_clock_ends_its_order_on_the_sweep,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -38,6 +38,11 @@ pub enum StoreError {
     /// A request the backend refused that is not a conflict (a bug).
     #[error("backend error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The item would exceed what the backend stores (DynamoDB: 400 KB).
+    /// The order's bounds keep this from happening; should it still, the
+    /// caller gets a 422, never a 500, and a provider event is not retried.
+    #[error("the record is too large to store")]
+    TooLarge,
 }
 
 impl StoreError {

@@ -74,6 +74,9 @@ pub struct StoredResponse {
     pub status: u16,
     pub content_type: String,
     pub body: String,
+    /// Headers a replay must carry too (e.g. a 201's `Location`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

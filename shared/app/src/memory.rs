@@ -10,7 +10,7 @@ use domain::actor::Provider;
 use domain::calendar::Timestamp;
 use domain::coverage::{AssuranceLimit, ReceivingAccount};
 use domain::event::DomainEvent;
-use domain::feedback::RatingSummary;
+use domain::feedback::{Feedback, RatingSummary};
 use domain::ids::{OrderId, UserId};
 use domain::payment::{CreditLine, CreditLineStatus};
 use domain::{Order, Usd};
@@ -24,7 +24,10 @@ use crate::ports::{
     LoadRequest, Loaded, OrderQueries, OrderStore, Outbox, OutboxEntry, PaymentQueue,
     ProviderMessage, StoreResult, SupplierLimits,
 };
-use crate::table::{event_sk, listing_partition, order_index_keys, order_pk, sort_ts};
+use crate::table::{
+    event_sk, feedback_sk, is_event_sk, is_feedback_sk, is_listing_sk, listing_partition,
+    order_index_keys, order_pk, sort_ts, supplier_pk,
+};
 
 #[derive(Debug, Clone)]
 struct EventRow {
@@ -39,6 +42,8 @@ struct State {
     events: BTreeMap<(String, String), EventRow>,
     limits: HashMap<UserId, AssuranceLimit>,
     ratings: HashMap<UserId, RatingSummary>,
+    /// Per supplier: feedback sort key → feedback.
+    feedback: HashMap<UserId, BTreeMap<String, Feedback>>,
     credit: HashMap<UserId, CreditLine>,
     idempotency: HashMap<IdemKey, IdemRecord>,
     dedup: HashMap<(Provider, String), Timestamp>,
@@ -48,11 +53,27 @@ struct State {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBackend {
     state: Arc<Mutex<State>>,
+    /// The largest order document (JSON bytes) a commit may store, like
+    /// DynamoDB's item limit: 0 stores anything.
+    max_order_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl MemoryBackend {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Refuse (`TooLarge`) a commit whose order document exceeds `bytes`,
+    /// as DynamoDB refuses an item over 400 KB (for tests of that path).
+    pub fn with_max_order_bytes(self, bytes: usize) -> Self {
+        self.set_max_order_bytes(bytes);
+        self
+    }
+
+    /// [`MemoryBackend::with_max_order_bytes`] from now on (0: no limit).
+    pub fn set_max_order_bytes(&self, bytes: usize) {
+        self.max_order_bytes
+            .store(bytes, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -110,20 +131,29 @@ impl OrderStore for MemoryBackend {
         let mut state = self.lock();
         let id = c.order.id();
         // Check every condition first…
-        match (c.expected_version, state.orders.get(id)) {
+        match (c.expected_revision, state.orders.get(id)) {
             (None, Some(_)) => return conflict(ConflictKind::Version),
             (Some(_), None) => return conflict(ConflictKind::Version),
-            (Some(v), Some(stored)) if stored.version() != v => {
+            (Some(r), Some(stored)) if stored.revision() != r => {
                 return conflict(ConflictKind::Version);
             }
             _ => {}
+        }
+        let max = self
+            .max_order_bytes
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if max > 0 {
+            let size = serde_json::to_vec(c.order).map_or(usize::MAX, |v| v.len());
+            if size > max {
+                return Err(StoreError::TooLarge);
+            }
         }
         let pk = order_pk(id);
         let event_keys: Vec<(String, String)> = c
             .events
             .iter()
             .enumerate()
-            .map(|(i, e)| (pk.clone(), event_sk(c.order.version(), e.at, i)))
+            .map(|(i, e)| (pk.clone(), event_sk(c.order.revision(), e.at, i)))
             .collect();
         if event_keys.iter().any(|k| state.events.contains_key(k)) {
             return conflict(ConflictKind::Version);
@@ -197,22 +227,53 @@ impl OrderStore for MemoryBackend {
             state.credit.insert(buyer, line);
         }
         for (supplier, (count, sum)) in effects.ratings {
-            let r = state.ratings.entry(supplier).or_default();
+            let r = state.ratings.entry(supplier.clone()).or_default();
             r.count += count;
             r.sum += sum;
+            if let Some(f) = c.order.feedback() {
+                state
+                    .feedback
+                    .entry(supplier)
+                    .or_default()
+                    .insert(feedback_sk(f.at, id), f.clone());
+            }
         }
         Ok(())
     }
 
-    async fn history(&self, order: &OrderId) -> StoreResult<Vec<DomainEvent>> {
-        let state = self.lock();
+    async fn history(&self, order: &OrderId, page: &PageRequest) -> StoreResult<Page<DomainEvent>> {
         let pk = order_pk(order);
-        Ok(state
+        let after = match &page.cursor {
+            Some(c) => Some(
+                c.position_in(&pk, is_event_sk)
+                    .map_err(|_| StoreError::InvalidCursor)?
+                    .sort_key,
+            ),
+            None => None,
+        };
+        let state = self.lock();
+        let rows: Vec<(&String, &EventRow)> = state
             .events
             .range((pk.clone(), String::new())..)
             .take_while(|((p, _), _)| *p == pk)
-            .map(|(_, row)| row.event.clone())
-            .collect())
+            .filter(|((_, sk), _)| after.as_ref().is_none_or(|a| sk > a))
+            .take(page.limit as usize + 1)
+            .map(|((_, sk), row)| (sk, row))
+            .collect();
+        let more = rows.len() > page.limit as usize;
+        let rows = &rows[..rows.len().min(page.limit as usize)];
+        let next_cursor = match (more, rows.last()) {
+            (true, Some((sk, _))) => Some(Cursor::encode(&CursorPosition {
+                partition: pk.clone(),
+                sort_key: (*sk).clone(),
+                order_id: order.to_string(),
+            })),
+            _ => None,
+        };
+        Ok(Page {
+            items: rows.iter().map(|(_, row)| row.event.clone()).collect(),
+            next_cursor,
+        })
     }
 }
 
@@ -221,7 +282,7 @@ impl OrderQueries for MemoryBackend {
         let (partition, newest_first) = listing_partition(listing);
         let start = match &page.cursor {
             Some(c) => Some(
-                c.position_in(&partition)
+                c.position_in(&partition, is_listing_sk)
                     .map_err(|_| StoreError::InvalidCursor)?,
             ),
             None => None,
@@ -368,6 +429,45 @@ impl SupplierLimits for MemoryBackend {
             .get(supplier)
             .copied()
             .unwrap_or_default())
+    }
+
+    async fn feedback(&self, supplier: &UserId, page: &PageRequest) -> StoreResult<Page<Feedback>> {
+        let partition = supplier_pk(supplier);
+        let before = match &page.cursor {
+            Some(c) => Some(
+                c.position_in(&partition, is_feedback_sk)
+                    .map_err(|_| StoreError::InvalidCursor)?
+                    .sort_key,
+            ),
+            None => None,
+        };
+        let state = self.lock();
+        let rows: Vec<(String, Feedback)> = state
+            .feedback
+            .get(supplier)
+            .map(|m| {
+                m.iter()
+                    .rev()
+                    .filter(|(sk, _)| before.as_ref().is_none_or(|b| *sk < b))
+                    .take(page.limit as usize + 1)
+                    .map(|(sk, f)| (sk.clone(), f.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let more = rows.len() > page.limit as usize;
+        let rows: Vec<(String, Feedback)> = rows.into_iter().take(page.limit as usize).collect();
+        let next_cursor = match (more, rows.last()) {
+            (true, Some((sk, _))) => Some(Cursor::encode(&CursorPosition {
+                partition,
+                sort_key: sk.clone(),
+                order_id: String::new(),
+            })),
+            _ => None,
+        };
+        Ok(Page {
+            items: rows.into_iter().map(|(_, f)| f).collect(),
+            next_cursor,
+        })
     }
 }
 

@@ -74,8 +74,8 @@ impl<B: OrderStore> OrderStore for Outage<B> {
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
         self.inner.commit(commit).await
     }
-    async fn history(&self, order: &OrderId) -> StoreResult<Vec<DomainEvent>> {
-        self.inner.history(order).await
+    async fn history(&self, order: &OrderId, page: &PageRequest) -> StoreResult<Page<DomainEvent>> {
+        self.inner.history(order, page).await
     }
 }
 
@@ -116,6 +116,13 @@ impl<B: SupplierLimits> SupplierLimits for Outage<B> {
     }
     async fn rating(&self, supplier: &UserId) -> StoreResult<RatingSummary> {
         self.inner.rating(supplier).await
+    }
+    async fn feedback(
+        &self,
+        supplier: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<domain::feedback::Feedback>> {
+        self.inner.feedback(supplier, page).await
     }
 }
 

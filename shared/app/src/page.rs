@@ -8,6 +8,8 @@ use thiserror::Error;
 
 pub const MAX_PAGE: u32 = 100;
 pub const DEFAULT_PAGE: u32 = 20;
+/// An order's history reads a whole ordinary life in one page by default.
+pub const DEFAULT_HISTORY_PAGE: u32 = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PageError {
@@ -53,10 +55,16 @@ impl Cursor {
         serde_json::from_slice(&bytes).map_err(|_| PageError::Cursor)
     }
 
-    /// The position, if this cursor belongs to `partition`.
-    pub fn position_in(&self, partition: &str) -> Result<CursorPosition, PageError> {
+    /// The position, if this cursor belongs to `partition` and its sort
+    /// key has the shape that listing's keys have (`valid_key`): a cursor
+    /// edited by hand is refused (400), never sent on to a store.
+    pub fn position_in(
+        &self,
+        partition: &str,
+        valid_key: impl Fn(&str) -> bool,
+    ) -> Result<CursorPosition, PageError> {
         let pos = self.decode_any()?;
-        if pos.partition != partition {
+        if pos.partition != partition || pos.sort_key.is_empty() || !valid_key(&pos.sort_key) {
             return Err(PageError::Cursor);
         }
         Ok(pos)

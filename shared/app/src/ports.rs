@@ -15,7 +15,7 @@ use domain::calendar::Timestamp;
 use domain::coverage::{AssuranceLimit, ReceivingAccount};
 use domain::dispute::DisputeStatus;
 use domain::event::DomainEvent;
-use domain::feedback::RatingSummary;
+use domain::feedback::{Feedback, RatingSummary};
 use domain::ids::{OrderId, UserId};
 use domain::payment::CreditLine;
 use domain::{Order, Usd};
@@ -62,10 +62,11 @@ pub struct DedupMark {
 pub struct Commit<'a> {
     /// The order as it is after the command.
     pub order: &'a Order,
-    /// `None` creates the order (it must not exist); `Some(v)` saves it only
-    /// if the stored version is still `v`. An order whose version is still
-    /// `v` (a reminder) is not rewritten, only checked.
-    pub expected_version: Option<u64>,
+    /// `None` creates the order (it must not exist); `Some(r)` saves it only
+    /// if the stored revision ([`Order::revision`]) is still `r`. An order
+    /// whose revision is still `r` (an event that changed nothing, whose
+    /// de-duplication mark is recorded) is not rewritten, only checked.
+    pub expected_revision: Option<u64>,
     /// The events of the command, appended to history and the outbox.
     pub events: &'a [DomainEvent],
     /// The completed idempotency record of the request, if it had a key.
@@ -85,11 +86,13 @@ pub trait OrderStore: Send + Sync {
 
     fn commit(&self, commit: Commit<'_>) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// The order's events, oldest first.
+    /// A page of the order's events, oldest first (the cursor is bound to
+    /// the order).
     fn history(
         &self,
         order: &OrderId,
-    ) -> impl Future<Output = StoreResult<Vec<DomainEvent>>> + Send;
+        page: &PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<DomainEvent>>> + Send;
 }
 
 /// Which listing to page through.
@@ -156,7 +159,17 @@ pub trait SupplierLimits: Send + Sync {
         receiving_account: Option<&ReceivingAccount>,
     ) -> impl Future<Output = StoreResult<AssuranceLimit>> + Send;
 
+    /// The count and sum of every rating the supplier received, kept in one
+    /// record: reading it is O(1) whatever the number of orders.
     fn rating(&self, supplier: &UserId) -> impl Future<Output = StoreResult<RatingSummary>> + Send;
+
+    /// A page of the supplier's feedback, newest first: rating, comment and
+    /// when, without the order or the buyer.
+    fn feedback(
+        &self,
+        supplier: &UserId,
+        page: &PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<Feedback>>> + Send;
 }
 
 /// Buyers' Pay Later credit lines. Reservations and releases travel in

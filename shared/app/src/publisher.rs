@@ -75,7 +75,13 @@ mod tests {
         for _ in 0..n {
             let order =
                 contract::create(backend, &contract::Parties::fresh(), contract::t0()).await;
-            all.extend(backend.history(order.id()).await.unwrap());
+            all.extend(
+                backend
+                    .history(order.id(), &crate::page::PageRequest::first(100))
+                    .await
+                    .unwrap()
+                    .items,
+            );
         }
         all
     }

@@ -1,14 +1,18 @@
-//! The scheduled sweep (DESIGN §3, §7, §8): everything that happens to an
-//! order because time passed, plus the outbox's safety net.
+//! The scheduled sweep: everything that happens to an order because time
+//! passed (every waiting status has a clock, so every order ends), plus the
+//! outbox's safety net.
 //!
 //! One run at `now` (the schedule's time, never the machine's):
 //! 1. reads the orders due at or before `now` from the sparse deadline
 //!    index — what is due, not the table;
 //! 2. for each, loads the order (one strongly consistent read), lets the
-//!    domain's [`Order::sweep`] decide (escalate a stale dispute, flag
-//!    overdue payments, cancel an order unpaid for 30 days, release a
-//!    reservation whose coverage has ended) and commits the change on the
-//!    version it read (one conditional write). A sweep that loses a race to
+//!    domain's [`Order::sweep`] decide (escalate a stale or rejected
+//!    dispute, expire or flag late payments, then the status clock: cancel
+//!    an unconfirmed draft or an unpaid order, refund an order never
+//!    shipped, close one whose balance never came, confirm receipt for the
+//!    buyer; flag refund parts not confirmed in time, release a reservation
+//!    whose coverage has ended) and commits the change on the revision it
+//!    read (one conditional write). A sweep that loses a race to
 //!    a user or to another sweep reads again and finds the work done, so
 //!    the sweep is safe to run twice or concurrently;
 //! 3. republishes the events the outbox still holds (a publish that failed
@@ -51,8 +55,18 @@ pub struct SweepReport {
     pub escalated: usize,
     /// Payments flagged as overdue.
     pub overdue_flagged: usize,
-    /// Orders cancelled unpaid after 30 days.
+    /// Payments expired (not arrived in time).
+    pub expired: usize,
+    /// Orders cancelled (drafts not confirmed, initial payment not made).
     pub cancelled: usize,
+    /// Orders closed with their balance unpaid.
+    pub closed: usize,
+    /// Receipts confirmed for the buyer.
+    pub receipts_confirmed: usize,
+    /// Orders never shipped, refunded.
+    pub not_shipped_refunds: usize,
+    /// Refund parts flagged for an operator (not confirmed in time).
+    pub refunds_flagged: usize,
     /// Supplier reservations released (coverage ended, or cancelled).
     pub released: usize,
     /// Commits lost to a concurrent change and re-run.
@@ -75,7 +89,12 @@ impl SweepReport {
                 changed = self.changed,
                 escalated = self.escalated,
                 overdue_flagged = self.overdue_flagged,
+                expired = self.expired,
                 cancelled = self.cancelled,
+                closed = self.closed,
+                receipts_confirmed = self.receipts_confirmed,
+                not_shipped_refunds = self.not_shipped_refunds,
+                refunds_flagged = self.refunds_flagged,
                 released = self.released,
                 retried = self.retried,
                 failed = self.failed,
@@ -92,7 +111,12 @@ impl SweepReport {
             match &e.body {
                 EventBody::DisputeEscalated { .. } => self.escalated += 1,
                 EventBody::PaymentOverdue { .. } => self.overdue_flagged += 1,
+                EventBody::PaymentExpired { .. } => self.expired += 1,
                 EventBody::OrderCancelled { .. } => self.cancelled += 1,
+                EventBody::OrderClosed { .. } => self.closed += 1,
+                EventBody::ReceiptConfirmed => self.receipts_confirmed += 1,
+                EventBody::NotShippedRefundStarted { .. } => self.not_shipped_refunds += 1,
+                EventBody::RefundFlagged { .. } => self.refunds_flagged += 1,
                 EventBody::ReservationReleased { .. } => self.released += 1,
                 _ => {}
             }
@@ -142,7 +166,7 @@ async fn sweep_order<S: OrderStore>(
         let Some(mut order) = loaded.order else {
             return Ok(Vec::new());
         };
-        let before = order.version();
+        let before = order.revision();
         let events = match order.sweep(now) {
             Ok(events) => events,
             Err(e) => {
@@ -174,7 +198,7 @@ async fn commit<S: OrderStore>(
     store
         .commit(Commit {
             order,
-            expected_version: Some(before),
+            expected_revision: Some(before),
             events,
             idempotency: None,
             dedup: None,

@@ -6,9 +6,10 @@
 //! | item | pk | sk | index attributes |
 //! |---|---|---|---|
 //! | order | `ORDER#<order>` | `ORDER` | `buyer_pk`/`supplier_pk` + `list_sk`; `dispute_pk` + `dispute_sk` while it has a dispute; `due_pk` + `due_sk` while the sweep has work on it (the document itself is an adapter's business: DynamoDB keeps it deflated) |
-//! | history event | `ORDER#<order>` | `EVENT#<version>#<at>#<n>` | `outbox_pk` + `outbox_sk` until published |
+//! | history event | `ORDER#<order>` | `EVENT#<revision>#<at>#<n>` | `outbox_pk` + `outbox_sk` until published |
 //! | supplier limit | `SUPPLIER#<supplier>` | `LIMIT` | — (`limit`, `reserved`, `available` = limit − reserved) |
 //! | supplier rating | `SUPPLIER#<supplier>` | `RATING` | — (`count`, `sum`) |
+//! | supplier feedback | `SUPPLIER#<supplier>` | `FEEDBACK#<at>#<order digest>` | — (`rating`, `comment`, `at`; no order or buyer id) |
 //! | credit line | `BUYER#<buyer>` | `CREDIT` | — (`limit`, `reserved`, `available`) |
 //! | idempotency | `IDEM#<digest>` | `IDEM` | `expires_at` (TTL) |
 //! | provider event | `DEDUP#<provider>#<event id>` | `DEDUP` | `expires_at` (TTL) |
@@ -17,7 +18,8 @@
 //! |---|---|
 //! | load an order (+ idempotency record, + a supplier limit) | TransactGetItems (strongly consistent), 1 call |
 //! | create / save an order with its events and effects | TransactWriteItems with a version condition, 1 call |
-//! | an order's history, oldest first | Query `pk = ORDER#<order>`, `sk begins_with EVENT#` |
+//! | an order's history, oldest first, a page at a time | Query `pk = ORDER#<order>`, `sk begins_with EVENT#` (or `sk > cursor`), `Limit` |
+//! | a supplier's feedback, newest first, a page at a time | Query `pk = SUPPLIER#<supplier>`, `sk begins_with FEEDBACK#` (or `< cursor`), descending |
 //! | a buyer's / supplier's orders, newest first | Query GSI `by_buyer` / `by_supplier` (keys only), descending, then BatchGetItem for the page |
 //! | disputes by status, oldest first | Query GSI `by_dispute_status` (sparse, keys only), then BatchGetItem |
 //! | orders the sweep must look at | Query GSI `due` (sparse) `due_sk <= now` |
@@ -44,6 +46,7 @@ pub const CREDIT_SK: &str = "CREDIT";
 pub const IDEM_SK: &str = "IDEM";
 pub const DEDUP_SK: &str = "DEDUP";
 pub const EVENT_SK_PREFIX: &str = "EVENT#";
+pub const FEEDBACK_SK_PREFIX: &str = "FEEDBACK#";
 pub const DUE_PARTITION: &str = "DUE";
 pub const OUTBOX_PARTITION: &str = "OUTBOX";
 
@@ -68,10 +71,52 @@ pub fn dedup_pk(provider: Provider, event_id: &str) -> String {
     format!("DEDUP#{provider}#{event_id}")
 }
 
-/// History sort key: by order version, then time, then position in the
-/// commit. Reminders (no new version) sort after the change they follow.
-pub fn event_sk(version: u64, at: Timestamp, index: usize) -> String {
-    format!("{EVENT_SK_PREFIX}{version:012}#{}#{index:03}", sort_ts(at))
+/// History sort key: by order revision (every stored change, reminders
+/// included, has its own), then time, then position in the commit.
+pub fn event_sk(revision: u64, at: Timestamp, index: usize) -> String {
+    format!("{EVENT_SK_PREFIX}{revision:012}#{}#{index:03}", sort_ts(at))
+}
+
+/// Is `sk` a history sort key (as [`event_sk`] writes them)?
+pub fn is_event_sk(sk: &str) -> bool {
+    let Some(rest) = sk.strip_prefix(EVENT_SK_PREFIX) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('#').collect();
+    matches!(parts.as_slice(), [rev, at, n]
+        if rev.len() == 12 && rev.bytes().all(|b| b.is_ascii_digit())
+            && is_sort_ts(at)
+            && n.len() == 3 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Is `s` an instant as [`sort_ts`] writes it?
+pub fn is_sort_ts(s: &str) -> bool {
+    s.len() == 27 && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+}
+
+/// Is `sk` a listing sort key (`<instant>#<order id>`, as
+/// [`order_index_keys`] writes `list_sk` and `dispute_sk`)?
+pub fn is_listing_sk(sk: &str) -> bool {
+    sk.split_once('#')
+        .is_some_and(|(at, id)| is_sort_ts(at) && OrderId::parse(id).is_ok())
+}
+
+/// A supplier's feedback sort key: newest first by time, then a digest of
+/// the order (unique, but naming neither the order nor the buyer).
+pub fn feedback_sk(at: Timestamp, order: &OrderId) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(order.as_str().as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{FEEDBACK_SK_PREFIX}{}#{hex}", sort_ts(at))
+}
+
+/// Is `sk` a feedback sort key (as [`feedback_sk`] writes them)?
+pub fn is_feedback_sk(sk: &str) -> bool {
+    sk.strip_prefix(FEEDBACK_SK_PREFIX)
+        .and_then(|rest| rest.split_once('#'))
+        .is_some_and(|(at, hex)| {
+            is_sort_ts(at) && hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
 }
 
 /// The index attributes an order item carries.

@@ -137,7 +137,7 @@ where
                 IdemDecision::InProgress => return Err(UseCaseError::InProgress),
             }
         }
-        let before = order.version();
+        let before = order.revision();
         let events = t
             .apply(&mut order, input, &loaded, now)
             .map_err(UseCaseError::Refused)?;
@@ -150,7 +150,7 @@ where
         let result = store
             .commit(Commit {
                 order: &order,
-                expected_version: Some(before),
+                expected_revision: Some(before),
                 events: &events,
                 idempotency: record.as_ref(),
                 dedup: None,
@@ -234,7 +234,7 @@ where
     let committed = store
         .commit(Commit {
             order: &order,
-            expected_version: None,
+            expected_revision: None,
             events: &events,
             idempotency: record.as_ref(),
             dedup: None,

@@ -79,7 +79,8 @@ pub struct DynamoStore {
 struct OrderItem {
     pk: String,
     sk: String,
-    version: u64,
+    /// The order's revision: what every conditional write checks.
+    revision: u64,
     buyer_pk: String,
     supplier_pk: String,
     list_sk: String,
@@ -103,7 +104,7 @@ impl OrderItem {
         OrderItem {
             pk: table::order_pk(order.id()),
             sk: ORDER_SK.to_owned(),
-            version: order.version(),
+            revision: order.revision(),
             buyer_pk: keys.buyer_pk,
             supplier_pk: keys.supplier_pk,
             list_sk: keys.list_sk,
@@ -153,6 +154,17 @@ struct LimitItem {
     receiving_account: Option<ReceivingAccount>,
 }
 
+/// One feedback a supplier received, listed newest first; it names
+/// neither the order nor the buyer.
+#[derive(Debug, Serialize, Deserialize)]
+struct FeedbackItem {
+    pk: String,
+    sk: String,
+    rating: domain::feedback::Rating,
+    comment: domain::text::LongText,
+    at: Timestamp,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct RatingItem {
     #[serde(default)]
@@ -194,6 +206,9 @@ struct IdemItem {
     status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     content_type: Option<String>,
+    /// Headers a replay carries too (`Location` of a 201).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -344,6 +359,7 @@ fn idem_item(record: &IdemRecord) -> StoreResult<Item> {
         expires_at: ttl_seconds(record.expires_at),
         status: response.map(|r| r.status),
         content_type: response.map(|r| r.content_type.clone()),
+        headers: response.map(|r| r.headers.clone()).unwrap_or_default(),
     })?;
     if let Some(r) = response {
         item.insert(BODY.to_owned(), deflated(r.body.as_bytes()));
@@ -360,6 +376,7 @@ fn idem_from(mut item: Item) -> StoreResult<IdemRecord> {
     let key =
         i.pk.strip_prefix("IDEM#")
             .ok_or_else(|| StoreError::Corrupt(format!("idempotency key {}", i.pk)))?;
+    let headers = i.headers;
     let state = match (i.state.as_str(), i.status, i.content_type, body) {
         ("in_progress", ..) => IdemState::InProgress,
         ("complete", Some(status), Some(content_type), Some(body)) => IdemState::Complete {
@@ -368,6 +385,7 @@ fn idem_from(mut item: Item) -> StoreResult<IdemRecord> {
                 content_type,
                 body: String::from_utf8(body)
                     .map_err(|e| StoreError::Corrupt(format!("{BODY}: {e}")))?,
+                headers,
             },
         },
         (other, ..) => {
@@ -408,9 +426,22 @@ where
         {
             StoreError::Conflict(kind)
         }
+        SdkError::ServiceError(se)
+            if se.err().code() == Some("ValidationException")
+                && se.err().message().is_some_and(is_size_message) =>
+        {
+            StoreError::TooLarge
+        }
         _ if is_transient(&err) => StoreError::Unavailable(Box::new(err)),
         _ => StoreError::Backend(Box::new(err)),
     }
+}
+
+/// DynamoDB's words for an item over 400 KB ("Item size has exceeded the
+/// maximum allowed size", "Item size to update has exceeded …").
+fn is_size_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("item size") && m.contains("exceeded")
 }
 
 /// What to do after a failed transaction.
@@ -433,6 +464,13 @@ fn classify_transaction(
                 return TxOutcome::Fail(StoreError::Conflict(
                     kinds.get(i).copied().unwrap_or(ConflictKind::Version),
                 ));
+            }
+            // An item the transaction would make larger than 400 KB: not a
+            // conflict, and no retry changes it.
+            if reasons.iter().any(|r| {
+                r.code() == Some("ValidationError") && r.message().is_some_and(is_size_message)
+            }) {
+                return TxOutcome::Fail(StoreError::TooLarge);
             }
             if reasons.is_empty() {
                 // No reasons given: treat as a failed condition on the order.
@@ -919,12 +957,12 @@ impl OrderStore for DynamoStore {
         let order = c.order;
         let pk = table::order_pk(order.id());
         let mut tx = Vec::new();
-        match c.expected_version {
-            Some(v) if v == order.version() => {
+        match c.expected_revision {
+            Some(v) if v == order.revision() => {
                 let check = ConditionCheck::builder()
                     .table_name(&*self.table)
                     .set_key(Some(key(pk.clone(), ORDER_SK)))
-                    .condition_expression("version = :v")
+                    .condition_expression("revision = :v")
                     .set_expression_attribute_values(Some(version_value(v)))
                     .build()
                     .map_err(build_err)?;
@@ -934,7 +972,7 @@ impl OrderStore for DynamoStore {
                 });
             }
             Some(v) => tx.push(TxItem {
-                item: self.put(order_item(order)?, "version = :v", version_value(v), None)?,
+                item: self.put(order_item(order)?, "revision = :v", version_value(v), None)?,
                 kind: ConflictKind::Version,
             }),
             None => tx.push(TxItem {
@@ -948,7 +986,7 @@ impl OrderStore for DynamoStore {
             }),
         }
         for (i, e) in c.events.iter().enumerate() {
-            let sk = table::event_sk(order.version(), e.at, i);
+            let sk = table::event_sk(order.revision(), e.at, i);
             let item = EventItem {
                 outbox_pk: Some(OUTBOX_PARTITION.to_owned()),
                 outbox_sk: Some(format!("{}#{pk}#{sk}", table::sort_ts(e.at))),
@@ -1024,6 +1062,24 @@ impl OrderStore for DynamoStore {
             });
         }
         for (supplier, (count, sum)) in &effects.ratings {
+            if let Some(f) = order.feedback() {
+                let item = FeedbackItem {
+                    pk: table::supplier_pk(supplier),
+                    sk: table::feedback_sk(f.at, order.id()),
+                    rating: f.rating,
+                    comment: f.comment.clone(),
+                    at: f.at,
+                };
+                tx.push(TxItem {
+                    item: self.put(
+                        to_item(&item)?,
+                        "attribute_not_exists(pk)",
+                        HashMap::new(),
+                        None,
+                    )?,
+                    kind: ConflictKind::Version,
+                });
+            }
             tx.push(TxItem {
                 item: self.update(
                     key(table::supplier_pk(supplier), RATING_SK),
@@ -1056,29 +1112,67 @@ impl OrderStore for DynamoStore {
                 kind: ConflictKind::Duplicate,
             });
         }
-        self.transact(tx, &format!("{}#{}", order.id(), order.version()))
+        self.transact(tx, &format!("{}#{}", order.id(), order.revision()))
             .await
     }
 
-    async fn history(&self, order: &OrderId) -> StoreResult<Vec<DomainEvent>> {
+    async fn history(&self, order: &OrderId, page: &PageRequest) -> StoreResult<Page<DomainEvent>> {
+        let partition = table::order_pk(order);
+        let mut values = HashMap::from([(":pk".to_owned(), s(&partition))]);
+        let condition = match &page.cursor {
+            Some(c) => {
+                let pos = c
+                    .position_in(&partition, table::is_event_sk)
+                    .map_err(|_| StoreError::InvalidCursor)?;
+                values.insert(":after".to_owned(), s(pos.sort_key));
+                values.insert(":end".to_owned(), s(format!("{EVENT_SK_PREFIX}~")));
+                "pk = :pk AND sk BETWEEN :after AND :end"
+            }
+            None => {
+                values.insert(":ev".to_owned(), s(EVENT_SK_PREFIX));
+                "pk = :pk AND begins_with(sk, :ev)"
+            }
+        };
+        let after = page.cursor.is_some();
+        // BETWEEN is inclusive: one more item, the cursor's own, is skipped.
+        let want = page.limit as usize + 1 + usize::from(after);
         let items = self
             .query_all(Query {
                 index: None,
-                key_condition: "pk = :pk AND begins_with(sk, :ev)",
-                values: HashMap::from([
-                    (":pk".to_owned(), s(table::order_pk(order))),
-                    (":ev".to_owned(), s(EVENT_SK_PREFIX)),
-                ]),
+                key_condition: condition,
+                values,
                 names: HashMap::new(),
                 forward: true,
-                want: usize::MAX,
+                want,
                 consistent: true,
             })
             .await?;
-        items
-            .into_iter()
-            .map(|i| from_item::<EventItem>(i).and_then(event_from))
-            .collect()
+        let mut events: Vec<(String, DomainEvent)> = Vec::with_capacity(items.len());
+        for i in items {
+            let item: EventItem = from_item(i)?;
+            let sk = item.sk.clone();
+            events.push((sk, event_from(item)?));
+        }
+        if let Some(c) = &page.cursor {
+            let from = c
+                .position_in(&partition, table::is_event_sk)
+                .map_err(|_| StoreError::InvalidCursor)?;
+            events.retain(|(sk, _)| *sk > from.sort_key);
+        }
+        let more = events.len() > page.limit as usize;
+        events.truncate(page.limit as usize);
+        let next_cursor = match (more, events.last()) {
+            (true, Some((sk, _))) => Some(Cursor::encode(&CursorPosition {
+                partition,
+                sort_key: sk.clone(),
+                order_id: order.to_string(),
+            })),
+            _ => None,
+        };
+        Ok(Page {
+            items: events.into_iter().map(|(_, e)| e).collect(),
+            next_cursor,
+        })
     }
 }
 
@@ -1096,7 +1190,7 @@ impl OrderQueries for DynamoStore {
             Some(c) => {
                 names.insert("#s".to_owned(), sk_attr.to_owned());
                 let pos = c
-                    .position_in(&partition)
+                    .position_in(&partition, table::is_listing_sk)
                     .map_err(|_| StoreError::InvalidCursor)?;
                 values.insert(":s".to_owned(), s(pos.sort_key));
                 if newest_first {
@@ -1321,6 +1415,72 @@ impl SupplierLimits for DynamoStore {
         Ok(RatingSummary {
             count: r.count,
             sum: r.sum,
+        })
+    }
+
+    async fn feedback(
+        &self,
+        supplier: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<domain::feedback::Feedback>> {
+        let partition = table::supplier_pk(supplier);
+        let mut values = HashMap::from([(":pk".to_owned(), s(&partition))]);
+        let condition = match &page.cursor {
+            Some(c) => {
+                let pos = c
+                    .position_in(&partition, table::is_feedback_sk)
+                    .map_err(|_| StoreError::InvalidCursor)?;
+                values.insert(":from".to_owned(), s(table::FEEDBACK_SK_PREFIX));
+                values.insert(":before".to_owned(), s(pos.sort_key));
+                "pk = :pk AND sk BETWEEN :from AND :before"
+            }
+            None => {
+                values.insert(":fb".to_owned(), s(table::FEEDBACK_SK_PREFIX));
+                "pk = :pk AND begins_with(sk, :fb)"
+            }
+        };
+        let want = page.limit as usize + 1 + usize::from(page.cursor.is_some());
+        let items = self
+            .query_all(Query {
+                index: None,
+                key_condition: condition,
+                values,
+                names: HashMap::new(),
+                forward: false,
+                want,
+                consistent: false,
+            })
+            .await?;
+        let mut rows: Vec<FeedbackItem> = items
+            .into_iter()
+            .map(from_item)
+            .collect::<StoreResult<_>>()?;
+        if let Some(c) = &page.cursor {
+            let before = c
+                .position_in(&partition, table::is_feedback_sk)
+                .map_err(|_| StoreError::InvalidCursor)?;
+            rows.retain(|r| r.sk < before.sort_key);
+        }
+        let more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        let next_cursor = match (more, rows.last()) {
+            (true, Some(r)) => Some(Cursor::encode(&CursorPosition {
+                partition,
+                sort_key: r.sk.clone(),
+                order_id: String::new(),
+            })),
+            _ => None,
+        };
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|r| domain::feedback::Feedback {
+                    rating: r.rating,
+                    comment: r.comment,
+                    at: r.at,
+                })
+                .collect(),
+            next_cursor,
         })
     }
 }

@@ -65,13 +65,14 @@ async fn a_confirmation_with_idempotency_and_the_limit_is_one_read_and_one_write
             status: 200,
             content_type: "application/json".into(),
             body: "{}".into(),
+            headers: Vec::new(),
         },
         t0(),
     );
     let (result, write) = counter
         .during(store.commit(Commit {
             order: &order,
-            expected_version: Some(1),
+            expected_revision: Some(1),
             events: &events,
             idempotency: Some(&record),
             dedup: None,
@@ -156,6 +157,7 @@ async fn the_sweep_reads_only_the_due_orders_among_a_thousand_that_are_not_due()
                 id: id.clone(),
                 counterparty: Counterparty::Supplier(p.supplier.id.clone()),
                 terms: app::contract::terms(),
+                clocks: domain::clocks::Clocks::default(),
             },
             t0(),
         )
@@ -169,7 +171,7 @@ async fn the_sweep_reads_only_the_due_orders_among_a_thousand_that_are_not_due()
             store
                 .commit(Commit {
                     order: &order,
-                    expected_version: None,
+                    expected_revision: None,
                     events: &events,
                     idempotency: None,
                     dedup: None,
@@ -229,4 +231,232 @@ async fn the_sweep_reads_only_the_due_orders_among_a_thousand_that_are_not_due()
     let (again, calls) = counter.during(app::sweep::run(&store, &bus, now)).await;
     assert_eq!(again.expect("sweep").due, 0);
     assert_eq!(calls, ["Query", "Query"]);
+}
+
+/// Each clock of "every order ends" costs the sweep what any transition
+/// costs: for every due order one read and one conditional write, however
+/// many clocks it has. Five orders due on five different clocks — a draft
+/// nobody confirmed, a payment that never arrived, a balance never paid,
+/// a receipt never confirmed, a dispute the supplier rejected — are each
+/// loaded once and written once.
+#[tokio::test]
+async fn every_clock_of_the_sweep_is_one_read_and_one_write_per_due_order() {
+    use app::contract::{terms, unique};
+    use app::memory::MemoryBus;
+    use app::ports::Commit;
+    use chrono::TimeDelta;
+    use domain::Order;
+    use domain::actor::Provider;
+    use domain::dispute::{DisputeReason, ResponseAction};
+    use domain::ids::{OrderId, PaymentId};
+    use domain::order::{
+        Counterparty, DisputeResponse, NewOrder, OpenDispute, PaymentReport, PaymentRequest,
+        ShipmentDetails,
+    };
+    use domain::payment::{CardBrand, PaymentContext, PaymentMethod, PaymentSignal, Stage};
+    use domain::status::OrderStatus;
+    use domain::text::{LongText, ShortText};
+
+    let (store, counter) =
+        aws_adapters::test_support::counted_dynamo_store(&unique("ta-clock-calls-")).await;
+    let p = Parties::fresh();
+    store
+        .set_limit(&p.supplier.id, Usd::dollars(1_000_000).expect("usd"), None)
+        .await
+        .expect("limit");
+    let limit = store
+        .get_limit(&p.supplier.id)
+        .await
+        .expect("read")
+        .expect("limit");
+    let card = PaymentMethod::CreditCard {
+        card_brand: CardBrand::Visa,
+    };
+    let at = t0();
+    let new = || {
+        Order::create(
+            &p.buyer,
+            NewOrder {
+                id: OrderId::parse(unique("ord_")).expect("id"),
+                counterparty: Counterparty::Supplier(p.supplier.id.clone()),
+                terms: terms(),
+                clocks: domain::clocks::Clocks::default(),
+            },
+            at,
+        )
+        .expect("create")
+    };
+    let pay = |o: &mut Order, stage: Stage, arrives: bool| {
+        let id = PaymentId::parse(unique("pay_")).expect("id");
+        let mut events = o
+            .initiate_payment(
+                &p.buyer,
+                PaymentRequest {
+                    id: id.clone(),
+                    stage,
+                    method: card.clone(),
+                },
+                PaymentContext::default(),
+                at,
+            )
+            .expect("pay");
+        if arrives {
+            let amount = o.payment(&id).expect("payment").amount;
+            events.extend(
+                o.apply_payment_report(
+                    Provider::Card,
+                    PaymentReport {
+                        payment_id: id,
+                        signal: PaymentSignal::Succeeded,
+                        confirmed: Some((amount, "USD".into())),
+                        provider_reference: None,
+                    },
+                    at,
+                )
+                .expect("arrived"),
+            );
+        }
+        events
+    };
+    let ship = |o: &mut Order| {
+        o.ship(
+            &p.supplier,
+            ShipmentDetails {
+                carrier: ShortText::parse("DHL").expect("text"),
+                tracking_number: ShortText::parse("1").expect("text"),
+                shipped_at: None,
+            },
+            at,
+        )
+        .expect("ship")
+    };
+    let mut orders = Vec::new();
+    // A draft nobody confirms.
+    orders.push(new());
+    // A card payment that never arrives.
+    let (mut o, mut ev) = new();
+    ev.extend(o.confirm(&p.supplier, 1, &limit, at).expect("confirm"));
+    ev.extend(pay(&mut o, Stage::Initial, false));
+    orders.push((o, ev));
+    // Shipped, delivered, the balance never paid.
+    let (mut o, mut ev) = new();
+    ev.extend(o.confirm(&p.supplier, 1, &limit, at).expect("confirm"));
+    ev.extend(pay(&mut o, Stage::Initial, true));
+    ev.extend(ship(&mut o));
+    ev.extend(
+        o.record_delivery(&p.buyer, None, Some(at), at)
+            .expect("delivered"),
+    );
+    orders.push((o, ev));
+    // Paid in full; receipt never confirmed.
+    let (mut o, mut ev) = new();
+    ev.extend(o.confirm(&p.supplier, 1, &limit, at).expect("confirm"));
+    ev.extend(pay(&mut o, Stage::Initial, true));
+    ev.extend(ship(&mut o));
+    ev.extend(pay(&mut o, Stage::Balance, true));
+    orders.push((o, ev));
+    // A dispute the supplier rejected (at day 31, just before the sweep).
+    let (mut o, mut ev) = new();
+    let late = at + TimeDelta::days(31) - TimeDelta::minutes(10);
+    ev.extend(o.confirm(&p.supplier, 1, &limit, at).expect("confirm"));
+    ev.extend(pay(&mut o, Stage::Initial, true));
+    ev.extend(
+        o.raise_dispute(
+            &p.buyer,
+            OpenDispute {
+                reason: DisputeReason::Quality,
+                requested_refund: Usd::dollars(10).expect("usd"),
+                description: LongText::parse("scratched").expect("text"),
+                evidence: Vec::new(),
+            },
+            late,
+        )
+        .expect("opened"),
+    );
+    ev.extend(
+        o.respond_dispute(
+            &p.supplier,
+            DisputeResponse {
+                action: ResponseAction::Reject,
+                message: None,
+                evidence: Vec::new(),
+            },
+            late,
+        )
+        .expect("rejected"),
+    );
+    orders.push((o, ev));
+    let ids: Vec<OrderId> = orders.iter().map(|(o, _)| o.id().clone()).collect();
+    for (order, events) in &orders {
+        store
+            .commit(Commit {
+                order,
+                expected_revision: None,
+                events,
+                idempotency: None,
+                dedup: None,
+                now: at,
+            })
+            .await
+            .expect("commit");
+    }
+    app::publisher::drain(&store, &MemoryBus::default())
+        .await
+        .expect("drain");
+    counter.reset();
+
+    let now = at + TimeDelta::days(31);
+    let (report, calls) = counter
+        .during(app::sweep::run(&store, &MemoryBus::default(), now))
+        .await;
+    let report = report.expect("sweep");
+    assert_eq!(
+        (
+            report.due,
+            report.changed,
+            report.cancelled,
+            report.expired,
+            report.closed,
+            report.receipts_confirmed,
+            report.escalated
+        ),
+        (5, 5, 1, 1, 1, 1, 1),
+        "{report:?}"
+    );
+    let count = |op: &str| calls.iter().filter(|c| *c == op).count();
+    assert_eq!(count("GetItem"), 5, "one read per due order: {calls:?}");
+    assert_eq!(
+        count("TransactWriteItems"),
+        5,
+        "one write per due order: {calls:?}"
+    );
+    assert_eq!(count("Scan"), 0, "{calls:?}");
+    let mut statuses = Vec::new();
+    for id in &ids {
+        let o = store
+            .load(
+                LoadRequest {
+                    order: id,
+                    idempotency: None,
+                    limit_of: None,
+                    credit_of: None,
+                },
+                now,
+            )
+            .await
+            .expect("load")
+            .order
+            .expect("order");
+        statuses.push(o.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            OrderStatus::Cancelled,
+            OrderStatus::AwaitingInitialPayment,
+            OrderStatus::Closed,
+            OrderStatus::Completed,
+            OrderStatus::AwaitingShipment,
+        ]
+    );
 }

@@ -129,6 +129,7 @@ fn twelve_events() -> Vec<DomainEvent> {
                 id: OrderId::parse(unique("ord_")).unwrap(),
                 counterparty: Counterparty::Supplier(parties.supplier.id.clone()),
                 terms: terms(),
+                clocks: domain::clocks::Clocks::default(),
             },
             t0() + TimeDelta::seconds(i),
         )

@@ -8,7 +8,7 @@ use domain::coverage::{CoverageType, ReceivingAccount};
 use domain::feedback::Rating;
 use domain::ids::UserId;
 use domain::money::{Currency, Usd};
-use domain::text::{CountryCode, DocumentRef, LongText, Sha256Hex, ShortText, Text};
+use domain::text::{CountryCode, DocumentRef, HttpsUrl, LongText, Sha256Hex, ShortText};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -307,7 +307,7 @@ pub struct TermsBody {
 
 pub fn document(f: &mut Fields, field: &str, d: &DocumentBody) -> Option<DocumentRef> {
     let name = f.check(&format!("{field}.name"), ShortText::parse(&d.name));
-    let url = f.check(&format!("{field}.url"), Text::<2048>::parse(&d.url));
+    let url = f.check(&format!("{field}.url"), HttpsUrl::parse(&d.url));
     let sha256 = f.check(&format!("{field}.sha256"), Sha256Hex::parse(&d.sha256));
     Some(DocumentRef {
         name: name?,
@@ -508,6 +508,13 @@ impl Body for LimitBody {
 #[serde(deny_unknown_fields)]
 pub struct ResolutionBody {
     pub resolution: domain::event::FlagResolution,
+}
+
+/// `POST /v1/orders/{id}/refunds/{rid}/resolution`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundResolutionBody {
+    pub resolution: domain::refund::RefundResolution,
 }
 
 #[derive(Debug, Deserialize)]

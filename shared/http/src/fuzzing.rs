@@ -544,7 +544,7 @@ fn fixture(stage: u8) -> (FuzzApi, Fixture) {
         backend: MemoryBackend::new(),
         clock: FixedClock::at(business_time()),
         ids: fixed_order_id,
-        disputes: domain::dispute::DisputePolicy::default(),
+        clocks: domain::clocks::Clocks::default(),
     };
     let mut fx = Fixture::default();
     let order = format!("/v1/orders/{ORDER_ID}");

@@ -1,5 +1,5 @@
 //! One function per route: decode → one use case → encode. Checks run in
-//! the order 401 → 413 → 404 → 403 → 400 → 409 → 422.
+//! the order 401 → 413 → 404 → 403 → 400 → 409 → 429 → 422.
 
 use app::idempotency::{IdemDecision, IdemKey, IdemRecord, PayloadHash, StoredResponse, decide};
 use app::page::{Cursor, PageRequest};
@@ -28,8 +28,9 @@ pub struct Api<B, C> {
     pub clock: C,
     /// Generates new order ids.
     pub ids: fn() -> String,
-    /// The dispute deadlines new disputes get (configuration).
-    pub disputes: domain::dispute::DisputePolicy,
+    /// The clocks new orders live by (configuration; each order keeps the
+    /// clocks it was created with).
+    pub clocks: domain::clocks::Clocks,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -43,15 +44,61 @@ fn stored(status: u16, v: &serde_json::Value) -> StoredResponse {
         status,
         content_type: "application/json".into(),
         body: v.to_string(),
+        headers: Vec::new(),
     }
 }
 
+/// A stored response, answered again with the headers of the first answer.
 fn replayed(r: StoredResponse) -> ApiResponse {
+    let mut headers = r.headers;
+    headers.push(("idempotent-replayed".into(), "true".into()));
     ApiResponse {
         status: r.status,
         content_type: r.content_type,
         body: r.body,
-        headers: vec![("idempotent-replayed".into(), "true".into())],
+        headers,
+    }
+}
+
+/// What a response stores for replays: everything a client reads.
+fn to_stored(r: &ApiResponse) -> StoredResponse {
+    StoredResponse {
+        status: r.status,
+        content_type: r.content_type.clone(),
+        body: r.body.clone(),
+        headers: r.headers.clone(),
+    }
+}
+
+/// The query parameters the request's route does not take (400).
+fn unknown_query(req: &ApiRequest) -> Vec<FieldError> {
+    let allowed = crate::routes::find(&req.method, &req.path).map_or(&[][..], |(r, _)| r.query);
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (name, _) in &req.query {
+        if !allowed.contains(&name.as_str()) && !errors.iter().any(|e| &e.field == name) {
+            errors.push(FieldError::new(
+                name.clone(),
+                if allowed.is_empty() {
+                    "unknown query parameter: this route takes none".to_owned()
+                } else {
+                    format!(
+                        "unknown query parameter; this route takes {}",
+                        allowed.join(", ")
+                    )
+                },
+            ));
+        }
+    }
+    errors
+}
+
+/// 400 for a query parameter the route does not take.
+fn check_query(req: &ApiRequest) -> Result<()> {
+    let errors = unknown_query(req);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(errors))
     }
 }
 
@@ -97,6 +144,8 @@ struct Step<'a, I, D, A> {
     caller: &'a Caller,
     action: Action,
     body: &'a [u8],
+    /// Query parameters the route does not take: 400 after 404 / 403.
+    unknown_query: Vec<FieldError>,
     decode: D,
     apply: A,
     status: u16,
@@ -120,6 +169,9 @@ where
     fn check(&self, order: &Order) -> Result<I> {
         order.viewer(self.caller)?;
         order.authorize(self.caller, self.action)?;
+        if !self.unknown_query.is_empty() {
+            return Err(ApiError::bad_request(self.unknown_query.clone()));
+        }
         (self.decode)(self.body)
     }
 
@@ -157,6 +209,7 @@ impl<'a, I, D, A> Step<'a, I, D, A> {
             caller,
             action,
             body,
+            unknown_query: Vec::new(),
             decode,
             apply,
             status: 200,
@@ -201,13 +254,14 @@ impl<B: Backend, C: Clock> Api<B, C> {
         req: &ApiRequest,
         caller: &Caller,
         id: &str,
-        step: Step<'_, I, D, A>,
+        mut step: Step<'_, I, D, A>,
     ) -> Result<(ApiResponse, Option<Order>)>
     where
         D: Fn(&[u8]) -> Result<I>,
         A: Fn(&mut Order, I, &Loaded, Timestamp) -> Result<Vec<DomainEvent>>,
     {
         let id = order_id(id)?;
+        step.unknown_query = unknown_query(req);
         let idem = idempotency(req, caller)?;
         match usecases::transition(&self.backend, self.now(), &id, idem.as_ref(), &step).await? {
             Outcome::Replayed(r) => Ok((replayed(r), None)),
@@ -223,6 +277,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 "only buyers and suppliers create orders".into(),
             ));
         }
+        check_query(req)?;
         let body: dto::TermsBody = dto::decode(&req.body)?;
         let mut f = Fields::default();
         let counterparty = match (&body.supplier_id, &body.buyer_id) {
@@ -244,19 +299,25 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 id,
                 counterparty,
                 terms,
+                clocks: self.clocks,
             },
         };
         match usecases::create(&self.backend, self.now(), idem.as_ref(), &creation).await? {
             Outcome::Replayed(r) => Ok(replayed(r)),
             Outcome::Done(order) => {
                 metrics::count("OrdersCreated");
-                Ok(ok_json(201, &view::order(&order))
-                    .with_header("location", &format!("/v1/orders/{}", order.id())))
+                Ok(created_response(&order))
             }
         }
     }
 
-    pub async fn get_order(&self, caller: &Caller, id: &str, part: &str) -> Result<ApiResponse> {
+    pub async fn get_order(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+        part: &str,
+    ) -> Result<ApiResponse> {
         let id = order_id(id)?;
         let loaded = self
             .backend
@@ -272,21 +333,44 @@ impl<B: Backend, C: Clock> Api<B, C> {
             .await?;
         let order = loaded.order.ok_or(ApiError::NotFound)?;
         order.viewer(caller)?;
+        check_query(req)?;
         Ok(match part {
             "history" => {
-                let events = self.backend.history(&id).await?;
-                let entries: Vec<HistoryEntry> = events.iter().map(Into::into).collect();
-                ok_json(200, &view::history(&entries))
+                let mut f = Fields::default();
+                let (limit, cursor) = page_params(req, &mut f);
+                let limit = limit.map(|l| {
+                    if req.query("limit").is_none() {
+                        app::page::DEFAULT_HISTORY_PAGE
+                    } else {
+                        l
+                    }
+                });
+                let (limit, cursor) = f.finish(limit.zip(cursor))?;
+                let page = PageRequest::new(Some(limit), cursor)
+                    .map_err(|e| ApiError::bad_request(vec![FieldError::new("limit", e)]))?;
+                let events = self.backend.history(&id, &page).await?;
+                let entries: Vec<HistoryEntry> = events.items.iter().map(Into::into).collect();
+                let mut body = view::history(&entries);
+                if let Some(c) = events.next_cursor {
+                    body["next_cursor"] = json!(c.as_str());
+                }
+                ok_json(200, &body)
             }
             "payments" => ok_json(
                 200,
-                &json!({"items": order.payments().iter().map(view::payment).collect::<Vec<_>>()}),
+                &json!({"items": order.payments().iter().map(|p| view::order_payment(&order, p)).collect::<Vec<_>>()}),
             ),
             _ => ok_json(200, &view::order(&order)),
         })
     }
 
     pub async fn list_orders(&self, req: &ApiRequest, caller: &Caller) -> Result<ApiResponse> {
+        if !caller.has(Role::Buyer) && !caller.has(Role::Supplier) {
+            return Err(ApiError::Forbidden(
+                "only buyers and suppliers list their orders".into(),
+            ));
+        }
+        check_query(req)?;
         let mut f = Fields::default();
         let (limit, cursor) = page_params(req, &mut f);
         let status = req
@@ -474,7 +558,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             domain::ids::PaymentId::parse(payment.to_owned()).map_err(|_| ApiError::NotFound)?;
         let render = |o: &Order| {
             o.payment(&payment)
-                .map(view::payment)
+                .map(|p| view::order_payment(o, p))
                 .unwrap_or(serde_json::Value::Null)
         };
         let step = Step {
@@ -576,6 +660,56 @@ impl<B: Backend, C: Clock> Api<B, C> {
         Ok(resp)
     }
 
+    /// The buyer extends the time to confirm receipt (at most twice).
+    pub async fn extend_receipt(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApiResponse> {
+        let step = no_body_step(
+            caller,
+            Action::ExtendReceipt,
+            &req.body,
+            |o: &mut Order, now| Ok(o.extend_receipt(caller, now)?),
+        );
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
+    /// An arbiter resolves a flagged refund part: `retry` (a new attempt
+    /// with its own provider key) or `settled_outside`. 200 with the part.
+    pub async fn resolve_refund(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        id: &str,
+        refund: &str,
+    ) -> Result<ApiResponse> {
+        // A malformed refund id names no refund: 404, like any unknown one.
+        let refund =
+            domain::ids::RefundId::parse(refund.to_owned()).map_err(|_| ApiError::NotFound)?;
+        let render = |o: &Order| {
+            o.refunds()
+                .iter()
+                .find(|r| r.id == refund)
+                .map(view::refund_part)
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let step = Step {
+            render: &render,
+            ..Step::new(
+                caller,
+                Action::ResolveRefund,
+                &req.body,
+                |b: &[u8]| dto::decode::<dto::RefundResolutionBody>(b).map(|r| r.resolution),
+                |o: &mut Order, resolution, _: &Loaded, now| {
+                    Ok(o.resolve_refund(caller, &refund, resolution, now)?)
+                },
+            )
+        };
+        Ok(self.run_step(req, caller, id, step).await?.0)
+    }
+
     pub async fn feedback(
         &self,
         req: &ApiRequest,
@@ -598,42 +732,47 @@ impl<B: Backend, C: Clock> Api<B, C> {
         Ok(self.run_step(req, caller, id, step).await?.0)
     }
 
-    pub async fn supplier_feedback(&self, _caller: &Caller, supplier: &str) -> Result<ApiResponse> {
+    /// Anyone signed in reads a supplier's feedback: the average and count
+    /// over all of it (kept in one record, so the read stays O(page)), and
+    /// the feedback itself newest first, a page at a time, naming neither
+    /// the orders nor the buyers.
+    pub async fn supplier_feedback(
+        &self,
+        req: &ApiRequest,
+        _caller: &Caller,
+        supplier: &str,
+    ) -> Result<ApiResponse> {
         let supplier = UserId::parse(supplier).map_err(|_| ApiError::NotFound)?;
+        check_query(req)?;
+        let mut f = Fields::default();
+        let (limit, cursor) = page_params(req, &mut f);
+        let (limit, cursor) = f.finish(limit.zip(cursor))?;
+        let page = PageRequest::new(Some(limit), cursor)
+            .map_err(|e| ApiError::bad_request(vec![FieldError::new("limit", e)]))?;
         let summary = self.backend.rating(&supplier).await?;
-        let page = self
-            .backend
-            .list(
-                &Listing::Supplier(supplier.clone()),
-                &PageRequest::first(100),
-            )
-            .await?;
-        let items: Vec<_> = page
+        let got = self.backend.feedback(&supplier, &page).await?;
+        let items: Vec<_> = got
             .items
             .iter()
-            .filter_map(|o| {
-                o.feedback().map(|f| {
-                    json!({"order_id": o.id(), "rating": f.rating, "comment": f.comment, "at": f.at})
-                })
-            })
+            .map(|f| json!({"rating": f.rating, "comment": f.comment, "at": f.at}))
             .collect();
-        Ok(ok_json(
-            200,
-            &view::rating(supplier.as_str(), &summary, items),
-        ))
+        let mut body = view::rating(supplier.as_str(), &summary, items);
+        if let Some(c) = got.next_cursor {
+            body["next_cursor"] = json!(c.as_str());
+        }
+        Ok(ok_json(200, &body))
     }
 
     // ---- disputes -------------------------------------------------------------
 
     /// The buyer opens a dispute (201 with the dispute). Its deadlines come
-    /// from the configured policy (5 and 15 days by default).
+    /// from the order's clocks (5 and 15 days by default).
     pub async fn open_dispute(
         &self,
         req: &ApiRequest,
         caller: &Caller,
         id: &str,
     ) -> Result<ApiResponse> {
-        let policy = self.disputes;
         let step = Step {
             status: 201,
             render: &view::dispute,
@@ -642,9 +781,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 Action::OpenDispute,
                 &req.body,
                 dto::parse_body::<dto::OpenDisputeBody>,
-                |o: &mut Order, open, _: &Loaded, now| {
-                    Ok(o.open_dispute_with(caller, open, policy, now)?)
-                },
+                |o: &mut Order, open, _: &Loaded, now| Ok(o.raise_dispute(caller, open, now)?),
             )
         };
         Ok(self.run_step(req, caller, id, step).await?.0)
@@ -744,6 +881,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
         if !caller.has(Role::Arbiter) {
             return Err(ApiError::Forbidden("only arbiters list disputes".into()));
         }
+        check_query(req)?;
         let mut f = Fields::default();
         let (limit, cursor) = page_params(req, &mut f);
         let status = f.check(
@@ -783,6 +921,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<ApiResponse>>,
     {
+        check_query(req)?;
         let Some(idem) = idempotency(req, caller)? else {
             return run().await;
         };
@@ -810,11 +949,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             Err(e) => e.to_response(),
         };
         if response.status < 500 {
-            let stored = StoredResponse {
-                status: response.status,
-                content_type: response.content_type.clone(),
-                body: response.body.clone(),
-            };
+            let stored = to_stored(&response);
             let record = IdemRecord::complete(idem.key, idem.payload, stored, now);
             self.backend.complete(&record, now).await?;
         } else {
@@ -852,12 +987,13 @@ impl<B: Backend, C: Clock> Api<B, C> {
         .await
     }
 
-    pub async fn get_credit_line(&self, caller: &Caller) -> Result<ApiResponse> {
+    pub async fn get_credit_line(&self, req: &ApiRequest, caller: &Caller) -> Result<ApiResponse> {
         if !caller.has(Role::Buyer) {
             return Err(ApiError::Forbidden(
                 "only buyers have Pay Later credit lines".into(),
             ));
         }
+        check_query(req)?;
         let line = self
             .backend
             .get_credit(&caller.id)
@@ -886,6 +1022,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 "an arbiter may not set their own assurance limit".into(),
             ));
         }
+        check_query(req)?;
         let (limit, account) = dto::parse_body::<dto::LimitBody>(&req.body)?;
         let stored = self
             .backend
@@ -894,7 +1031,12 @@ impl<B: Backend, C: Clock> Api<B, C> {
         Ok(ok_json(200, &view::limit(&stored)))
     }
 
-    pub async fn get_limit(&self, caller: &Caller, supplier: &str) -> Result<ApiResponse> {
+    pub async fn get_limit(
+        &self,
+        req: &ApiRequest,
+        caller: &Caller,
+        supplier: &str,
+    ) -> Result<ApiResponse> {
         let supplier = UserId::parse(supplier).map_err(|_| ApiError::NotFound)?;
         let own = caller.id == supplier && caller.has(Role::Supplier);
         if !own && !caller.has(Role::Arbiter) {
@@ -902,6 +1044,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 "only the supplier and arbiters see its limit".into(),
             ));
         }
+        check_query(req)?;
         let limit = self
             .backend
             .get_limit(&supplier)
@@ -909,6 +1052,12 @@ impl<B: Backend, C: Clock> Api<B, C> {
             .ok_or(ApiError::NotFound)?;
         Ok(ok_json(200, &view::limit(&limit)))
     }
+}
+
+/// What creating an order answers: 201, the order, and its `Location`
+/// (a replay answers the same, headers included).
+fn created_response(order: &Order) -> ApiResponse {
+    ok_json(201, &view::order(order)).with_header("location", &format!("/v1/orders/{}", order.id()))
 }
 
 /// A fresh payment id, `pay_…` (unguessable, like order ids).
@@ -930,15 +1079,10 @@ impl Creation for Create<'_> {
     }
 
     fn respond(&self, order: &Order) -> StoredResponse {
-        stored(201, &view::order(order))
+        to_stored(&created_response(order))
     }
 
     fn respond_error(&self, error: &ApiError) -> StoredResponse {
-        let r = error.to_response();
-        StoredResponse {
-            status: r.status,
-            content_type: r.content_type,
-            body: r.body,
-        }
+        to_stored(&error.to_response())
     }
 }

@@ -89,7 +89,7 @@ pub async fn serve(function: &'static str) -> Result<(), Error> {
         backend: store,
         clock: SystemClock,
         ids: new_order_id,
-        disputes: crate::dispute_policy_from_env()?,
+        clocks: crate::clocks_from_env()?,
     };
     let api = &api;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -51,9 +51,9 @@ impl<B: Backend, C: Clock> Api<B, C> {
         match (route.method, route.path) {
             ("POST", "/v1/orders") => self.create_order(req, c).await,
             ("GET", "/v1/orders") => self.list_orders(req, c).await,
-            ("GET", "/v1/orders/{id}") => self.get_order(c, id, "order").await,
-            ("GET", "/v1/orders/{id}/history") => self.get_order(c, id, "history").await,
-            ("GET", "/v1/orders/{id}/payments") => self.get_order(c, id, "payments").await,
+            ("GET", "/v1/orders/{id}") => self.get_order(req, c, id, "order").await,
+            ("GET", "/v1/orders/{id}/history") => self.get_order(req, c, id, "history").await,
+            ("GET", "/v1/orders/{id}/payments") => self.get_order(req, c, id, "payments").await,
             ("POST", "/v1/orders/{id}/amend") => self.amend(req, c, id).await,
             ("POST", "/v1/orders/{id}/confirm") => self.confirm(req, c, id).await,
             ("POST", "/v1/orders/{id}/remind") => self.remind(req, c, id).await,
@@ -62,11 +62,15 @@ impl<B: Backend, C: Clock> Api<B, C> {
             ("POST", "/v1/orders/{id}/payments/{pid}/resolution") => {
                 self.resolve_payment(req, c, id, params.get("pid")).await
             }
+            ("POST", "/v1/orders/{id}/refunds/{rid}/resolution") => {
+                self.resolve_refund(req, c, id, params.get("rid")).await
+            }
             ("POST", "/v1/orders/{id}/shipment") => self.ship(req, c, id).await,
             ("POST", "/v1/orders/{id}/delivery") => self.delivery(req, c, id).await,
             ("POST", "/v1/orders/{id}/receipt") => self.receipt(req, c, id).await,
+            ("POST", "/v1/orders/{id}/receipt/extension") => self.extend_receipt(req, c, id).await,
             ("POST", "/v1/orders/{id}/feedback") => self.feedback(req, c, id).await,
-            ("GET", "/v1/suppliers/{id}/feedback") => self.supplier_feedback(c, id).await,
+            ("GET", "/v1/suppliers/{id}/feedback") => self.supplier_feedback(req, c, id).await,
             ("POST", "/v1/orders/{id}/dispute") => self.open_dispute(req, c, id).await,
             ("POST", "/v1/orders/{id}/dispute/responses") => self.respond_dispute(req, c, id).await,
             ("POST", "/v1/orders/{id}/dispute/withdraw") => self.withdraw_dispute(req, c, id).await,
@@ -74,9 +78,9 @@ impl<B: Backend, C: Clock> Api<B, C> {
             ("POST", "/v1/orders/{id}/dispute/decision") => self.decide_dispute(req, c, id).await,
             ("GET", "/v1/disputes") => self.list_disputes(req, c).await,
             ("POST", "/v1/credit-line") => self.apply_for_credit(req, c).await,
-            ("GET", "/v1/credit-line") => self.get_credit_line(c).await,
+            ("GET", "/v1/credit-line") => self.get_credit_line(req, c).await,
             ("PUT", "/v1/suppliers/{id}/assurance-limit") => self.put_limit(req, c, id).await,
-            ("GET", "/v1/suppliers/{id}/assurance-limit") => self.get_limit(c, id).await,
+            ("GET", "/v1/suppliers/{id}/assurance-limit") => self.get_limit(req, c, id).await,
             // Served by `webhook::Webhooks::handle` (its own function and
             // authentication), never by the API's handlers.
             ("POST", "/v1/webhooks/{provider}") => Err(ApiError::RouteNotFound),
@@ -111,65 +115,11 @@ pub fn new_order_id() -> String {
     new_id("ord")
 }
 
-/// The dispute deadlines from the environment:
-/// `DISPUTE_SUPPLIER_RESPONSE_DAYS` (default 5) and
-/// `DISPUTE_RESOLUTION_DAYS` (default 15). A value that is not a whole
-/// number of days from 1 to 365, or a response period longer than the
-/// resolution period, is a configuration error at start-up.
-pub fn dispute_policy_from_env() -> Result<domain::dispute::DisputePolicy, String> {
-    dispute_policy_from(|k| std::env::var(k).ok())
-}
-
-/// [`dispute_policy_from_env`] over any lookup (tests, the local stack).
-pub fn dispute_policy_from(
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<domain::dispute::DisputePolicy, String> {
-    let default = domain::dispute::DisputePolicy::default();
-    let days = |name: &str, default: u32| -> Result<u32, String> {
-        match lookup(name) {
-            None => Ok(default),
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(d) if (1..=365).contains(&d) => Ok(d),
-                _ => Err(format!(
-                    "{name} must be a whole number of days from 1 to 365, not {v:?}"
-                )),
-            },
-        }
-    };
-    let policy = domain::dispute::DisputePolicy {
-        supplier_response_days: days(
-            "DISPUTE_SUPPLIER_RESPONSE_DAYS",
-            default.supplier_response_days,
-        )?,
-        resolution_days: days("DISPUTE_RESOLUTION_DAYS", default.resolution_days)?,
-    };
-    if policy.supplier_response_days > policy.resolution_days {
-        return Err(format!(
-            "DISPUTE_SUPPLIER_RESPONSE_DAYS ({}) exceeds DISPUTE_RESOLUTION_DAYS ({})",
-            policy.supplier_response_days, policy.resolution_days
-        ));
-    }
-    Ok(policy)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dispute_deadlines_default_to_5_and_15_days_and_bad_values_are_refused() {
-        let p = dispute_policy_from(|_| None).expect("defaults");
-        assert_eq!((p.supplier_response_days, p.resolution_days), (5, 15));
-        let p =
-            dispute_policy_from(|k| Some(if k.contains("RESPONSE") { "3" } else { "8" }.into()))
-                .expect("the live pages' 3 and 8 days");
-        assert_eq!((p.supplier_response_days, p.resolution_days), (3, 8));
-        for bad in ["0", "-1", "2.5", "x", "366"] {
-            assert!(dispute_policy_from(|_| Some(bad.into())).is_err(), "{bad}");
-        }
-        assert!(
-            dispute_policy_from(|k| Some(if k.contains("RESPONSE") { "9" } else { "8" }.into()))
-                .is_err()
-        );
-    }
+/// The lifecycle's clocks from the environment: `CLOCK_<NAME>` in days for
+/// every clock of [`domain::clocks::SETTINGS`] (e.g. `CLOCK_UNPAID_DAYS`,
+/// `CLOCK_DISPUTE_SUPPLIER_RESPONSE_DAYS`), each defaulting to the product's
+/// rule. A value out of its range, or clocks that contradict each other,
+/// are a configuration error at start-up.
+pub fn clocks_from_env() -> Result<domain::clocks::Clocks, String> {
+    domain::clocks::Clocks::from_lookup(|k| std::env::var(k).ok())
 }

@@ -72,7 +72,7 @@ fn terms(create: bool) -> Value {
         "currency": {"const": "USD"},
         "initial_payment": reference("Amount"),
         "ship_by": date(),
-        "quality_terms": text(4000),
+        "quality_terms": text(2000),
         "destination_country": reference("Country"),
         "coverage": {"enum": ["pre_shipment", "post_delivery"]},
         "inspection": {"type": "object", "additionalProperties": false, "required": ["agency", "location"],
@@ -100,10 +100,14 @@ fn request_schemas() -> Value {
         "Amount": {"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,2})?$",
             "description": "US dollars as a decimal string, at most 2 decimal places"},
         "UserId": {"type": "string", "pattern": "^[A-Za-z0-9._@:-]{1,128}$"},
-        "Country": {"type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2"},
+        "Country": {"enum": domain::text::ISO_3166_ALPHA2,
+            "description": "an assigned ISO 3166-1 alpha-2 code"},
+        "HttpsUrl": {"type": "string", "maxLength": 2048,
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]://([!-?A-~]*@)?[A-Za-z0-9._~%!$&'()*+,;=-]+(:[0-9]*)?([/?#][!-~]*)?$",
+            "description": "an https URL with a host, printable ASCII only (percent-encode anything else)"},
         "Sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
         "Document": {"type": "object", "additionalProperties": false, "required": ["name", "url", "sha256"],
-            "properties": {"name": text(200), "url": text(2048), "sha256": reference("Sha256")}},
+            "properties": {"name": text(200), "url": reference("HttpsUrl"), "sha256": reference("Sha256")}},
         "LineItem": {"type": "object", "additionalProperties": false,
             "required": ["description", "quantity", "unit_price"],
             "properties": {"description": text(200),
@@ -130,6 +134,9 @@ fn request_schemas() -> Value {
         "Resolution": {"type": "object", "additionalProperties": false, "required": ["resolution"],
             "properties": {"resolution": {"enum": ["accept", "refund"],
                 "description": "accept a flagged payment as paid, or return its money"}}},
+        "RefundResolution": {"type": "object", "additionalProperties": false, "required": ["resolution"],
+            "properties": {"resolution": {"enum": ["retry", "settled_outside"],
+                "description": "ask the provider again, or record that the money was returned outside the platform"}}},
         "ProviderEvent": {"type": "object", "required": ["type", "data"],
             "description": "a payment provider's event, signed with the Standard Webhooks scheme (webhook-id, webhook-timestamp, webhook-signature)",
             "properties": {"type": {"enum": crate::webhook::EVENT_TYPES},
@@ -145,7 +152,7 @@ fn request_schemas() -> Value {
             "description": "customs_cleared_at, delivered_at or both",
             "properties": {"customs_cleared_at": time(), "delivered_at": time()}},
         "Feedback": {"type": "object", "additionalProperties": false, "required": ["rating", "comment"],
-            "properties": {"rating": whole(1, 5), "comment": text(4000)}},
+            "properties": {"rating": whole(1, 5), "comment": text(2000)}},
         "AssuranceLimit": {"type": "object", "additionalProperties": false, "required": ["limit"],
             "properties": {"limit": reference("Amount"), "receiving_account": reference("ReceivingAccount")}},
         "ReceivingAccount": {"type": "object", "additionalProperties": false,
@@ -156,14 +163,14 @@ fn request_schemas() -> Value {
             "required": ["reason", "requested_refund", "description"],
             "properties": {"reason": {"enum": ["late_shipment", "quality"]},
                 "requested_refund": reference("Amount"),
-                "description": text(4000),
-                "evidence": {"type": "array", "maxItems": 20, "items": reference("Document")}}},
+                "description": text(2000),
+                "evidence": {"type": "array", "maxItems": 10, "items": reference("Document")}}},
         "DisputeResponse": {"type": "object", "additionalProperties": false, "required": ["action"],
             "description": "refund_amount goes with an offer (supplier) and only with it",
             "properties": {"action": {"enum": ["accept", "offer", "reject", "comment"]},
                 "refund_amount": reference("Amount"),
-                "message": text(4000),
-                "evidence": {"type": "array", "maxItems": 20, "items": reference("Document")}},
+                "message": text(2000),
+                "evidence": {"type": "array", "maxItems": 10, "items": reference("Document")}},
             "oneOf": [
                 {"properties": {"action": {"const": "offer"}}, "required": ["refund_amount"]},
                 {"properties": {"action": {"enum": ["accept", "reject", "comment"]}},
@@ -191,13 +198,26 @@ fn response_schemas() -> Value {
         "completed",
         "refund_pending",
         "refunded",
-        "cancelled"
+        "cancelled",
+        "closed"
     ]);
     let actor = json!({"type": "object", "required": ["role"], "additionalProperties": false,
         "properties": {"role": {"enum": ["buyer", "supplier", "arbiter", "provider", "scheduler"]},
             "id": {"type": "string"}}});
     let deadline = json!({"type": "object", "required": ["kind", "due"], "additionalProperties": false,
-        "properties": {"kind": {"type": "string"}, "due": time(), "payment_id": {"type": "string"}}});
+        "properties": {"kind": {"enum": ["confirmation_due", "ship_by", "unpaid_cancellation",
+                "agreement_due", "payment_expected_by", "payment_expires", "not_shipped_refund",
+                "balance_due", "receipt_auto_confirmation", "supplier_response_due",
+                "escalation_due", "refund_expected_by", "quality_window_end", "feedback_window_end"]},
+            "due": time(), "payment_id": {"type": "string"}, "refund_id": {"type": "string"}}});
+    let refund_part = record(json!({
+        "id": {"type": "string"}, "payment_id": {"type": "string"},
+        "provider": {"enum": ["echeck", "card", "bank", "paylater"]},
+        "amount": reference("Money"), "status": {"enum": ["requested", "succeeded"]},
+        "attempts": {"type": "integer", "minimum": 1}, "flagged": {"type": "boolean"},
+        "flag_reason": {"enum": ["refund_failed", "overdue", "mismatch", null]},
+        "requested_at": time(), "attempted_at": time(), "provider_key": {"type": "string"},
+        "settled_at": nullable(time()), "settled_outside": {"type": "boolean"}}));
     let dispute = json!({
         "reason": {"enum": ["late_shipment", "quality"]},
         "status": {"enum": ["open", "negotiating", "escalated", "resolved"]},
@@ -249,29 +269,39 @@ fn response_schemas() -> Value {
             "id": {"type": "string"}, "stage": {"enum": ["initial", "balance"]},
             "method": {"enum": ["e_checking", "credit_card", "telegraphic_transfer", "pay_later"]},
             "amount": reference("Money"), "inspection_fee": reference("Money"), "fee": reference("Money"),
-            "status": {"type": "string"}, "flagged": {"type": "boolean"},
+            "status": {"enum": ["awaiting_agreement", "processing", "succeeded", "failed", "refunded"]},
+            "failure_reason": {"enum": ["declined", "expired", null]},
+            "flagged": {"type": "boolean"},
             "flag": nullable(json!({"type": "object", "required": ["reason", "at"]})),
-            "expected_arrival": record(json!({"earliest": date(), "latest": date()})),
+            "expected_arrival": nullable(record(json!({"earliest": date(), "latest": date()}))),
+            "agreement_due": nullable(time()),
+            "expires_at": nullable(time()),
             "instructions": nullable(record(json!({"bank_name": {"type": "string"},
                 "account_name": {"type": "string"}, "account_number": {"type": "string"},
                 "swift": {"type": "string"}, "reference": {"type": "string"}, "amount": reference("Money")}))),
             "refunded": reference("Money"), "initiated_at": time(), "settled_at": nullable(time()),
         })),
         "PaymentList": listing("PaymentView", false),
+        "RefundPart": refund_part,
         "Order": order(&order_statuses, deadline),
         "OrderList": listing("Order", true),
         "History": {"type": "object", "additionalProperties": false, "required": ["items"],
             "properties": {"items": {"type": "array", "items": record(json!({
                 "at": time(), "actor": {"type": "object"}, "event": {"type": "string"},
-                "status": {"enum": order_statuses}, "summary": {"type": "string"}}))}}},
+                "status": {"enum": order_statuses}, "summary": {"type": "string"}}))},
+                "next_cursor": {"type": "string"}}},
         "FeedbackLeft": record(json!({"order_id": {"type": "string"}, "supplier_id": {"type": "string"},
             "feedback": {"type": "object", "required": ["rating", "comment", "at"]}})),
-        "SupplierRating": record(json!({"supplier_id": {"type": "string"},
-            "count": {"type": "integer", "minimum": 0},
-            "average_rating": {"type": ["string", "null"]},
-            "items": {"type": "array", "items": record(json!({"order_id": {"type": "string"},
-                "rating": {"type": "integer", "minimum": 1, "maximum": 5},
-                "comment": {"type": "string"}, "at": time()}))}})),
+        "SupplierRating": {"type": "object", "additionalProperties": false,
+            "required": ["supplier_id", "count", "average_rating", "items"],
+            "description": "count and average over all the supplier's feedback; items newest first, a page at a time, naming neither orders nor buyers",
+            "properties": {"supplier_id": {"type": "string"},
+                "count": {"type": "integer", "minimum": 0},
+                "average_rating": {"type": ["string", "null"]},
+                "items": {"type": "array", "items": record(json!({
+                    "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                    "comment": {"type": "string"}, "at": time()}))},
+                "next_cursor": {"type": "string"}}},
         "CreditLine": record(json!({"buyer_id": {"type": "string"}, "application_id": {"type": "string"},
             "status": {"type": "string"}, "limit": reference("Money"), "reserved": reference("Money"),
             "available": reference("Money"), "applied_at": time(), "decided_at": nullable(time())})),
@@ -291,10 +321,12 @@ fn order(statuses: &Value, deadline: Value) -> Value {
         "location": {"enum": ["china", "overseas"]}, "fee": reference("Money")})));
     let coverage = record(json!({"type": {"enum": ["pre_shipment", "post_delivery"]},
         "covered_amount": nullable(reference("Money")), "reserved": reference("Money"),
-        "ends_at": nullable(time())}));
+        "refunded": reference("Money"), "ends_at": nullable(time())}));
     let confirmations = record(json!({"buyer": nullable(time()), "supplier": nullable(time())}));
     let mut properties = json!({
         "id": {"type": "string"}, "status": {"enum": statuses},
+        "status_reason": {"enum": ["by_party", "not_confirmed", "unpaid", "balance_unpaid",
+            "not_shipped", "dispute", null]},
         "buyer_id": {"type": "string"}, "supplier_id": {"type": "string"},
         "created_by": {"enum": ["buyer", "supplier"]},
         "items": {"type": "array", "minItems": 1, "items": item},
@@ -312,10 +344,13 @@ fn order(statuses: &Value, deadline: Value) -> Value {
         "amount_paid": reference("Money"),
         "shipment": nullable(json!({"type": "object", "required": ["carrier", "tracking_number", "shipped_at"]})),
         "completed_at": nullable(time()),
+        "receipt": nullable(record(json!({"auto_confirm_at": nullable(time()),
+            "extensions_used": {"type": "integer", "minimum": 0},
+            "extensions_left": {"type": "integer", "minimum": 0}}))),
         "feedback": nullable(json!({"type": "object", "required": ["rating", "comment", "at"]})),
         "dispute": nullable(reference("Dispute")),
         "past_disputes": {"type": "array", "items": reference("Dispute")},
-        "refunds": {"type": "array", "items": {"type": "object", "required": ["id", "payment_id", "amount", "status"]}},
+        "refunds": {"type": "array", "items": reference("RefundPart")},
         "amount_refunded": reference("Money"),
         "deadlines": {"type": "array", "items": deadline},
         "version": {"type": "integer", "minimum": 0},
@@ -346,6 +381,7 @@ fn request_schema(route: &Route) -> Option<&'static str> {
         ("POST", "/v1/orders/{id}/feedback") => Some("Feedback"),
         ("POST", "/v1/orders/{id}/payments") => Some("Payment"),
         ("POST", "/v1/orders/{id}/payments/{pid}/resolution") => Some("Resolution"),
+        ("POST", "/v1/orders/{id}/refunds/{rid}/resolution") => Some("RefundResolution"),
         ("POST", "/v1/orders/{id}/dispute") => Some("OpenDispute"),
         ("POST", "/v1/orders/{id}/dispute/responses") => Some("DisputeResponse"),
         ("POST", "/v1/orders/{id}/dispute/decision") => Some("Decision"),
@@ -376,6 +412,7 @@ fn success_body(route: &Route) -> &'static str {
         ("GET", "/v1/orders/{id}/payments") => "PaymentList",
         ("POST", "/v1/orders/{id}/payments")
         | ("POST", "/v1/orders/{id}/payments/{pid}/resolution") => "PaymentView",
+        ("POST", "/v1/orders/{id}/refunds/{rid}/resolution") => "RefundPart",
         ("POST", "/v1/orders/{id}/feedback") => "FeedbackLeft",
         ("GET", "/v1/suppliers/{id}/feedback") => "SupplierRating",
         ("GET", "/v1/disputes") => "DisputeList",
@@ -408,6 +445,11 @@ fn refusals(route: &Route) -> &'static [(&'static str, &'static str, bool)] {
             ("409", "wrong status or a concurrent change", false),
             ("413", "body over 64 KiB", true),
             ("422", "a business rule said no", false),
+            (
+                "429",
+                "too soon (a reminder within 24 hours): see Retry-After",
+                false,
+            ),
             ("503", "retry later", false),
         ]
     }
@@ -460,19 +502,20 @@ fn operation(route: &Route) -> Value {
             "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}}),
         );
     }
-    if (route.method, route.path) == ("GET", "/v1/orders") {
-        params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}));
-        params.push(json!({"name": "cursor", "in": "query", "schema": {"type": "string"}}));
-        params.push(json!({"name": "status", "in": "query",
-            "schema": response_schemas()["Order"]["properties"]["status"].clone()}));
-        params
-            .push(json!({"name": "as", "in": "query", "schema": {"enum": ["buyer", "supplier"]}}));
-    }
-    if (route.method, route.path) == ("GET", "/v1/disputes") {
-        params.push(json!({"name": "status", "in": "query",
-            "schema": {"enum": ["open", "negotiating", "escalated", "resolved"], "default": "escalated"}}));
-        params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}));
-        params.push(json!({"name": "cursor", "in": "query", "schema": {"type": "string"}}));
+    // The query parameters the route takes (any other is a 400).
+    for name in route.query {
+        let schema = match (*name, route.path) {
+            ("limit", "/v1/orders/{id}/history") => {
+                json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 100})
+            }
+            ("limit", _) => json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+            ("status", "/v1/orders") => response_schemas()["Order"]["properties"]["status"].clone(),
+            ("status", _) => json!({"enum": ["open", "negotiating", "escalated", "resolved"],
+                "default": "escalated"}),
+            ("as", _) => json!({"enum": ["buyer", "supplier"]}),
+            _ => json!({"type": "string", "description": "the next_cursor of the previous page"}),
+        };
+        params.push(json!({"name": name, "in": "query", "schema": schema}));
     }
     if !params.is_empty() {
         op["parameters"] = Value::Array(params);
@@ -600,6 +643,7 @@ mod tests {
             "Feedback",
             "AssuranceLimit",
             "Resolution",
+            "RefundResolution",
             "LineItem",
             "Document",
             "ReceivingAccount",

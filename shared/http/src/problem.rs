@@ -48,6 +48,11 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// Too soon for this action: retry after the seconds given (429).
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// Throttled or a dependency is down: retry later (503).
     Unavailable,
     /// A bug: logged with its chain, answered without detail.
@@ -96,6 +101,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => 400,
             ApiError::Conflict { .. } => 409,
             ApiError::Unprocessable { .. } => 422,
+            ApiError::TooManyRequests { .. } => 429,
             ApiError::Unavailable => 503,
             ApiError::Internal(_) => 500,
         }
@@ -143,6 +149,12 @@ impl ApiError {
                 detail,
                 errors,
             } => (code, "Unprocessable Content", detail.clone(), errors),
+            ApiError::TooManyRequests { detail, .. } => (
+                "too-many-requests",
+                "Too Many Requests",
+                detail.clone(),
+                &[],
+            ),
             ApiError::Unavailable => (
                 "unavailable",
                 "Service Unavailable",
@@ -166,8 +178,12 @@ impl ApiError {
         let body = serde_json::to_string(&problem).unwrap_or_else(|_| "{}".into());
         let mut r = ApiResponse::json(self.status(), body);
         r.content_type = "application/problem+json".into();
-        if matches!(self, ApiError::Unavailable) {
-            r = r.with_header("retry-after", "1");
+        match self {
+            ApiError::Unavailable => r = r.with_header("retry-after", "1"),
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => r = r.with_header("retry-after", &retry_after_secs.to_string()),
+            _ => {}
         }
         r
     }
@@ -178,6 +194,15 @@ impl From<OrderError> for ApiError {
         match e.kind() {
             ErrorKind::NotFound => ApiError::NotFound,
             ErrorKind::Forbidden => ApiError::Forbidden(e.to_string()),
+            ErrorKind::TooManyRequests => ApiError::TooManyRequests {
+                retry_after_secs: match &e {
+                    OrderError::TooManyRequests {
+                        retry_after_secs, ..
+                    } => *retry_after_secs,
+                    _ => 1,
+                },
+                detail: e.to_string(),
+            },
             ErrorKind::Conflict => ApiError::Conflict {
                 code: match &e {
                     OrderError::WrongStatus { .. } => "wrong-status",
@@ -213,6 +238,11 @@ impl From<StoreError> for ApiError {
                 "cursor",
                 "the cursor is not valid for this listing",
             )]),
+            StoreError::TooLarge => ApiError::Unprocessable {
+                code: "order-too-large",
+                detail: "the order cannot grow any further; nothing was changed".into(),
+                errors: Vec::new(),
+            },
             other => ApiError::Internal(error_chain(&other)),
         }
     }

@@ -12,6 +12,8 @@ pub struct Route {
     pub function: &'static str,
     /// Reachable without a token (API Gateway's authorizer is off for it).
     pub public: bool,
+    /// The query parameters it takes; any other is refused (400).
+    pub query: &'static [&'static str],
 }
 
 const fn r(method: &'static str, path: &'static str, function: &'static str) -> Route {
@@ -20,8 +22,24 @@ const fn r(method: &'static str, path: &'static str, function: &'static str) -> 
         path,
         function,
         public: false,
+        query: &[],
     }
 }
+
+/// A route that takes query parameters.
+const fn q(
+    method: &'static str,
+    path: &'static str,
+    function: &'static str,
+    query: &'static [&'static str],
+) -> Route {
+    Route {
+        query,
+        ..r(method, path, function)
+    }
+}
+
+const PAGE: &[&str] = &["limit", "cursor"];
 
 /// A route reachable without a token: API Gateway's authorizer is off for
 /// it and the function authenticates the caller itself (webhook signatures).
@@ -35,9 +53,14 @@ const fn public(method: &'static str, path: &'static str, function: &'static str
 /// Every HTTP route.
 pub const ROUTES: &[Route] = &[
     r("POST", "/v1/orders", "create-order"),
-    r("GET", "/v1/orders", "list-orders"),
+    q(
+        "GET",
+        "/v1/orders",
+        "list-orders",
+        &["limit", "cursor", "status", "as"],
+    ),
     r("GET", "/v1/orders/{id}", "get-order"),
-    r("GET", "/v1/orders/{id}/history", "get-order"),
+    q("GET", "/v1/orders/{id}/history", "get-order", PAGE),
     r("GET", "/v1/orders/{id}/payments", "get-order"),
     r("POST", "/v1/orders/{id}/amend", "amend-order"),
     r("POST", "/v1/orders/{id}/confirm", "confirm-order"),
@@ -49,11 +72,21 @@ pub const ROUTES: &[Route] = &[
         "/v1/orders/{id}/payments/{pid}/resolution",
         "resolve-payment",
     ),
+    r(
+        "POST",
+        "/v1/orders/{id}/refunds/{rid}/resolution",
+        "resolve-payment",
+    ),
     r("POST", "/v1/orders/{id}/shipment", "ship-order"),
     r("POST", "/v1/orders/{id}/delivery", "record-delivery"),
     r("POST", "/v1/orders/{id}/receipt", "confirm-receipt"),
+    r(
+        "POST",
+        "/v1/orders/{id}/receipt/extension",
+        "confirm-receipt",
+    ),
     r("POST", "/v1/orders/{id}/feedback", "leave-feedback"),
-    r("GET", "/v1/suppliers/{id}/feedback", "leave-feedback"),
+    q("GET", "/v1/suppliers/{id}/feedback", "leave-feedback", PAGE),
     r("POST", "/v1/orders/{id}/dispute", "open-dispute"),
     r(
         "POST",
@@ -71,7 +104,12 @@ pub const ROUTES: &[Route] = &[
         "escalate-dispute",
     ),
     r("POST", "/v1/orders/{id}/dispute/decision", "decide-dispute"),
-    r("GET", "/v1/disputes", "decide-dispute"),
+    q(
+        "GET",
+        "/v1/disputes",
+        "decide-dispute",
+        &["limit", "cursor", "status"],
+    ),
     r("POST", "/v1/credit-line", "apply-credit-line"),
     r("GET", "/v1/credit-line", "apply-credit-line"),
     public("POST", "/v1/webhooks/{provider}", "payment-webhook"),

@@ -21,7 +21,21 @@ fn opt_money(u: Option<Usd>) -> Value {
     u.map_or(Value::Null, money)
 }
 
+/// A payment. A Pay Later payment shows no arrival window until its loan
+/// agreement is completed (the window starts then), but the instant the
+/// agreement is due.
 pub fn payment(p: &Payment) -> Value {
+    payment_with(p, None)
+}
+
+/// A payment of `o`, with the deadlines its order's clocks give it.
+pub fn order_payment(o: &Order, p: &Payment) -> Value {
+    payment_with(p, Some(o))
+}
+
+fn payment_with(p: &Payment, o: Option<&Order>) -> Value {
+    let awaiting_agreement = p.status == domain::payment::PaymentStatus::AwaitingAgreement;
+    let clocks = o.map_or_else(domain::clocks::Clocks::default, |o| *o.clocks());
     json!({
         "id": p.id,
         "stage": p.stage,
@@ -30,9 +44,15 @@ pub fn payment(p: &Payment) -> Value {
         "inspection_fee": money(p.inspection_fee),
         "fee": money(p.fee),
         "status": p.status,
+        "failure_reason": p.failure,
         "flagged": p.flag.is_some(),
         "flag": p.flag.as_ref().map(|f| json!({"reason": f.reason, "at": f.at})),
-        "expected_arrival": {"earliest": p.expected_arrival.earliest, "latest": p.expected_arrival.latest},
+        "expected_arrival": (!awaiting_agreement).then(|| json!({
+            "earliest": p.expected_arrival.earliest,
+            "latest": p.expected_arrival.latest,
+        })),
+        "agreement_due": p.agreement_due(&clocks),
+        "expires_at": p.expires_after(&clocks),
         "instructions": p.instructions.as_ref().map(|w| json!({
             "bank_name": w.account.bank_name,
             "account_name": w.account.account_name,
@@ -52,6 +72,7 @@ pub fn order(o: &Order) -> Value {
     json!({
         "id": o.id(),
         "status": o.status(),
+        "status_reason": o.end_reason(),
         "buyer_id": o.buyer_id(),
         "supplier_id": o.supplier_id(),
         "created_by": o.created_by(),
@@ -75,16 +96,22 @@ pub fn order(o: &Order) -> Value {
             "type": o.coverage().kind,
             "covered_amount": opt_money(o.coverage().covered_amount),
             "reserved": money(o.coverage().reserved),
+            "refunded": money(o.coverage().refunded),
             "ends_at": o.coverage_end(),
         },
         "confirmations": {
             "buyer": o.confirmations().buyer,
             "supplier": o.confirmations().supplier,
         },
-        "payments": o.payments().iter().map(payment).collect::<Vec<_>>(),
+        "payments": o.payments().iter().map(|p| order_payment(o, p)).collect::<Vec<_>>(),
         "amount_paid": money(o.amount_paid()),
         "shipment": o.shipment(),
         "completed_at": o.completed_at(),
+        "receipt": o.receipt_clock().map(|r| json!({
+            "auto_confirm_at": o.receipt_due(),
+            "extensions_used": r.extensions,
+            "extensions_left": domain::clocks::MAX_RECEIPT_EXTENSIONS.saturating_sub(r.extensions),
+        })),
         "feedback": o.feedback(),
         "dispute": dispute_of(o),
         "past_disputes": o.past_disputes().iter().map(|d| dispute_body(o, d)).collect::<Vec<_>>(),
@@ -194,8 +221,12 @@ pub fn refund_part(r: &RefundPart) -> Value {
         "status": r.status,
         "attempts": r.attempts,
         "flagged": r.flagged,
+        "flag_reason": r.flag_reason,
         "requested_at": r.requested_at,
+        "attempted_at": r.attempted_at.unwrap_or(r.requested_at),
+        "provider_key": r.attempt_key(),
         "settled_at": r.settled_at,
+        "settled_outside": r.settled_outside,
     })
 }
 
@@ -206,7 +237,9 @@ pub fn feedback(o: &Order) -> Value {
 
 /// The payment a request just started: the order's newest payment.
 pub fn last_payment(o: &Order) -> Value {
-    o.payments().last().map_or(Value::Null, payment)
+    o.payments()
+        .last()
+        .map_or(Value::Null, |p| order_payment(o, p))
 }
 
 pub fn history(entries: &[HistoryEntry]) -> Value {

@@ -109,15 +109,19 @@ fn table() -> Vec<Row> {
         row("POST", "/v1/orders/{id}/payments",            AwaitingInitialPayment,  [401,  404,  201,   404,   403,  404,   403]),
         row("POST", "/v1/orders/{id}/payments/{pid}/resolution",
                                                            FlaggedPayment,          [401,  404,  403,   404,   403,  404,   200]),
-        // The supplier ships. Either party records customs clearance, only
-        // the buyer the delivery (the body decides: a 403 after it is read).
+        row("POST", "/v1/orders/{id}/refunds/{rid}/resolution",
+                                                           FlaggedRefund,           [401,  404,  403,   404,   403,  404,   200]),
+        // The supplier ships. Only the buyer records customs clearance and
+        // delivery: the dates that shorten the quality window and bring the
+        // balance forward are not the supplier's to set.
         row("POST", "/v1/orders/{id}/shipment",            AwaitingShipment,        [401,  404,  403,   404,   200,  404,   403]),
-        row("POST", "/v1/orders/{id}/delivery",            Shipped,                 [401,  404,  200,   404,   200,  404,   403]),
+        row("POST", "/v1/orders/{id}/delivery",            Shipped,                 [401,  404,  200,   404,   403,  404,   403]),
         row("POST", "/v1/orders/{id}/delivery",            Shipped,                 [401,  404,  200,   404,   403,  404,   403])
             .with_body(delivered),
         // The buyer confirms receipt and leaves feedback; ratings are public
         // to anyone signed in.
         row("POST", "/v1/orders/{id}/receipt",             AwaitingReceipt,         [401,  404,  200,   404,   403,  404,   403]),
+        row("POST", "/v1/orders/{id}/receipt/extension",   AwaitingReceipt,         [401,  404,  200,   404,   403,  404,   403]),
         row("POST", "/v1/orders/{id}/feedback",            Completed,               [401,  404,  201,   404,   403,  404,   403]),
         row("GET",  "/v1/suppliers/{id}/feedback",         Completed,               [401,  200,  200,   200,   200,  200,   200]),
         // Disputes: the buyer opens, withdraws and escalates; both parties
@@ -172,6 +176,7 @@ async fn check_cell(row: &Row, column: usize) -> u16 {
         let unknown = Prepared {
             order: Some(http_api::new_order_id()),
             payment: prepared.payment.clone(),
+            refund: prepared.refund.clone(),
         };
         let u = call(&api, row.method, &unknown.path(row.path), who, body).await;
         assert_eq!((u.status, &u.body), (r.status, &r.body), "{cell}: no leak");
@@ -252,10 +257,14 @@ async fn status_as(api: &TestApi, method: &str, path: &str, who: (&str, &str), b
 
 #[tokio::test]
 async fn when_a_party_is_also_an_arbiter_should_not_decide_or_resolve_their_own_order() {
-    // The escalated dispute of buyer-1's order from sup-1.
+    // The escalated dispute of buyer-1's order from sup-1. A token whose
+    // `sub` is the buyer's or the supplier's never decides, whatever groups
+    // it carries (only `arbiter` too).
     for (who, expected) in [
         (("buyer-1", "buyer arbiter"), 403),
+        (("buyer-1", "arbiter"), 403),
         (("sup-1", "arbiter supplier"), 403),
+        (("sup-1", "arbiter"), 403),
         (("buyer-9", "buyer arbiter"), 200),
     ] {
         let api = api();
@@ -292,6 +301,30 @@ async fn when_a_party_is_also_an_arbiter_should_not_decide_or_resolve_their_own_
             &path,
             Some(who),
             json!({"resolution": "accept"}),
+        )
+        .await;
+        assert_eq!(r.status, expected, "{who:?}: {}", r.body);
+        if expected == 403 {
+            assert_problem(&r, 403);
+            assert_eq!(snapshot(&api, &prepared).await, before);
+        }
+    }
+    // A flagged refund part of their own order.
+    for (who, expected) in [
+        (("buyer-1", "arbiter"), 403),
+        (("sup-1", "arbiter"), 403),
+        (("arb-1", "arbiter"), 200),
+    ] {
+        let api = api();
+        let prepared = prepare(&api, Setup::FlaggedRefund).await;
+        let before = snapshot(&api, &prepared).await;
+        let path = prepared.path("/v1/orders/{id}/refunds/{rid}/resolution");
+        let r = call(
+            &api,
+            "POST",
+            &path,
+            Some(who),
+            json!({"resolution": "settled_outside"}),
         )
         .await;
         assert_eq!(r.status, expected, "{who:?}: {}", r.body);

@@ -235,8 +235,10 @@ fn strs(values: &[&str]) -> Vec<Value> {
 fn terms_cases(c: Cases) -> Cases {
     let item = json!({"description": "LED panel", "quantity": 1, "unit_price": "30.00"});
     let too_many = Value::Array(vec![item; 101]);
-    let bad_digest = json!({"name": "c.pdf", "url": "s3://c.pdf", "sha256": "xyz"});
-    let long_url = json!({"name": "c.pdf", "url": "s".repeat(2049), "sha256": "a".repeat(64)});
+    let bad_digest = json!({"name": "c.pdf", "url": "https://docs.example.com/c.pdf", "sha256": "xyz"});
+    let long_url = json!({"name": "c.pdf", "url": format!("https://docs.example.com/{}", "s".repeat(2049)),
+        "sha256": "a".repeat(64)});
+    let not_https = |url: &str| json!({"name": "c.pdf", "url": url, "sha256": "a".repeat(64)});
     let quantities = [json!(-1), json!(1.5), json!("100"), json!(4_294_967_296_u64), json!(1e30),
         json!(null)];
     let ship_by = strs(&["2027-02-30", "yesterday", "31/01/2027", "2027-01-31T00:00:00Z", ""]);
@@ -260,7 +262,8 @@ fn terms_cases(c: Cases) -> Cases {
         .each("/ship_by", &ship_by, 400, "ship_by")
         .each("/ship_by", &[json!(20270131), json!(null)], 400, "ship_by")
         .each("/quality_terms", &texts_that_are_not_text(4000), 400, "quality_terms")
-        .each("/destination_country", &strs(&["USA", "us", "U", ""]), 400, "destination_country")
+        .each("/destination_country", &strs(&["USA", "us", "U", "", "XX", "ZZ", "EU", "UK"]), 400,
+            "destination_country")
         .set("/destination_country", json!(1), 400, "destination_country")
         .each("/coverage", &strs(&["full", "PRE_SHIPMENT", ""]), 400, "coverage")
         .each("/coverage", &[json!(1), json!(null)], 400, "coverage")
@@ -270,6 +273,9 @@ fn terms_cases(c: Cases) -> Cases {
         .each("/inspection", &[json!("SGS"), json!(["SGS", "china"]), json!([])], 400, "inspection")
         .set("/contract_document", bad_digest, 400, "contract_document.sha256")
         .set("/contract_document", long_url, 400, "contract_document.url")
+        .each("/contract_document", &["javascript:alert(1)", "http://docs.example.com/c.pdf",
+            "s3://docs/c.pdf", "data:text/html,x", "https://", "/c.pdf"].map(not_https), 400,
+            "contract_document.url")
         // What the server decides is not the client's to send.
         .set("/status", json!("completed"), 400, "status")
         .set("/version", json!(7), 400, "version")
@@ -380,6 +386,12 @@ fn targets() -> Vec<Target> {
                 .each("/resolution", &[json!(1), json!(null), json!(["accept"])], 400, "resolution")
                 .set("/resolution", json!({"accept": true}), 400, "resolution")
                 .set("/amount", json!("1.00"), 400, "amount")),
+        target("POST", "/v1/orders/{id}/refunds/{rid}/resolution", FlaggedRefund, ARBITER, 200,
+            valid("/v1/orders/{id}/refunds/{rid}/resolution")
+                .body("an empty object", json!({}), 400, "resolution")
+                .each("/resolution", &strs(&["refund", "RETRY", "settled", ""]), 400, "resolution")
+                .each("/resolution", &[json!(1), json!(null), json!(["retry"])], 400, "resolution")
+                .set("/attempt", json!(6), 400, "attempt")),
         target("POST", "/v1/orders/{id}/shipment", AwaitingShipment, SUPPLIER, 200,
             valid("/v1/orders/{id}/shipment")
                 .body("an empty object", json!({}), 400, "carrier")
@@ -406,6 +418,8 @@ fn targets() -> Vec<Target> {
                 .each("/customs_cleared_at",
                     &strs(&["2027-02-01T00:00:00Z", "2027-01-01T00:00:00Z"]), 422, "")),
         target("POST", "/v1/orders/{id}/receipt", AwaitingReceipt, BUYER, 200, empty_cases()),
+        target("POST", "/v1/orders/{id}/receipt/extension", AwaitingReceipt, BUYER, 200,
+            empty_cases()),
         target("POST", "/v1/orders/{id}/feedback", Completed, BUYER, 201,
             valid("/v1/orders/{id}/feedback")
                 .body("an empty object", json!({}), 400, "rating")
@@ -413,7 +427,7 @@ fn targets() -> Vec<Target> {
                 .each("/rating", &[json!("5"), json!(4.5), json!(1e30), json!(null)], 400, "rating")
                 .raw("rating 10^20", r#"{"rating": 100000000000000000000, "comment": "x"}"#, 400,
                     "rating")
-                .each("/comment", &texts_that_are_not_text(4000), 400, "comment")
+                .each("/comment", &texts_that_are_not_text(2000), 400, "comment")
                 .without("/comment", 400, "comment")),
         target("POST", "/v1/orders/{id}/dispute", AwaitingShipment, BUYER, 201,
             valid("/v1/orders/{id}/dispute")
@@ -421,12 +435,15 @@ fn targets() -> Vec<Target> {
                 .each("/reason", &strs(&["too_expensive", "QUALITY", ""]), 400, "reason")
                 .set("/reason", json!(null), 400, "reason")
                 .each("/requested_refund", &bad_amounts(), 400, "requested_refund")
-                .each("/description", &texts_that_are_not_text(4000), 400, "description")
+                .each("/description", &texts_that_are_not_text(2000), 400, "description")
                 .each("/evidence", &[json!("s3://photos.zip"), json!({}), json!([[]])], 400,
                     "evidence")
                 .set("/evidence/0", json!({"name": "photos.zip"}), 400, "evidence[0]")
                 .set("/evidence/0/sha256", json!("not-a-digest"), 400, "evidence[0].sha256")
                 .set("/evidence/0/name", json!(""), 400, "evidence[0].name")
+                .each("/evidence/0/url", &strs(&["javascript:alert(1)", "http://evidence.example.com/a",
+                    "s3://evidence/a.zip", "data:image/png;base64,AAAA", "https://", "photos.zip"]), 400,
+                    "evidence[0].url")
                 // Well-formed, against the caps and the calendar.
                 .each("/requested_refund", &strs(&["0.00", "1500.01", "999999999999.99"]), 422, "")
                 .set("/reason", json!("late_shipment"), 422, "")),
@@ -437,7 +454,7 @@ fn targets() -> Vec<Target> {
                 .set("/action", json!(null), 400, "action")
                 .set("/action", json!("offer"), 400, "refund_amount")
                 .set("/refund_amount", json!("5.00"), 400, "refund_amount")
-                .each("/message", &texts_that_are_not_text(4000)[..4], 400, "message")
+                .each("/message", &texts_that_are_not_text(2000)[..4], 400, "message")
                 .set("/evidence", json!([{"name": "x"}]), 400, "evidence[0]")
                 .body("a comment saying nothing", json!({"action": "comment"}), 422, "")
                 .body("an offer above the cover",

@@ -24,7 +24,7 @@ async fn api() -> (Api<DynamoStore, FixedClock>, CallCounter) {
         backend: store,
         clock: FixedClock::at(now),
         ids: http_api::new_order_id,
-        disputes: domain::dispute::DisputePolicy::default(),
+        clocks: domain::clocks::Clocks::default(),
     };
     (api, counter)
 }

@@ -27,7 +27,7 @@ async fn paid_order(api: &TestApi, initial: &str, coverage: &str) -> String {
 fn quality(refund: &str) -> Value {
     json!({"reason": "quality", "requested_refund": refund,
         "description": "Panels flicker; not IP65 as agreed",
-        "evidence": [{"name": "photos.zip", "url": "s3://evidence/photos.zip",
+        "evidence": [{"name": "photos.zip", "url": "https://evidence.example.com/photos.zip",
             "sha256": "a".repeat(64)}]})
 }
 
@@ -247,6 +247,9 @@ async fn an_unresolved_dispute_blocks_balance_payment_cancellation_and_receipt_b
 }
 
 #[tokio::test]
+/// A counter-offer of less than everything paid, accepted, is a
+/// compensation: the dispute is resolved, the refund requested, and the
+/// order goes on where it was with its reservation shrunk by the refund.
 async fn a_counter_offer_accepted_by_the_buyer_resolves_the_dispute_and_requests_the_refund() {
     let api = api();
     let id = paid_order(&api, "1500.00", PRE).await;
@@ -300,7 +303,7 @@ async fn a_counter_offer_accepted_by_the_buyer_resolves_the_dispute_and_requests
         &id,
         SUPPLIER,
         json!({"action": "offer", "refund_amount": "600.00", "message": "Half the panels are fine",
-            "evidence": [{"name": "qc.pdf", "url": "s3://evidence/qc.pdf", "sha256": "b".repeat(64)}]}),
+            "evidence": [{"name": "qc.pdf", "url": "https://evidence.example.com/qc.pdf", "sha256": "b".repeat(64)}]}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -313,7 +316,7 @@ async fn a_counter_offer_accepted_by_the_buyer_resolves_the_dispute_and_requests
         &id,
         BUYER,
         json!({"action": "comment", "message": "Photos of every panel attached",
-            "evidence": [{"name": "all.zip", "url": "s3://evidence/all.zip", "sha256": "c".repeat(64)}]}),
+            "evidence": [{"name": "all.zip", "url": "https://evidence.example.com/all.zip", "sha256": "c".repeat(64)}]}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -324,7 +327,10 @@ async fn a_counter_offer_accepted_by_the_buyer_resolves_the_dispute_and_requests
     assert_eq!(d["status"], "resolved");
     assert_eq!(d["outcome"], "agreed");
     assert_eq!(d["refund_amount"], usd("600.00"));
-    assert_eq!(d["order_status"], "refund_pending");
+    assert_eq!(
+        d["order_status"], "awaiting_shipment",
+        "a compensation: the order goes on"
+    );
     // The record keeps who did what, when, with what.
     let steps: Vec<(String, String, Value)> = d["entries"]
         .as_array()
@@ -355,6 +361,13 @@ async fn a_counter_offer_accepted_by_the_buyer_resolves_the_dispute_and_requests
     assert_eq!(refunds[0]["amount"], usd("600.00"));
     assert_eq!(refunds[0]["provider"], "card");
     assert_eq!(refunds[0]["status"], "requested");
+    assert_eq!(order["coverage"]["reserved"], usd("900.00"));
+    assert_eq!(order["coverage"]["refunded"], usd("600.00"));
+    // The supplier can still ship.
+    let ship = format!("/v1/orders/{id}/shipment");
+    let r = call(&api, "POST", &ship, SUPPLIER, shipment_body()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(json_of(&r)["status"], "shipped");
 }
 
 #[tokio::test]

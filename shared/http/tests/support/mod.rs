@@ -26,7 +26,7 @@ pub fn api() -> Api<MemoryBackend, FixedClock> {
         backend: MemoryBackend::new(),
         clock: FixedClock::at(now()),
         ids: http_api::new_order_id,
-        disputes: domain::dispute::DisputePolicy::default(),
+        clocks: domain::clocks::Clocks::default(),
     }
 }
 
@@ -205,6 +205,9 @@ pub enum Setup {
     DisputeRejected,
     /// Escalated: an arbiter may decide.
     DisputeEscalated,
+    /// The supplier accepted the dispute (a compensation of $500); its
+    /// refund part failed five times: flagged for an arbiter.
+    FlaggedRefund,
     /// No order; `buyer-1` has a pending Pay Later application.
     CreditApplied,
 }
@@ -214,6 +217,7 @@ pub enum Setup {
 pub struct Prepared {
     pub order: Option<String>,
     pub payment: Option<String>,
+    pub refund: Option<String>,
 }
 
 impl Prepared {
@@ -228,6 +232,7 @@ impl Prepared {
         pattern
             .replace("{id}", id)
             .replace("{pid}", self.payment.as_deref().unwrap_or("pay_none"))
+            .replace("{rid}", self.refund.as_deref().unwrap_or("ref_none"))
             .replace("{provider}", "card")
     }
 }
@@ -277,7 +282,7 @@ async fn prepare_at_now(api: &TestApi, setup: Setup) -> Prepared {
     }
     let order = |id: String| Prepared {
         order: Some(id),
-        payment: None,
+        ..Prepared::default()
     };
     match setup {
         Setup::NoOrder => Prepared::default(),
@@ -311,6 +316,41 @@ async fn prepare_at_now(api: &TestApi, setup: Setup) -> Prepared {
             Prepared {
                 order: Some(id),
                 payment: Some(pay),
+                refund: None,
+            }
+        }
+        Setup::FlaggedRefund => {
+            let id = confirmed(api, order_body()).await;
+            paid_by_card(api, &id, "initial").await;
+            let at = |p: &str| format!("/v1/orders/{id}/{p}");
+            ok(api, "POST", &at("dispute"), BUYER, dispute_body()).await;
+            let accept = json!({"action": "accept"});
+            let resolved = ok(api, "POST", &at("dispute/responses"), SUPPLIER, accept).await;
+            assert_eq!(
+                resolved["order_status"], "awaiting_shipment",
+                "a compensation"
+            );
+            let order = ok(api, "GET", &format!("/v1/orders/{id}"), BUYER, Value::Null).await;
+            let refund = order["refunds"][0]["id"]
+                .as_str()
+                .expect("a refund part")
+                .to_owned();
+            for _ in 0..domain::refund::MAX_REFUND_ATTEMPTS {
+                let body = json!({"type": "refund.failed", "data": {"refund_id": refund,
+                    "order_id": id}});
+                let message = app::contract::provider_message(
+                    domain::actor::Provider::Card,
+                    &app::contract::unique("msg_"),
+                    body,
+                );
+                app::consumer::consume(&api.backend, &message, now())
+                    .await
+                    .expect("consumed");
+            }
+            Prepared {
+                order: Some(id),
+                payment: None,
+                refund: Some(refund),
             }
         }
         Setup::AwaitingShipment
@@ -362,7 +402,7 @@ pub fn shipment_body() -> Value {
 pub fn dispute_body() -> Value {
     json!({"reason": "quality", "requested_refund": "500.00",
         "description": "Panels flicker; not IP65 as agreed",
-        "evidence": [{"name": "photos.zip", "url": "s3://evidence/photos.zip",
+        "evidence": [{"name": "photos.zip", "url": "https://evidence.example.com/photos.zip",
             "sha256": "a".repeat(64)}]})
 }
 
@@ -387,6 +427,7 @@ pub fn valid_body(method: &str, pattern: &str) -> Value {
             json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"})
         }
         ("POST", "/v1/orders/{id}/payments/{pid}/resolution") => json!({"resolution": "accept"}),
+        ("POST", "/v1/orders/{id}/refunds/{rid}/resolution") => json!({"resolution": "retry"}),
         ("POST", "/v1/orders/{id}/shipment") => shipment_body(),
         ("POST", "/v1/orders/{id}/delivery") => json!({"customs_cleared_at": now_rfc3339()}),
         ("POST", "/v1/orders/{id}/feedback") => json!({"rating": 5, "comment": "As agreed"}),

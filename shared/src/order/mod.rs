@@ -1,39 +1,49 @@
 //! The order aggregate: the contract, its coverage, payments, shipment,
 //! receipt, feedback, disputes and refunds, with every command of the
-//! lifecycle. Each command checks in the order 404 → 403 → 409 → 422, works
-//! on a draft copy (so a refused command changes nothing), moves the status
-//! only along [`crate::status::TRANSITIONS`], bumps `version` once and
-//! returns the domain events it caused.
+//! lifecycle. Each command checks in the order 404 → 403 → 409 → 429 → 422,
+//! works on a draft copy (so a refused command changes nothing), moves the
+//! status only along [`crate::status::TRANSITIONS`], bumps `version` once
+//! and returns the domain events it caused.
+//!
+//! The clocks that end every waiting status and the scheduled sweep that
+//! acts on them are in [`sweep`]; the bounds that keep an order small
+//! enough to store, whatever the parties write, in [`bounds`].
+
+mod bounds;
+mod sweep;
 
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, Caller, Party, Provider, Role};
-use crate::calendar::{Timestamp, minus_hours, plus_days};
+use crate::calendar::{Timestamp, minus_hours, plus_days, plus_hours};
+use crate::clocks::{Clocks, MAX_FAILED_PAYMENTS_PER_STAGE, MAX_RECEIPT_EXTENSIONS};
 use crate::contract::Terms;
 use crate::coverage::{AssuranceLimit, CoverageType, covered_amount, quality_window_end};
-use crate::deadline::{Deadline, DeadlineKind};
+use crate::deadline::Timer;
 use crate::dispute::{
-    Decision, Dispute, DisputeEntry, DisputeOutcome, DisputePolicy, DisputeReason, DisputeStatus,
-    EntryKind, MAX_EVIDENCE, ResponseAction,
+    Decision, Dispute, DisputeEntry, DisputeOutcome, DisputeReason, DisputeStatus, EntryKind,
+    ResponseAction,
 };
 use crate::error::{Conflict, OrderError, Rule};
-use crate::event::{CancelReason, DomainEvent, EventBody, FlagResolution};
+use crate::event::{CancelReason, CloseReason, DomainEvent, EventBody, FlagResolution};
 use crate::feedback::{FEEDBACK_WINDOW_DAYS, Feedback, Rating};
 use crate::ids::{OrderId, PaymentId, RefundId, UserId};
 use crate::money::Usd;
 use crate::payment::{
-    Flag, FlagReason, Payment, PaymentContext, PaymentMethod, PaymentSignal, PaymentStatus,
-    SignalOutcome, Stage, WireInstructions, check_eligibility,
+    FailureReason, Flag, FlagReason, Payment, PaymentContext, PaymentMethod, PaymentSignal,
+    PaymentStatus, SignalOutcome, Stage, WireInstructions, check_eligibility,
 };
-use crate::refund::{RefundPart, RefundStatus, split_newest_first};
+use crate::refund::{
+    MAX_REFUND_ATTEMPTS, RefundFlagReason, RefundPart, RefundResolution, RefundStatus,
+    split_newest_first,
+};
 use crate::status::{Action, OrderStatus, is_allowed};
 use crate::text::{DocumentRef, LongText, ShortText};
 
-/// A confirmed order with no payment in flight is cancelled after this many
-/// days.
-pub const UNPAID_CANCELLATION_DAYS: u32 = 30;
 /// `shipped_at` may be at most this many hours in the past.
 pub const SHIPPED_AT_MAX_BACKDATE_HOURS: u32 = 72;
+/// A party may remind the other to confirm at most once in this many hours.
+pub const REMINDER_INTERVAL_HOURS: u32 = 24;
 
 /// Who is on the other side of a new order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +59,8 @@ pub struct NewOrder {
     pub id: OrderId,
     pub counterparty: Counterparty,
     pub terms: Terms,
+    /// The clocks this order lives by (configuration, fixed at creation).
+    pub clocks: Clocks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +118,9 @@ pub struct Confirmations {
 }
 
 impl Confirmations {
+    fn is_empty(&self) -> bool {
+        self.buyer.is_none() && self.supplier.is_none()
+    }
     fn of(&self, p: Party) -> Option<Timestamp> {
         match p {
             Party::Buyer => self.buyer,
@@ -130,6 +145,11 @@ pub struct Coverage {
     /// What this order currently holds of the supplier's limit.
     pub reserved: Usd,
     pub ended_at: Option<Timestamp>,
+    /// Refunds decided against the covered amount so far (the inspection
+    /// fee refunded on a quality fault aside): what is left to cover is
+    /// `covered_amount − refunded`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refunded: Usd,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +162,42 @@ pub struct Shipment {
     pub delivered_at: Option<Timestamp>,
 }
 
+fn is_zero(u: &Usd) -> bool {
+    u.is_zero()
+}
+
+/// Why an order ended (cancelled, closed or refunded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// A party cancelled it before any payment.
+    ByParty,
+    /// Not confirmed by both parties in time.
+    NotConfirmed,
+    /// The initial payment did not arrive in time.
+    Unpaid,
+    /// The balance did not arrive in time: the supplier keeps the initial
+    /// payment.
+    BalanceUnpaid,
+    /// Not shipped in time: everything paid, up to the coverage, refunded.
+    NotShipped,
+    /// A dispute ended with a refund of everything paid.
+    Dispute,
+}
+
+/// The receipt clock: the sweep confirms receipt for the buyer when it runs
+/// out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptClock {
+    pub timer: Timer,
+    /// Extensions the buyer has used (at most two).
+    #[serde(default)]
+    pub extensions: u8,
+    /// Whether the event announcing the automatic confirmation was sent.
+    #[serde(default)]
+    pub notice_sent: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     id: OrderId,
@@ -151,7 +207,21 @@ pub struct Order {
     terms: Terms,
     status: OrderStatus,
     version: u64,
+    /// Every stored change adds 1 (a reminder too, which leaves `version`
+    /// as it is): what the stores' conditional writes check.
+    #[serde(default)]
+    revision: u64,
+    #[serde(default, skip_serializing_if = "Clocks::is_default")]
+    clocks: Clocks,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_reason: Option<EndReason>,
     confirmations: Confirmations,
+    /// The last reminder each party sent.
+    #[serde(default, skip_serializing_if = "Confirmations::is_empty")]
+    reminded: Confirmations,
+    /// The last amendment of the terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amended_at: Option<Timestamp>,
     coverage: Coverage,
     payments: Vec<Payment>,
     shipment: Option<Shipment>,
@@ -161,8 +231,16 @@ pub struct Order {
     past_disputes: Vec<Dispute>,
     refunds: Vec<RefundPart>,
     confirmed_at: Option<Timestamp>,
-    /// Start of the 30-day clock: confirmation, or the last failed payment.
-    unpaid_since: Option<Timestamp>,
+    /// The initial payment's clock: runs while no payment is in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unpaid: Option<Timer>,
+    /// The balance's clock, from shipment; paused by a dispute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    balance_clock: Option<Timer>,
+    /// The receipt clock, while the order waits for the buyer's receipt
+    /// confirmation; paused by a dispute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    receipt_clock: Option<ReceiptClock>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -205,6 +283,24 @@ impl Order {
     /// confirms. Starts at 1; every change but a reminder adds 1.
     pub fn version(&self) -> u64 {
         self.version
+    }
+    /// The stored revision: every stored change adds 1, a reminder too.
+    /// Stores write an order only if what they hold is still at the
+    /// revision that was read.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+    /// The clocks this order lives by.
+    pub fn clocks(&self) -> &Clocks {
+        &self.clocks
+    }
+    /// Why the order ended, once it has (or is being refunded).
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.end_reason
+    }
+    /// The receipt clock, while the order waits for receipt confirmation.
+    pub fn receipt_clock(&self) -> Option<&ReceiptClock> {
+        self.receipt_clock.as_ref()
     }
     pub fn confirmations(&self) -> &Confirmations {
         &self.confirmations
@@ -280,13 +376,7 @@ impl Order {
                 fees = fees.checked_add(p.inspection_fee).unwrap_or(Usd::MAX);
             }
         }
-        let fee_refunded = self
-            .past_disputes
-            .iter()
-            .chain(self.dispute.as_ref())
-            .filter_map(|d| d.inspection_fee_refund)
-            .fold(Usd::ZERO, |acc, f| acc.checked_add(f).unwrap_or(Usd::MAX));
-        held.saturating_sub(fees.saturating_sub(fee_refunded))
+        held.saturating_sub(fees.saturating_sub(self.inspection_fee_refunded()))
     }
 
     /// Σ of succeeded refund parts.
@@ -297,6 +387,15 @@ impl Order {
             .fold(Usd::ZERO, |acc, r| {
                 acc.checked_add(r.amount).unwrap_or(Usd::MAX)
             })
+    }
+
+    /// The inspection fee already refunded (with a quality dispute).
+    fn inspection_fee_refunded(&self) -> Usd {
+        self.past_disputes
+            .iter()
+            .chain(self.dispute.as_ref())
+            .filter_map(|d| d.inspection_fee_refund)
+            .fold(Usd::ZERO, |acc, f| acc.checked_add(f).unwrap_or(Usd::MAX))
     }
 
     /// The inspection fee the buyer has paid (its payment succeeded).
@@ -322,105 +421,49 @@ impl Order {
     }
 
     /// Post-delivery only: the earlier of 180 days after shipment and 15
-    /// days after customs clearance.
+    /// days after customs clearance (the order's clocks).
     pub fn quality_window_end(&self) -> Option<Timestamp> {
         match (self.coverage.kind, &self.shipment) {
-            (CoverageType::PostDelivery, Some(s)) => {
-                Some(quality_window_end(s.shipped_at, s.customs_cleared_at))
-            }
+            (CoverageType::PostDelivery, Some(s)) => Some(quality_window_end(
+                s.shipped_at,
+                s.customs_cleared_at,
+                &self.clocks,
+            )),
             _ => None,
         }
     }
 
-    /// Every running deadline, soonest first.
-    pub fn deadlines(&self) -> Vec<Deadline> {
-        use OrderStatus as S;
-        let mut out = Vec::new();
-        let mut add = |kind, due, payment_id| {
-            out.push(Deadline {
-                kind,
-                due,
-                payment_id,
-            })
-        };
-        if matches!(
-            self.status,
-            S::AwaitingConfirmation
-                | S::AwaitingInitialPayment
-                | S::InitialPaymentProcessing
-                | S::AwaitingShipment
-        ) {
-            add(DeadlineKind::ShipBy, self.terms.ship_by_deadline(), None);
-        }
-        if let Some(due) = self.unpaid_cancellation_due() {
-            add(DeadlineKind::UnpaidCancellation, due, None);
-        }
-        for p in self.payments.iter().filter(|p| p.status.in_flight()) {
-            add(
-                DeadlineKind::PaymentExpectedBy,
-                p.expected_arrival.overdue_after(),
-                Some(p.id.clone()),
-            );
-        }
-        if let Some(d) = self.open_dispute() {
-            if d.status != DisputeStatus::Escalated {
-                if d.supplier_responded_at.is_none() {
-                    add(
-                        DeadlineKind::SupplierResponseDue,
-                        d.supplier_response_due,
-                        None,
-                    );
-                }
-                add(DeadlineKind::EscalationDue, d.resolution_due, None);
-            }
-        }
-        if !self.coverage.reserved.is_zero() {
-            if let Some(end) = self.quality_window_end() {
-                add(DeadlineKind::QualityWindowEnd, end, None);
-            }
-        }
-        if let (Some(done), None) = (self.completed_at, &self.feedback) {
-            add(
-                DeadlineKind::FeedbackWindowEnd,
-                plus_days(done, FEEDBACK_WINDOW_DAYS),
-                None,
-            );
-        }
-        out.sort_by_key(|d| (d.due, d.kind));
-        out
+    /// What is left of the covered amount for refunds: the covered amount
+    /// less the refunds already decided against it.
+    pub fn covered_left(&self) -> Usd {
+        self.coverage
+            .covered_amount
+            .unwrap_or(Usd::ZERO)
+            .saturating_sub(self.coverage.refunded)
     }
 
-    /// The next instant the scheduled sweep has work on this order, if any:
-    /// what a sparse "due" index is keyed by.
-    pub fn next_sweep_due(&self) -> Option<Timestamp> {
-        let mut due: Vec<Timestamp> = Vec::new();
-        if let Some(t) = self.unpaid_cancellation_due() {
-            due.push(t);
-        }
-        for p in self.payments.iter() {
-            if p.status.in_flight() && !p.overdue_reported {
-                due.push(p.expected_arrival.overdue_after());
-            }
-        }
-        if let Some(t) = self.open_dispute().and_then(Dispute::next_escalation_check) {
-            due.push(t);
-        }
-        if !self.coverage.reserved.is_zero() && self.status != OrderStatus::RefundPending {
-            // Coverage has ended once its last instant has passed.
-            if let Some(t) = self.coverage_end() {
-                due.push(t + chrono::TimeDelta::seconds(1));
-            }
-        }
-        due.into_iter().min()
+    /// Payments of `stage` that failed or expired.
+    pub fn failed_payments(&self, stage: Stage) -> usize {
+        self.payments
+            .iter()
+            .filter(|p| p.stage == stage && p.status == PaymentStatus::Failed)
+            .count()
     }
 
-    fn unpaid_cancellation_due(&self) -> Option<Timestamp> {
-        if self.status == OrderStatus::AwaitingInitialPayment && !self.payment_in_flight() {
-            self.unpaid_since
-                .map(|t| plus_days(t, UNPAID_CANCELLATION_DAYS))
-        } else {
-            None
-        }
+    /// Finished: terminal, or completed with nothing left reserved. Every
+    /// other order shows a dated deadline or waits for an arbiter.
+    pub fn is_finished(&self) -> bool {
+        self.status.is_terminal()
+            || (self.status == OrderStatus::Completed && self.coverage.reserved.is_zero())
+    }
+
+    /// What an operator must act on before this order can move: an
+    /// escalated dispute, a flagged payment, a refund part flagged.
+    pub fn awaits_arbiter(&self) -> bool {
+        self.open_dispute()
+            .is_some_and(|d| d.status == DisputeStatus::Escalated)
+            || self.payments.iter().any(|p| p.flag.is_some())
+            || self.refunds.iter().any(|r| r.flagged)
     }
 
     // ---- who may act -----------------------------------------------------
@@ -462,12 +505,14 @@ impl Order {
         const BUYER: &[Party] = &[Party::Buyer];
         const SUPPLIER: &[Party] = &[Party::Supplier];
         let parties = match action {
-            A::DecideDispute | A::ResolvePayment => {
+            A::DecideDispute | A::ResolvePayment | A::ResolveRefund => {
                 return self.require_arbiter(caller, action).map(|_| ());
             }
             A::PayInitial
             | A::PayBalance
             | A::ConfirmReceipt
+            | A::ExtendReceipt
+            | A::RecordDelivery
             | A::LeaveFeedback
             | A::OpenDispute
             | A::WithdrawDispute
@@ -498,14 +543,21 @@ impl Order {
         }
     }
 
+    /// An arbiter who is not a party: whoever's `sub` is the order's buyer
+    /// or supplier never decides or resolves anything on it, whatever
+    /// groups their token carries.
     fn require_arbiter(&self, caller: &Caller, action: Action) -> Result<Actor, OrderError> {
         let (party, actor) = self.position(caller).ok_or(OrderError::NotFound)?;
-        match (party, caller.has(Role::Arbiter)) {
-            (None, true) => Ok(actor),
-            // A party who is also an arbiter may not decide their own order.
+        let own = caller.id == self.buyer_id || caller.id == self.supplier_id;
+        match (party, caller.has(Role::Arbiter), own) {
+            (None, true, false) => Ok(actor),
             _ => Err(OrderError::Forbidden {
                 action,
-                allowed: "arbiter",
+                allowed: if own {
+                    "arbiter who is not a party to the order"
+                } else {
+                    "arbiter"
+                },
             }),
         }
     }
@@ -541,6 +593,7 @@ impl Order {
             return Ok(Vec::new());
         }
         draft.version += 1;
+        draft.revision += 1;
         draft.updated_at = now.max(draft.updated_at);
         *self = draft;
         Ok(self.stamp(ch))
@@ -583,6 +636,35 @@ impl Order {
         }
     }
 
+    /// Give back `amount` of the reservation (a compensation shrinks what
+    /// is still covered); the coverage goes on.
+    fn release_part(&mut self, amount: Usd, ch: &mut Change) {
+        let amount = amount.min(self.coverage.reserved);
+        if !amount.is_zero() {
+            self.coverage.reserved = self.coverage.reserved.saturating_sub(amount);
+            ch.emit(EventBody::ReservationReleased {
+                supplier_id: self.supplier_id.clone(),
+                amount,
+            });
+        }
+    }
+
+    /// End the order in a terminal status (or `refund_pending`) with its
+    /// reason; every clock stops.
+    fn end(
+        &mut self,
+        to: OrderStatus,
+        action: Action,
+        reason: EndReason,
+    ) -> Result<(), OrderError> {
+        self.move_to(to, action)?;
+        self.end_reason = Some(reason);
+        self.unpaid = None;
+        self.balance_clock = None;
+        self.receipt_clock = None;
+        Ok(())
+    }
+
     fn check_ship_by(terms: &Terms, now: Timestamp) -> Result<(), OrderError> {
         if terms.ship_by() < now.date_naive() {
             return Err(Rule::ShipByInPast.into());
@@ -599,6 +681,7 @@ impl Order {
         new: NewOrder,
         now: Timestamp,
     ) -> Result<(Order, Vec<DomainEvent>), OrderError> {
+        let clocks = new.clocks;
         let (creator, buyer_id, supplier_id) = match new.counterparty {
             Counterparty::Supplier(s) if caller.has(Role::Buyer) => {
                 (Party::Buyer, caller.id.clone(), s)
@@ -639,10 +722,16 @@ impl Order {
                 covered_amount: None,
                 reserved: Usd::ZERO,
                 ended_at: None,
+                refunded: Usd::ZERO,
             },
             status: OrderStatus::AwaitingConfirmation,
             version: 1,
+            revision: 1,
+            clocks,
+            end_reason: None,
             confirmations,
+            reminded: Confirmations::default(),
+            amended_at: None,
             payments: Vec::new(),
             shipment: None,
             completed_at: None,
@@ -651,7 +740,9 @@ impl Order {
             past_disputes: Vec::new(),
             refunds: Vec::new(),
             confirmed_at: None,
-            unpaid_since: None,
+            unpaid: None,
+            balance_clock: None,
+            receipt_clock: None,
             created_at: now,
             updated_at: now,
             terms: new.terms,
@@ -686,6 +777,7 @@ impl Order {
         self.change(actor, now, |o, ch| {
             o.coverage.kind = terms.coverage();
             o.terms = terms;
+            o.amended_at = Some(now);
             o.confirmations.set(party, Some(now));
             o.confirmations.set(party.other(), None);
             ch.emit(EventBody::OrderAmended { by: party });
@@ -738,7 +830,7 @@ impl Order {
             o.coverage.covered_amount = Some(covered);
             o.coverage.reserved = covered;
             o.confirmed_at = Some(now);
-            o.unpaid_since = Some(now);
+            o.unpaid = Some(Timer::days_after(now, o.clocks.unpaid_days));
             o.move_to(OrderStatus::AwaitingInitialPayment, Action::Confirm)?;
             ch.emit(EventBody::OrderConfirmed { by: party });
             ch.emit(EventBody::CoverageReserved {
@@ -750,8 +842,14 @@ impl Order {
     }
 
     /// Remind the other party to confirm: a history entry and an event, no
-    /// change to the order or its version.
-    pub fn remind(&self, caller: &Caller, now: Timestamp) -> Result<Vec<DomainEvent>, OrderError> {
+    /// change to the terms or the order's version (only its revision, which
+    /// records when each party last reminded). At most one reminder per
+    /// party per 24 hours (429 with the seconds to wait).
+    pub fn remind(
+        &mut self,
+        caller: &Caller,
+        now: Timestamp,
+    ) -> Result<Vec<DomainEvent>, OrderError> {
         let (party, actor) =
             self.require_party(caller, Action::Remind, &[Party::Buyer, Party::Supplier])?;
         if self.status != OrderStatus::AwaitingConfirmation {
@@ -760,6 +858,18 @@ impl Order {
         if self.confirmations.of(party.other()).is_some() {
             return Err(Conflict::NothingToRemind.into());
         }
+        if let Some(last) = self.reminded.of(party) {
+            let next = plus_hours(last, REMINDER_INTERVAL_HOURS);
+            if now < next {
+                let wait = (next - now).num_milliseconds().max(0) as u64;
+                return Err(OrderError::TooManyRequests {
+                    what: "one reminder per party per 24 hours",
+                    retry_after_secs: wait.div_ceil(1000).max(1),
+                });
+            }
+        }
+        self.reminded.set(party, Some(now));
+        self.revision += 1;
         Ok(self.stamp(Change {
             actor,
             at: now,
@@ -785,7 +895,7 @@ impl Order {
             return Err(Conflict::DisputeUnresolved.into());
         }
         self.change(actor, now, |o, ch| {
-            o.move_to(OrderStatus::Cancelled, Action::Cancel)?;
+            o.end(OrderStatus::Cancelled, Action::Cancel, EndReason::ByParty)?;
             ch.emit(EventBody::OrderCancelled {
                 reason: CancelReason::ByParty,
             });
@@ -848,6 +958,9 @@ impl Order {
         if self.payment(&request.id).is_some() {
             return Err(Conflict::DuplicatePaymentId(request.id).into());
         }
+        if self.failed_payments(request.stage) >= MAX_FAILED_PAYMENTS_PER_STAGE {
+            return Err(Rule::TooManyFailedPayments(MAX_FAILED_PAYMENTS_PER_STAGE).into());
+        }
         if amount.is_zero() {
             return Err(Rule::NoBalanceDue.into());
         }
@@ -888,10 +1001,13 @@ impl Order {
                 Usd::ZERO
             },
             overdue_reported: false,
+            failure: None,
         };
         self.change(actor, now, |o, ch| {
             o.move_to(next, action)?;
-            o.unpaid_since = None;
+            // The initial payment's clock pauses while a payment is in
+            // flight (the balance's runs on, but cannot fire while one is).
+            o.unpaid = o.unpaid.map(|t| t.pause(now));
             ch.emit(EventBody::PaymentRequested {
                 payment_id: payment.id.clone(),
                 stage: payment.stage,
@@ -946,11 +1062,13 @@ impl Order {
                 }
                 SignalOutcome::Move(PaymentStatus::Processing) => {
                     let p = &mut o.payments[index];
-                    p.status = PaymentStatus::Processing;
-                    if report.signal == PaymentSignal::AgreementCompleted {
+                    // A Pay Later payment's arrival window starts when its
+                    // loan agreement is completed, never before.
+                    if p.status == PaymentStatus::AwaitingAgreement {
                         p.agreement_completed_at = Some(now);
                         p.expected_arrival = p.method.kind().arrival_window(now);
                     }
+                    p.status = PaymentStatus::Processing;
                     ch.emit(EventBody::PaymentProcessing {
                         payment_id: p.id.clone(),
                     });
@@ -974,21 +1092,27 @@ impl Order {
                         Some(_) => o.payment_succeeded(index, ch),
                     }
                 }
-                SignalOutcome::Move(_) => o.payment_failed(index, ch),
+                SignalOutcome::Move(_) => o.payment_failed(index, FailureReason::Declined, ch),
             }
         })
     }
 
     fn flag_payment(&mut self, index: usize, reason: FlagReason, ch: &mut Change) {
         let p = &mut self.payments[index];
-        // A flag already raised for the same reason stays as it is; money
-        // that arrived on a closed order stays flagged as such (it decides
-        // how an arbiter's resolution treats the payment), whatever else
-        // arrives later.
-        if p.flag
-            .as_ref()
-            .is_some_and(|f| f.reason == reason || f.reason == FlagReason::ClosedOrder)
-        {
+        // A flag already raised for the same reason stays as it is, and so
+        // does one about money (it arrived and was not applied, or arrived
+        // on a closed order, or is kept beyond the coverage): what an
+        // arbiter resolves is that money, whatever event or date comes
+        // later. A flag about an event or a date gives way to one about
+        // money.
+        // Money arriving on a closed order is refunded automatically: that
+        // flag decides how a resolution treats the payment, and replaces any.
+        let keep = p.flag.as_ref().is_some_and(|f| {
+            f.reason == reason
+                || f.reason == FlagReason::ClosedOrder
+                || (f.reason.is_about_money() && reason != FlagReason::ClosedOrder)
+        });
+        if keep {
             return;
         }
         p.flag = Some(Flag { reason, at: ch.at });
@@ -1000,13 +1124,11 @@ impl Order {
 
     /// The money of payment `index` has arrived.
     fn payment_succeeded(&mut self, index: usize, ch: &mut Change) -> Result<(), OrderError> {
-        let closed = matches!(
-            self.status,
-            OrderStatus::Cancelled | OrderStatus::Refunded | OrderStatus::RefundPending
-        );
+        let closed = self.status.is_closed();
         let p = &mut self.payments[index];
         p.status = PaymentStatus::Succeeded;
         p.settled_at = Some(ch.at);
+        p.failure = None;
         if p.flag
             .as_ref()
             .is_some_and(|f| f.reason == FlagReason::Overdue)
@@ -1024,30 +1146,69 @@ impl Order {
             self.request_refund_parts(&[(id, amount)], ch);
             return Ok(());
         }
-        let action = Action::PaymentSucceeded;
-        match (stage, self.status) {
-            (Stage::Initial, OrderStatus::InitialPaymentProcessing) => {
-                self.move_to(OrderStatus::AwaitingShipment, action)
+        self.stage_paid(stage, Action::PaymentSucceeded, ch)
+    }
+
+    /// The stage's money has arrived: the order moves on, the stage's clock
+    /// stops, and after the balance the receipt clock starts.
+    fn stage_paid(
+        &mut self,
+        stage: Stage,
+        action: Action,
+        ch: &mut Change,
+    ) -> Result<(), OrderError> {
+        use OrderStatus as S;
+        match (stage, self.status, action) {
+            (Stage::Initial, S::InitialPaymentProcessing, _)
+            | (Stage::Initial, S::AwaitingInitialPayment, Action::ResolvePayment) => {
+                self.move_to(S::AwaitingShipment, action)?;
+                self.unpaid = None;
+                Ok(())
             }
-            (Stage::Balance, OrderStatus::BalancePaymentProcessing) => {
-                self.move_to(OrderStatus::AwaitingReceiptConfirmation, action)
+            (Stage::Balance, S::BalancePaymentProcessing, _)
+            | (Stage::Balance, S::Shipped, Action::ResolvePayment) => {
+                self.move_to(S::AwaitingReceiptConfirmation, action)?;
+                self.balance_clock = None;
+                self.start_receipt_clock(ch.at);
+                Ok(())
             }
             _ => Ok(()),
         }
     }
 
-    /// Payment `index` failed: the stage is unpaid again; Pay Later credit
-    /// goes back to the line.
-    fn payment_failed(&mut self, index: usize, ch: &mut Change) -> Result<(), OrderError> {
+    /// Payment `index` failed (declined by the provider, or expired by the
+    /// sweep): the stage is unpaid again; Pay Later credit goes back to the
+    /// line.
+    fn payment_failed(
+        &mut self,
+        index: usize,
+        reason: FailureReason,
+        ch: &mut Change,
+    ) -> Result<(), OrderError> {
         let p = &mut self.payments[index];
         p.status = PaymentStatus::Failed;
+        p.failure = Some(reason);
         p.settled_at = Some(ch.at);
+        if p.flag
+            .as_ref()
+            .is_some_and(|f| f.reason == FlagReason::Overdue)
+        {
+            // A payment that failed or expired is no longer overdue.
+            p.flag = None;
+        }
         let held = std::mem::replace(&mut p.credit_held, Usd::ZERO);
-        let (id, stage) = (p.id.clone(), p.stage);
-        ch.emit(EventBody::PaymentFailed {
-            payment_id: id.clone(),
-            stage,
-        });
+        let (id, stage, provider) = (p.id.clone(), p.stage, p.provider());
+        match reason {
+            FailureReason::Declined => ch.emit(EventBody::PaymentFailed {
+                payment_id: id.clone(),
+                stage,
+            }),
+            FailureReason::Expired => ch.emit(EventBody::PaymentExpired {
+                payment_id: id.clone(),
+                stage,
+                provider,
+            }),
+        }
         if !held.is_zero() {
             ch.emit(EventBody::CreditReleased {
                 buyer_id: self.buyer_id.clone(),
@@ -1055,28 +1216,77 @@ impl Order {
                 amount: held,
             });
         }
-        self.stage_unpaid(stage, ch.at)
+        let action = match reason {
+            FailureReason::Declined => Action::PaymentFailed,
+            FailureReason::Expired => Action::ExpirePayment,
+        };
+        self.stage_unpaid(stage, action, ch)
     }
 
-    fn stage_unpaid(&mut self, stage: Stage, now: Timestamp) -> Result<(), OrderError> {
-        let action = Action::PaymentFailed;
+    /// The stage's payment is no longer on its way: the order waits for
+    /// that stage's payment again, with at least `retry_min_days` on its
+    /// clock — or, after the last failed payment the stage allows, it ends
+    /// (initial: cancelled; balance: closed).
+    fn stage_unpaid(
+        &mut self,
+        stage: Stage,
+        action: Action,
+        ch: &mut Change,
+    ) -> Result<(), OrderError> {
+        use OrderStatus as S;
+        let now = ch.at;
+        let min = self.clocks.retry_min_days;
+        let exhausted = self.failed_payments(stage) >= MAX_FAILED_PAYMENTS_PER_STAGE;
         match (stage, self.status) {
-            (Stage::Initial, OrderStatus::InitialPaymentProcessing) => {
-                self.unpaid_since = Some(now);
-                self.move_to(OrderStatus::AwaitingInitialPayment, action)
+            (Stage::Initial, S::InitialPaymentProcessing) if exhausted => {
+                self.end(S::Cancelled, action, EndReason::Unpaid)?;
+                ch.emit(EventBody::OrderCancelled {
+                    reason: CancelReason::Unpaid,
+                });
+                self.release_reservation(ch);
+                Ok(())
             }
-            (Stage::Balance, OrderStatus::BalancePaymentProcessing) => {
-                self.move_to(OrderStatus::Shipped, action)
+            (Stage::Initial, S::InitialPaymentProcessing) => {
+                let clock = self
+                    .unpaid
+                    .unwrap_or(Timer::Paused(i64::from(self.clocks.unpaid_days) * 86_400));
+                self.unpaid = Some(clock.resume(now, min));
+                self.move_to(S::AwaitingInitialPayment, action)
+            }
+            // Closing waits while a dispute is unresolved (the balance's
+            // clock is paused then): its end decides; afterwards no new
+            // balance payment is accepted and the clock closes the order.
+            (Stage::Balance, S::BalancePaymentProcessing)
+                if exhausted && self.open_dispute().is_none() =>
+            {
+                self.end(S::Closed, action, EndReason::BalanceUnpaid)?;
+                ch.emit(EventBody::OrderClosed {
+                    reason: CloseReason::BalanceUnpaid,
+                });
+                self.release_reservation(ch);
+                Ok(())
+            }
+            (Stage::Balance, S::BalancePaymentProcessing) => {
+                self.balance_clock = self.balance_clock.map(|t| t.at_least(now, min));
+                self.move_to(S::Shipped, action)
             }
             _ => Ok(()),
         }
     }
 
-    /// An arbiter resolves a flagged payment: accept it as paid (a payment
-    /// still in flight succeeds; a succeeded one is confirmed), or refund it
-    /// (money held on a payment not applied to the order is returned and the
-    /// stage is unpaid again). A payment on a closed order is refunded
-    /// automatically; resolving only acknowledges it.
+    /// An arbiter resolves a flagged payment. When the flag says money
+    /// arrived that was not applied (a confirmation contradicting a final
+    /// status, another amount or currency): accept it as paid (a payment
+    /// still in flight succeeds; one that failed or expired is applied only
+    /// while its stage still waits with nothing in flight), or refund it
+    /// (returned; a payment still in flight leaves its stage unpaid again).
+    /// When the flag is about an event or a date (the wrong provider,
+    /// overdue), accepting acknowledges it (a payment in flight is taken as
+    /// arrived) and there is nothing to refund. A payment already counted
+    /// as paid or returned is acknowledged. Money on a closed order is
+    /// refunded automatically; resolving only acknowledges it. Money kept
+    /// beyond the coverage of an order that never shipped is refunded, or
+    /// left with the supplier.
     pub fn resolve_payment(
         &mut self,
         caller: &Caller,
@@ -1093,52 +1303,122 @@ impl Order {
         let p = &self.payments[index];
         let flag = p.flag.clone().ok_or(Conflict::NotFlagged)?;
         let status = p.status;
+        // Whether the flag says money arrived (a confirmation not applied):
+        // only then is there something to accept as paid or to return.
+        let money = flag.reason.is_unapplied_money();
+        match (resolution, status) {
+            (FlagResolution::Accept, PaymentStatus::Failed) if money => {
+                self.check_late_acceptance(index)?;
+            }
+            (FlagResolution::Refund, s)
+                if (s.in_flight() || s == PaymentStatus::Failed)
+                    && !money
+                    && !matches!(
+                        flag.reason,
+                        FlagReason::ClosedOrder | FlagReason::BeyondCoverage
+                    ) =>
+            {
+                return Err(Conflict::CannotResolve(
+                    "refunded: no money arrived for it (accept to acknowledge the flag)",
+                )
+                .into());
+            }
+            _ => {}
+        }
         self.change(actor, now, |o, ch| {
             o.payments[index].flag = None;
             ch.emit(EventBody::PaymentFlagResolved {
                 payment_id: payment_id.clone(),
                 resolution,
             });
-            if flag.reason == FlagReason::ClosedOrder {
-                return Ok(());
-            }
-            match (resolution, status) {
-                (FlagResolution::Accept, s) if s.in_flight() => o.payment_succeeded(index, ch),
-                (FlagResolution::Accept, PaymentStatus::Succeeded) => Ok(()),
-                (FlagResolution::Accept, _) => Err(Conflict::CannotResolve("accepted").into()),
-                (FlagResolution::Refund, s) if s.in_flight() || s == PaymentStatus::Failed => {
-                    let p = &mut o.payments[index];
-                    p.status = PaymentStatus::Succeeded;
-                    p.settled_at = Some(now);
-                    let (id, amount, stage) = (p.id.clone(), p.amount, p.stage);
-                    o.request_refund_parts(&[(id, amount)], ch);
-                    if s.in_flight() {
-                        o.stage_unpaid(stage, now)?;
+            match (flag.reason, resolution, status) {
+                (FlagReason::ClosedOrder, _, _) => Ok(()),
+                (FlagReason::BeyondCoverage, FlagResolution::Accept, _) => Ok(()),
+                (FlagReason::BeyondCoverage, FlagResolution::Refund, _) => {
+                    let p = &o.payments[index];
+                    let (id, amount) = (p.id.clone(), p.refundable());
+                    if !amount.is_zero() {
+                        o.request_refund_parts(&[(id, amount)], ch);
                     }
                     Ok(())
                 }
-                (FlagResolution::Refund, _) => Err(Conflict::CannotResolve("refunded").into()),
+                (_, FlagResolution::Accept, s) if s.in_flight() => o.payment_succeeded(index, ch),
+                // Already counted as paid (or returned): acknowledged.
+                (_, FlagResolution::Accept, PaymentStatus::Succeeded | PaymentStatus::Refunded) => {
+                    Ok(())
+                }
+                (_, FlagResolution::Accept, PaymentStatus::Failed) if money => {
+                    o.accept_late(index, ch)
+                }
+                // A flag about an event, not money (the wrong provider): the
+                // failed payment stays failed.
+                (_, FlagResolution::Accept, _) => Ok(()),
+                (_, FlagResolution::Refund, s) if s.in_flight() || s == PaymentStatus::Failed => {
+                    let p = &mut o.payments[index];
+                    p.status = PaymentStatus::Succeeded;
+                    p.failure = None;
+                    p.settled_at = Some(now);
+                    let (id, amount, stage) = (p.id.clone(), p.amount, p.stage);
+                    // Pay Later: the loan's money goes back to the loan;
+                    // credit the payment still holds is released as the
+                    // refund settles.
+                    o.request_refund_parts(&[(id, amount)], ch);
+                    if s.in_flight() {
+                        o.stage_unpaid(stage, Action::PaymentFailed, ch)?;
+                    }
+                    Ok(())
+                }
+                (_, FlagResolution::Refund, _) => Err(Conflict::CannotResolve("refunded").into()),
             }
         })
     }
 
-    /// Scheduler: flag payments not arrived by the end of their latest
-    /// expected date (once each).
-    fn flag_overdue(&mut self, ch: &mut Change) {
-        for index in 0..self.payments.len() {
-            let p = &self.payments[index];
-            if p.status.in_flight()
-                && !p.overdue_reported
-                && ch.at > p.expected_arrival.overdue_after()
-            {
-                let id = p.id.clone();
-                self.payments[index].overdue_reported = true;
-                ch.emit(EventBody::PaymentOverdue { payment_id: id });
-                if self.payments[index].flag.is_none() {
-                    self.flag_payment(index, FlagReason::Overdue, ch);
-                }
-            }
+    /// May a payment that failed or expired before its money arrived be
+    /// accepted now? Only while its stage still waits for a payment with
+    /// nothing in flight (and, for the balance, no dispute unresolved).
+    fn check_late_acceptance(&self, index: usize) -> Result<(), OrderError> {
+        let stage = self.payments[index].stage;
+        let waiting = match stage {
+            Stage::Initial => self.status == OrderStatus::AwaitingInitialPayment,
+            Stage::Balance => self.status == OrderStatus::Shipped && self.open_dispute().is_none(),
+        };
+        let in_flight = self
+            .payments
+            .iter()
+            .any(|p| p.stage == stage && p.status.in_flight());
+        if waiting && !in_flight {
+            Ok(())
+        } else {
+            Err(Conflict::CannotResolve(
+                "accepted: its stage no longer waits for it (refund it instead)",
+            )
+            .into())
         }
+    }
+
+    /// Apply a payment whose money arrived after it had failed or expired
+    /// (checked by [`Order::check_late_acceptance`]). Pay Later credit is
+    /// reserved again (the commit refuses it if the line has no room).
+    fn accept_late(&mut self, index: usize, ch: &mut Change) -> Result<(), OrderError> {
+        let p = &mut self.payments[index];
+        p.status = PaymentStatus::Succeeded;
+        p.failure = None;
+        p.settled_at = Some(ch.at);
+        let (id, stage, amount) = (p.id.clone(), p.stage, p.amount);
+        if p.method.kind() == crate::payment::MethodKind::PayLater {
+            p.credit_held = amount;
+            ch.emit(EventBody::CreditReserved {
+                buyer_id: self.buyer_id.clone(),
+                payment_id: id.clone(),
+                amount,
+            });
+        }
+        ch.emit(EventBody::PaymentSucceeded {
+            payment_id: id,
+            stage,
+            amount,
+        });
+        self.stage_paid(stage, Action::ResolvePayment, ch)
     }
 
     // ---- refunds -------------------------------------------------------------
@@ -1167,8 +1447,11 @@ impl Order {
                 status: RefundStatus::Requested,
                 attempts: 1,
                 flagged: false,
+                flag_reason: None,
                 requested_at: ch.at,
+                attempted_at: Some(ch.at),
                 settled_at: None,
+                settled_outside: false,
             };
             ch.emit(EventBody::RefundRequested {
                 refund_id: part.id.clone(),
@@ -1181,13 +1464,17 @@ impl Order {
         }
     }
 
-    /// A dispute ended with `refund` (+ `inspection_fee` outside the cap):
-    /// the order is refund_pending and the total is requested across the
-    /// succeeded payments, newest first.
+    /// A refund of `refund` (+ `inspection_fee`, outside the cap) split
+    /// across the succeeded payments, newest first. A refund of everything
+    /// paid so far closes the order (`refund_pending` until every part has
+    /// settled, then `refunded`); a smaller one is a compensation: the
+    /// order continues where it was, its parts settle in the background and
+    /// the reservation shrinks by what was refunded.
     fn start_refund(
         &mut self,
         refund: Usd,
         inspection_fee: Usd,
+        closing: bool,
         ch: &mut Change,
     ) -> Result<(), OrderError> {
         let total = refund.checked_add(inspection_fee)?;
@@ -1195,15 +1482,91 @@ impl Order {
         if !unplaced.is_zero() {
             return Err(Rule::RefundExceedsPaid(self.amount_paid()).into());
         }
-        self.move_to(OrderStatus::RefundPending, Action::DisputeRefund)?;
+        self.coverage.refunded = self.coverage.refunded.checked_add(refund)?;
+        if closing {
+            self.end(
+                OrderStatus::RefundPending,
+                Action::DisputeRefund,
+                EndReason::Dispute,
+            )?;
+        } else {
+            self.release_part(refund, ch);
+        }
         self.request_refund_parts(&parts, ch);
         Ok(())
     }
 
-    /// Apply what a provider reported about a refund part. A success settles
-    /// it (Pay Later money goes back to the loan); a failure flags it and
-    /// requests it again. When every part has settled, a refund_pending
-    /// order is refunded and its reservation released.
+    /// Every part settled: a `refund_pending` order is refunded and its
+    /// reservation released.
+    fn settle_if_done(&mut self, action: Action, ch: &mut Change) -> Result<(), OrderError> {
+        let all_settled = self
+            .refunds
+            .iter()
+            .all(|r| r.status == RefundStatus::Succeeded);
+        if self.status == OrderStatus::RefundPending && all_settled {
+            self.move_to(OrderStatus::Refunded, action)?;
+            ch.emit(EventBody::OrderRefunded {
+                refunded: self.amount_refunded(),
+            });
+            self.release_reservation(ch);
+        }
+        Ok(())
+    }
+
+    /// Refund part `index` has settled (confirmed by its provider, or by an
+    /// operator as returned outside the platform).
+    fn settle_part(
+        &mut self,
+        index: usize,
+        outside: bool,
+        ch: &mut Change,
+    ) -> Result<(), OrderError> {
+        let part = &mut self.refunds[index];
+        part.status = RefundStatus::Succeeded;
+        part.flagged = false;
+        part.flag_reason = None;
+        part.settled_at = Some(ch.at);
+        part.settled_outside = outside;
+        let (refund_id, payment_id, amount) =
+            (part.id.clone(), part.payment_id.clone(), part.amount);
+        ch.emit(EventBody::RefundSucceeded { refund_id, amount });
+        if let Some(p) = self.payments.iter_mut().find(|p| p.id == payment_id) {
+            p.refunded = p.refunded.checked_add(amount)?;
+            if p.refunded >= p.amount {
+                p.status = PaymentStatus::Refunded;
+            }
+            // Money returned to the loan frees the credit it used, once.
+            let release = amount.min(p.credit_held);
+            p.credit_held = p.credit_held.saturating_sub(release);
+            if !release.is_zero() {
+                ch.emit(EventBody::CreditReleased {
+                    buyer_id: self.buyer_id.clone(),
+                    payment_id,
+                    amount: release,
+                });
+            }
+        }
+        self.settle_if_done(Action::RefundSettled, ch)
+    }
+
+    fn flag_refund(&mut self, index: usize, reason: RefundFlagReason, ch: &mut Change) {
+        let part = &mut self.refunds[index];
+        if part.flagged {
+            return;
+        }
+        part.flagged = true;
+        part.flag_reason = Some(reason);
+        ch.emit(EventBody::RefundFlagged {
+            refund_id: part.id.clone(),
+            reason: Some(reason),
+        });
+    }
+
+    /// Apply what a provider reported about a refund part. A success
+    /// settles it (Pay Later money goes back to the loan); a failure
+    /// requests it again, up to five attempts in all, then flags it for an
+    /// operator. When every part has settled, a `refund_pending` order is
+    /// refunded and its reservation released.
     pub fn apply_refund_report(
         &mut self,
         provider: Provider,
@@ -1222,62 +1585,75 @@ impl Order {
             }
             let mismatch = report.amount.is_some_and(|a| a != part.amount);
             if part.provider != provider || (report.succeeded && mismatch) {
-                if !part.flagged {
-                    let refund_id = part.id.clone();
-                    o.refunds[index].flagged = true;
-                    ch.emit(EventBody::RefundFlagged { refund_id });
-                }
+                o.flag_refund(index, RefundFlagReason::Mismatch, ch);
                 return Ok(());
             }
-            if !report.succeeded {
-                let part = &mut o.refunds[index];
-                part.flagged = true;
-                part.attempts += 1;
-                ch.emit(EventBody::RefundFailed {
-                    refund_id: part.id.clone(),
-                });
-                ch.emit(EventBody::RefundRequested {
-                    refund_id: part.id.clone(),
-                    payment_id: part.payment_id.clone(),
-                    provider: part.provider,
-                    amount: part.amount,
-                    attempt: part.attempts,
-                });
+            if report.succeeded {
+                return o.settle_part(index, false, ch);
+            }
+            if part.flagged {
+                // Waiting for an operator already: nothing is retried.
                 return Ok(());
             }
-            let part = &mut o.refunds[index];
-            part.status = RefundStatus::Succeeded;
-            part.flagged = false;
-            part.settled_at = Some(now);
-            let (refund_id, payment_id, amount) =
-                (part.id.clone(), part.payment_id.clone(), part.amount);
-            ch.emit(EventBody::RefundSucceeded { refund_id, amount });
-            if let Some(p) = o.payments.iter_mut().find(|p| p.id == payment_id) {
-                p.refunded = p.refunded.checked_add(amount)?;
-                p.status = PaymentStatus::Refunded;
-                // Money returned to the loan frees the credit it used, once.
-                let release = amount.min(p.credit_held);
-                p.credit_held = p.credit_held.saturating_sub(release);
-                if !release.is_zero() {
-                    ch.emit(EventBody::CreditReleased {
-                        buyer_id: o.buyer_id.clone(),
-                        payment_id,
-                        amount: release,
-                    });
-                }
+            ch.emit(EventBody::RefundFailed {
+                refund_id: part.id.clone(),
+            });
+            if part.attempts >= MAX_REFUND_ATTEMPTS {
+                o.flag_refund(index, RefundFlagReason::RefundFailed, ch);
+                return Ok(());
             }
-            let all_settled = o
-                .refunds
-                .iter()
-                .all(|r| r.status == RefundStatus::Succeeded);
-            if o.status == OrderStatus::RefundPending && all_settled {
-                o.move_to(OrderStatus::Refunded, Action::RefundSettled)?;
-                ch.emit(EventBody::OrderRefunded {
-                    refunded: o.amount_refunded(),
-                });
-                o.release_reservation(ch);
-            }
+            o.retry_refund(index, ch);
             Ok(())
+        })
+    }
+
+    /// Request part `index` again: a new attempt with its own key.
+    fn retry_refund(&mut self, index: usize, ch: &mut Change) {
+        let part = &mut self.refunds[index];
+        part.attempts += 1;
+        part.attempted_at = Some(ch.at);
+        part.flagged = false;
+        part.flag_reason = None;
+        ch.emit(EventBody::RefundRequested {
+            refund_id: part.id.clone(),
+            payment_id: part.payment_id.clone(),
+            provider: part.provider,
+            amount: part.amount,
+            attempt: part.attempts,
+        });
+    }
+
+    /// An arbiter resolves a flagged refund part: ask the provider again, or
+    /// record that the money was returned outside the platform.
+    pub fn resolve_refund(
+        &mut self,
+        caller: &Caller,
+        refund_id: &RefundId,
+        resolution: RefundResolution,
+        now: Timestamp,
+    ) -> Result<Vec<DomainEvent>, OrderError> {
+        let actor = self.require_arbiter(caller, Action::ResolveRefund)?;
+        let index = self
+            .refunds
+            .iter()
+            .position(|r| &r.id == refund_id)
+            .ok_or_else(|| OrderError::UnknownRefund(refund_id.clone()))?;
+        let part = &self.refunds[index];
+        if part.status == RefundStatus::Succeeded || !part.flagged {
+            return Err(Conflict::RefundNotFlagged.into());
+        }
+        self.change(actor, now, |o, ch| {
+            ch.emit(EventBody::RefundResolved {
+                refund_id: refund_id.clone(),
+                resolution,
+            });
+            match resolution {
+                RefundResolution::Retry => {
+                    o.retry_refund(index, ch);
+                    Ok(())
+                }
+                RefundResolution::SettledOutside => o.settle_part(index, true, ch),
+            }
         })
     }
 
@@ -1305,7 +1681,12 @@ impl Order {
         if shipped_at < minus_hours(now, SHIPPED_AT_MAX_BACKDATE_HOURS) {
             return Err(Rule::ShippedAtTooOld.into());
         }
-        let late = shipped_at > self.terms.ship_by_deadline();
+        if self.confirmed_at.is_some_and(|c| shipped_at < c) {
+            return Err(Rule::ShippedBeforeConfirmation.into());
+        }
+        // Lateness is judged by when the shipment is recorded, whatever
+        // `shipped_at` says.
+        let late = now > self.terms.ship_by_deadline();
         self.change(actor, now, |o, ch| {
             o.shipment = Some(Shipment {
                 carrier: details.carrier,
@@ -1315,20 +1696,53 @@ impl Order {
                 customs_cleared_at: None,
                 delivered_at: None,
             });
-            let next = if o.terms.balance().is_zero() {
-                OrderStatus::AwaitingReceiptConfirmation
+            if o.terms.balance().is_zero() {
+                o.move_to(OrderStatus::AwaitingReceiptConfirmation, Action::Ship)?;
+                o.start_receipt_clock(now);
             } else {
-                OrderStatus::Shipped
-            };
-            o.move_to(next, Action::Ship)?;
+                o.move_to(OrderStatus::Shipped, Action::Ship)?;
+                // Due at the latest `balance_max_days` after the shipment
+                // was recorded (sooner once delivery is recorded).
+                let timer = Timer::days_after(now, o.clocks.balance_max_days);
+                o.balance_clock = Some(if o.open_dispute().is_some() {
+                    timer.pause(now)
+                } else {
+                    timer
+                });
+            }
             ch.emit(EventBody::OrderShipped { shipped_at, late });
             Ok(())
         })
     }
 
-    /// Either party records when the goods cleared customs (once); the
-    /// buyer records when they were delivered (once). Neither before the
-    /// shipment nor in the future.
+    /// The order starts waiting for the buyer's receipt confirmation: the
+    /// sweep confirms it `receipt_days` after now or after the recorded
+    /// delivery, whichever is later (paused while a dispute is unresolved).
+    fn start_receipt_clock(&mut self, now: Timestamp) {
+        let from = self
+            .shipment
+            .as_ref()
+            .and_then(|s| s.delivered_at)
+            .map_or(now, |d| d.max(now));
+        let timer = Timer::days_after(from, self.clocks.receipt_days);
+        self.receipt_clock = Some(ReceiptClock {
+            timer: if self.open_dispute().is_some() {
+                timer.pause(now)
+            } else {
+                timer
+            },
+            extensions: 0,
+            notice_sent: false,
+        });
+    }
+
+    /// The buyer (the importer) records when the goods cleared customs and
+    /// when they were delivered, each once, neither before the shipment nor
+    /// in the future. The supplier cannot (403): the quality window and the
+    /// balance's clock must not be shortened by the party they protect
+    /// against. A recorded delivery brings the balance due date forward
+    /// (`balance_days` after it, at least `retry_min_days` from now) and
+    /// keeps the receipt clock at least `receipt_days` after it.
     pub fn record_delivery(
         &mut self,
         caller: &Caller,
@@ -1336,12 +1750,7 @@ impl Order {
         delivered_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<Vec<DomainEvent>, OrderError> {
-        let allowed: &[Party] = if delivered_at.is_some() {
-            &[Party::Buyer]
-        } else {
-            &[Party::Buyer, Party::Supplier]
-        };
-        let (_, actor) = self.require_party(caller, Action::RecordDelivery, allowed)?;
+        let (_, actor) = self.require_party(caller, Action::RecordDelivery, &[Party::Buyer])?;
         let Some(shipment) = self
             .shipment
             .as_ref()
@@ -1382,6 +1791,14 @@ impl Order {
                     ch.emit(EventBody::DeliveryRecorded { delivered_at: at });
                 }
             }
+            if let Some(at) = delivered_at {
+                let c = o.clocks;
+                let due = plus_days(at, c.balance_days).max(plus_days(now, c.retry_min_days));
+                o.balance_clock = o.balance_clock.map(|t| t.at_most(now, due));
+                if let Some(r) = o.receipt_clock.as_mut() {
+                    r.timer = r.timer.not_before(now, plus_days(at, c.receipt_days));
+                }
+            }
             Ok(())
         })
     }
@@ -1401,14 +1818,53 @@ impl Order {
         if self.open_dispute().is_some() {
             return Err(Conflict::DisputeUnresolved.into());
         }
+        self.change(actor, now, |o, ch| o.complete(ch))
+    }
+
+    /// Receipt confirmed (by the buyer, or by the sweep for them: it counts
+    /// as theirs): the order is complete, pre-shipment coverage ends and
+    /// the feedback window opens.
+    fn complete(&mut self, ch: &mut Change) -> Result<(), OrderError> {
+        self.move_to(OrderStatus::Completed, Action::ConfirmReceipt)?;
+        self.completed_at = Some(ch.at);
+        self.receipt_clock = None;
+        ch.emit(EventBody::ReceiptConfirmed);
+        if self.coverage.kind == CoverageType::PreShipment {
+            self.coverage.ended_at = Some(ch.at);
+            self.release_reservation(ch);
+        }
+        Ok(())
+    }
+
+    /// The buyer extends the time to confirm receipt by
+    /// `receipt_extension_days`, at most twice.
+    pub fn extend_receipt(
+        &mut self,
+        caller: &Caller,
+        now: Timestamp,
+    ) -> Result<Vec<DomainEvent>, OrderError> {
+        let (_, actor) = self.require_party(caller, Action::ExtendReceipt, &[Party::Buyer])?;
+        let Some(clock) = self
+            .receipt_clock
+            .filter(|_| self.status == OrderStatus::AwaitingReceiptConfirmation)
+        else {
+            return Err(self.wrong_status(Action::ExtendReceipt));
+        };
+        if clock.extensions >= MAX_RECEIPT_EXTENSIONS {
+            return Err(Rule::NoExtensionsLeft(MAX_RECEIPT_EXTENSIONS).into());
+        }
         self.change(actor, now, |o, ch| {
-            o.move_to(OrderStatus::Completed, Action::ConfirmReceipt)?;
-            o.completed_at = Some(now);
-            ch.emit(EventBody::ReceiptConfirmed);
-            if o.coverage.kind == CoverageType::PreShipment {
-                o.coverage.ended_at = Some(now);
-                o.release_reservation(ch);
-            }
+            let timer = clock.timer.extend(o.clocks.receipt_extension_days);
+            o.receipt_clock = Some(ReceiptClock {
+                timer,
+                extensions: clock.extensions + 1,
+                notice_sent: false,
+            });
+            let due = match timer {
+                Timer::Running(due) => due,
+                Timer::Paused(left) => now + chrono::TimeDelta::seconds(left),
+            };
+            ch.emit(EventBody::ReceiptExtended { due });
             Ok(())
         })
     }
@@ -1447,13 +1903,15 @@ impl Order {
 
     // ---- disputes ------------------------------------------------------------
 
+    /// A refund must be positive, within what is left of the covered amount
+    /// (across every dispute of the order) and within what was paid.
     fn check_refund_caps(&self, amount: Usd) -> Result<(), OrderError> {
         if amount.is_zero() {
             return Err(Rule::RefundNotPositive.into());
         }
-        let covered = self.coverage.covered_amount.unwrap_or(Usd::ZERO);
-        if amount > covered {
-            return Err(Rule::RefundExceedsCovered(covered).into());
+        let left = self.covered_left();
+        if amount > left {
+            return Err(Rule::RefundExceedsCovered(left).into());
         }
         let paid = self.amount_paid();
         if amount > paid {
@@ -1463,17 +1921,19 @@ impl Order {
     }
 
     /// The buyer opens a dispute: once the initial payment has arrived, one
-    /// at a time, on grounds that apply now, for a refund ≤ covered amount
-    /// and ≤ amount paid.
-    pub fn open_dispute_with(
+    /// at a time, at most three over the order's life, on grounds that apply
+    /// now and were not finally rejected by an arbiter, for a refund ≤ the
+    /// covered amount left and ≤ the amount paid. Its deadlines come from
+    /// the order's clocks; the balance and receipt clocks pause while it is
+    /// unresolved.
+    pub fn raise_dispute(
         &mut self,
         caller: &Caller,
         open: OpenDispute,
-        policy: DisputePolicy,
         now: Timestamp,
     ) -> Result<Vec<DomainEvent>, OrderError> {
         use OrderStatus as S;
-        let (_, actor) = self.require_party(caller, Action::OpenDispute, &[Party::Buyer])?;
+        let (party, actor) = self.require_party(caller, Action::OpenDispute, &[Party::Buyer])?;
         if self.open_dispute().is_some() {
             return Err(Conflict::DisputeAlreadyOpen.into());
         }
@@ -1487,8 +1947,21 @@ impl Order {
         ) {
             return Err(self.wrong_status(Action::OpenDispute));
         }
-        if open.evidence.len() > MAX_EVIDENCE {
-            return Err(Rule::TooMuchEvidence(MAX_EVIDENCE).into());
+        let disputes = self.past_disputes.len() + usize::from(self.dispute.is_some());
+        if disputes >= crate::dispute::MAX_DISPUTES_PER_ORDER {
+            return Err(Rule::TooManyDisputes(crate::dispute::MAX_DISPUTES_PER_ORDER).into());
+        }
+        let finally_rejected = self
+            .past_disputes
+            .iter()
+            .chain(self.dispute.as_ref())
+            .any(|d| d.reason == open.reason && d.outcome == Some(DisputeOutcome::ClaimRejected));
+        if finally_rejected {
+            return Err(Rule::ClaimRejectedFinal(match open.reason {
+                DisputeReason::LateShipment => "late-shipment",
+                DisputeReason::Quality => "quality",
+            })
+            .into());
         }
         let receipt_confirmed = self.completed_at.is_some();
         match open.reason {
@@ -1520,6 +1993,14 @@ impl Order {
             },
         }
         self.check_refund_caps(open.requested_refund)?;
+        let over_budget = self.check_dispute_write(
+            party,
+            EntryKind::Opened,
+            Some(&open.description),
+            &open.evidence,
+            None,
+        )?;
+        let policy = self.clocks.disputes;
         self.change(actor.clone(), now, |o, ch| {
             if let Some(old) = o.dispute.take() {
                 o.past_disputes.push(old);
@@ -1531,6 +2012,7 @@ impl Order {
                 amount: Some(open.requested_refund),
                 message: Some(open.description.clone()),
                 evidence: open.evidence,
+                over_budget,
             };
             o.dispute = Some(Dispute::new(
                 open.reason,
@@ -1539,6 +2021,10 @@ impl Order {
                 entry,
                 policy,
             ));
+            o.balance_clock = o.balance_clock.map(|t| t.pause(now));
+            if let Some(r) = o.receipt_clock.as_mut() {
+                r.timer = r.timer.pause(now);
+            }
             ch.emit(EventBody::DisputeOpened {
                 reason: open.reason,
                 requested_refund: open.requested_refund,
@@ -1550,7 +2036,8 @@ impl Order {
     /// A party acts in the dispute: the supplier accepts the claim, makes a
     /// counter-offer or rejects; the buyer accepts or rejects a
     /// counter-offer; either comments or adds evidence. Agreement resolves
-    /// the dispute with a refund.
+    /// the dispute with a refund. Offers and comments are bounded per
+    /// dispute and per party; accepting and rejecting never are.
     pub fn respond_dispute(
         &mut self,
         caller: &Caller,
@@ -1586,12 +2073,15 @@ impl Order {
             (Party::Buyer, ResponseAction::Reject) if dispute.pending_offer.is_none() => {
                 return Err(Conflict::NoPendingOffer.into());
             }
+            // A rejection stands until the supplier makes an offer: it is
+            // not repeated (each would be one more entry of the order).
+            (Party::Supplier, ResponseAction::Reject)
+                if dispute.supplier_rejected && dispute.pending_offer.is_none() =>
+            {
+                return Err(Conflict::AlreadyRejected.into());
+            }
             _ => None,
         };
-        let evidence_total = self.dispute_evidence_count() + response.evidence.len();
-        if evidence_total > MAX_EVIDENCE {
-            return Err(Rule::TooMuchEvidence(MAX_EVIDENCE).into());
-        }
         if response.action == ResponseAction::Comment
             && response.message.is_none()
             && response.evidence.is_empty()
@@ -1610,6 +2100,13 @@ impl Order {
             ResponseAction::Reject => EntryKind::Rejected,
             ResponseAction::Comment => EntryKind::Commented,
         };
+        let over_budget = self.check_dispute_write(
+            party,
+            kind,
+            response.message.as_ref(),
+            &response.evidence,
+            Some(dispute),
+        )?;
         self.change(actor.clone(), now, |o, ch| {
             let Some(d) = o.dispute.as_mut() else {
                 return Err(Conflict::NoOpenDispute.into());
@@ -1628,14 +2125,20 @@ impl Order {
                 amount,
                 message: response.message,
                 evidence: response.evidence,
+                over_budget,
             });
             match (party, response.action) {
                 (_, ResponseAction::Offer(a)) => {
+                    // An offer takes back an earlier rejection: the
+                    // dispute is negotiated again, not escalable for it.
                     d.pending_offer = Some(a);
+                    d.supplier_rejected = false;
+                    d.rejected_at = None;
                     d.status = DisputeStatus::Negotiating;
                 }
                 (Party::Supplier, ResponseAction::Reject) => {
                     d.supplier_rejected = true;
+                    d.rejected_at = Some(now);
                     d.pending_offer = None;
                     d.status = DisputeStatus::Negotiating;
                 }
@@ -1659,12 +2162,10 @@ impl Order {
         })
     }
 
-    fn dispute_evidence_count(&self) -> usize {
-        self.dispute
-            .as_ref()
-            .map_or(0, |d| d.entries.iter().map(|e| e.evidence.len()).sum())
-    }
-
+    /// The dispute ends. A refund of everything paid so far closes the
+    /// order; a smaller one is a compensation and the order goes on; without
+    /// a refund the order goes on where it was. Clocks the dispute paused
+    /// run again with at least their minimum left.
     fn resolve_dispute(
         &mut self,
         outcome: DisputeOutcome,
@@ -1672,6 +2173,7 @@ impl Order {
         inspection_fee: Usd,
         ch: &mut Change,
     ) -> Result<(), OrderError> {
+        let closing = refund.is_some_and(|r| r >= self.amount_paid());
         let Some(d) = self.dispute.as_mut() else {
             return Err(Conflict::NoOpenDispute.into());
         };
@@ -1688,7 +2190,14 @@ impl Order {
             refund_amount: refund,
         });
         if let Some(amount) = refund {
-            self.start_refund(amount, inspection_fee, ch)?;
+            self.start_refund(amount, inspection_fee, closing, ch)?;
+        }
+        if !closing {
+            let (now, c) = (ch.at, self.clocks);
+            self.balance_clock = self.balance_clock.map(|t| t.resume(now, c.retry_min_days));
+            if let Some(r) = self.receipt_clock.as_mut() {
+                r.timer = r.timer.resume(now, c.receipt_min_days);
+            }
         }
         Ok(())
     }
@@ -1710,6 +2219,7 @@ impl Order {
                     amount: None,
                     message: None,
                     evidence: Vec::new(),
+                    over_budget: false,
                 });
             }
             o.resolve_dispute(DisputeOutcome::Withdrawn, None, Usd::ZERO, ch)
@@ -1750,14 +2260,16 @@ impl Order {
                 amount: None,
                 message: None,
                 evidence: Vec::new(),
+                over_budget: false,
             });
             ch.emit(EventBody::DisputeEscalated { ground });
         }
     }
 
-    /// An arbiter decides an escalated dispute: the supplier at fault with a
-    /// refund (≤ covered, ≤ paid; in a quality dispute the paid inspection
-    /// fee is refunded on top), or the claim rejected and the order goes on.
+    /// An arbiter who is not a party decides an escalated dispute: the
+    /// supplier at fault with a refund (≤ covered left, ≤ paid; in a quality
+    /// dispute the paid inspection fee is refunded on top), or the claim
+    /// rejected — finally, for that reason — and the order goes on.
     pub fn decide_dispute(
         &mut self,
         caller: &Caller,
@@ -1776,8 +2288,11 @@ impl Order {
         self.change(actor.clone(), now, |o, ch| {
             let (outcome, refund, fee) = match decision {
                 Decision::SupplierAtFault(amount) => {
+                    // The inspection fee is refunded once, whatever the
+                    // number of quality disputes found against the supplier.
                     let fee = if reason == DisputeReason::Quality {
                         o.inspection_fee_paid()
+                            .saturating_sub(o.inspection_fee_refunded())
                     } else {
                         Usd::ZERO
                     };
@@ -1793,46 +2308,10 @@ impl Order {
                     amount: refund,
                     message: None,
                     evidence: Vec::new(),
+                    over_budget: false,
                 });
             }
             o.resolve_dispute(outcome, refund, fee, ch)
-        })
-    }
-
-    // ---- the scheduler ---------------------------------------------------------
-
-    /// Everything the scheduled sweep does to this order at `now`: escalate
-    /// a stale dispute, flag overdue payments, cancel an order unpaid for 30
-    /// days, release a reservation whose coverage has ended. Nothing due →
-    /// no events and no change, so running it twice is harmless.
-    pub fn sweep(&mut self, now: Timestamp) -> Result<Vec<DomainEvent>, OrderError> {
-        self.change(Actor::Scheduler, now, |o, ch| {
-            if let Some(ground) = o
-                .open_dispute()
-                .and_then(|d| d.escalation_ground(now))
-                .filter(|g| g.is_time_based())
-            {
-                o.escalate(ground, ch);
-            }
-            o.flag_overdue(ch);
-            if o.unpaid_cancellation_due().is_some_and(|due| now >= due) {
-                o.move_to(OrderStatus::Cancelled, Action::CancelUnpaid)?;
-                ch.emit(EventBody::OrderCancelled {
-                    reason: CancelReason::Unpaid,
-                });
-                o.release_reservation(ch);
-            }
-            // The quality window includes its last instant (a dispute may still
-            // be opened then), so coverage has ended only after it.
-            let ended = o.coverage_end().is_some_and(|end| now > end);
-            if ended
-                && !o.coverage.reserved.is_zero()
-                && o.open_dispute().is_none()
-                && o.status != OrderStatus::RefundPending
-            {
-                o.release_reservation(ch);
-            }
-            Ok(())
         })
     }
 }
