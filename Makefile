@@ -105,7 +105,7 @@ demo:
 ## one), from the seeds (fuzz/seeds/<target>, made by fuzz/seeds.py) and the
 ## corpus. New inputs land in fuzz/corpus/<target>, which is then minimised
 ## (cargo fuzz cmin, a set cover of the edges) so that what is committed
-## stays small; `make test` replays both (shared/http/tests/fuzz_corpus.rs).
+## stays small; `make test` replays both (shared/http-api/tests/fuzz_corpus.rs).
 ## A crash leaves its input in fuzz/artifacts/<target>/ (fix it, add it to
 ## the seeds as a regression) and fails the run after the other targets.
 ## One line per target in $(CARGO_TARGET_DIR)/fuzz-summary.txt.
@@ -147,7 +147,7 @@ fuzz:
 ## tools/bench-requirements.lock, installed into .venv) in a target
 ## directory of their own; cold init, size and peak RSS against the Runtime
 ## API emulator (bench/cold); warm handler latency (criterion,
-## shared/http/benches); DynamoDB calls, capacity units and cost on moto
+## shared/http-api/benches); DynamoDB calls, capacity units and cost on moto
 ## (bench/capacity). Rewrites BENCHMARKS.md and bench/init-time.svg.
 ## The harnesses themselves run as debug builds (they time other processes
 ## or count calls); the bootstraps and the criterion bench are release.

@@ -271,7 +271,7 @@ fn function_packages_are_exactly_the_routed_and_triggered_functions() {
     let missing: Vec<_> = known.difference(&packages).collect();
     assert!(
         unknown.is_empty() && missing.is_empty(),
-        "functions/*/Cargo.toml and shared/http/src/routes.rs (ROUTES, TRIGGERED) disagree.\n\
+        "functions/*/Cargo.toml and shared/http-api/src/routes.rs (ROUTES, TRIGGERED) disagree.\n\
          packages neither routed nor triggered: {unknown:?}\nfunctions with no package: {missing:?}"
     );
     for name in &packages {
@@ -388,7 +388,7 @@ fn http_api_events_are_exactly_the_route_table_and_only_public_routes_skip_the_a
     let extra: Vec<_> = events.difference(&routes).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "{TEMPLATE}'s HttpApi events differ from shared/http/src/routes.rs \
+        "{TEMPLATE}'s HttpApi events differ from shared/http-api/src/routes.rs \
          (logical id, method, path, public).\n\
          missing from the template: {missing:#?}\nnot in ROUTES: {extra:#?}"
     );

@@ -11,7 +11,7 @@
 //!
 //! ```no_run
 //! # use std::time::Duration;
-//! # use system_tests::runtime_api::RuntimeApi;
+//! # use tests::runtime_api::RuntimeApi;
 //! let rt = RuntimeApi::start().expect("runtime api");
 //! let function = rt
 //!     .spawn("target/debug/confirm-order", [("TABLE_NAME", "t")])

@@ -35,7 +35,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use domain::ids::OrderId;
 use local_stack::jwt::{JwtConfig, sign_claims};
 use serde_json::{Value, json};
-use system_tests::repo_root;
+use tests::repo_root;
 
 /// The stack under test signs with this, not the default secret.
 const SECRET: &str = "e2e-local-secret";

@@ -1,5 +1,5 @@
 //! Every function binary, run as Lambda runs it: a real process talking to
-//! the Runtime API (`system_tests::runtime_api`), fed its sample event from
+//! the Runtime API (`tests::runtime_api`), fed its sample event from
 //! `events/<function>.json`, with DynamoDB, SQS and EventBridge on the
 //! moto server.
 //!
@@ -54,8 +54,8 @@ use domain::{Caller, Order, OrderError, OrderStatus, Provider, Role, Timestamp, 
 use http_api::routes::{Trigger, all_functions};
 use http_api::webhook::{LOCAL_DEFAULT_SECRET, secret_variable};
 use serde_json::{Map, Value, json};
-use system_tests::repo_root;
-use system_tests::runtime_api::{Function, InvokeError, RuntimeApi};
+use tests::repo_root;
+use tests::runtime_api::{Function, InvokeError, RuntimeApi};
 
 const ORDER: &str = "ord_sample1";
 const BUYER: &str = "buyer-1";

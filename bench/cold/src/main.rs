@@ -11,7 +11,7 @@
 //! (`<dir>/<function>/bootstrap`, with `bootstrap.zip` beside it when built
 //! with `--output-format zip`) or flat (`<dir>/<function>`, e.g.
 //! `target/release`). Each spawn is a fresh process on the Runtime API
-//! emulator (`system_tests::runtime_api`) with the Lambda environment and
+//! emulator (`tests::runtime_api`) with the Lambda environment and
 //! moto (table, bus, queue created here) as AWS; rounds go through every
 //! function in turn so drift on the machine hits them all alike.
 
@@ -27,7 +27,7 @@ use domain::Provider;
 use http_api::webhook::{LOCAL_DEFAULT_SECRET, secret_variable};
 use serde::Serialize;
 use serde_json::{Value, json};
-use system_tests::runtime_api::{InvokeError, RuntimeApi};
+use ::tests::runtime_api::{InvokeError, RuntimeApi};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);

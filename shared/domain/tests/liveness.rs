@@ -66,7 +66,7 @@
 //! of orders that never ended; two tests at the end replay what the drain
 //! found about flags, now fixed (see there).
 
-#[path = "../../tests/figures.rs"]
+#[path = "../../../tests/figures.rs"]
 mod figures;
 
 use std::cell::RefCell;

@@ -76,7 +76,7 @@
 //! state and the minimal transition sequence. Scenarios at the end replay
 //! fixed sequences through the same comparison.
 
-#[path = "../../tests/figures.rs"]
+#[path = "../../../tests/figures.rs"]
 mod figures;
 
 use std::cell::RefCell;
