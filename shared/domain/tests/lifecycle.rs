@@ -2281,6 +2281,43 @@ fn the_not_shipped_refund_is_capped_at_the_coverage_and_what_is_beyond_is_flagge
 }
 
 #[test]
+fn when_a_compensation_used_the_whole_cover_the_not_shipped_refund_ends_refunded_at_once() {
+    // Found by the status-table property: a limit of 1,000.00 covers
+    // 1,000.00 of the 1,500.00 paid; a late-shipment compensation of
+    // 1,000.00 settles; the goods never ship. Nothing covered is left to
+    // refund, so the order ends refunded in the sweep that starts the
+    // refund (through refund_pending), the 500.00 beyond the cover flagged.
+    let mut w = World::new(draft(), usd!("1000.00"));
+    let initial = w.paid_initial();
+    w.now = ship_by_end() + days(1);
+    w.open(DisputeReason::LateShipment, usd!("1000.00"));
+    w.respond(&supplier(), ResponseAction::Accept);
+    w.settle_refunds();
+    assert_eq!(w.order.status(), OrderStatus::AwaitingShipment);
+    assert_eq!(w.order.covered_left(), Usd::ZERO);
+    let events = w.sweep_until(ship_by_end() + days(31));
+    assert!(
+        events.iter().any(|e| e.body
+            == EventBody::NotShippedRefundStarted {
+                refund: Usd::ZERO
+            }),
+        "{:?}",
+        World::kinds(&events)
+    );
+    assert_eq!(w.order.status(), OrderStatus::Refunded);
+    assert_eq!(w.order.amount_refunded(), usd!("1000.00"));
+    assert_eq!(
+        w.order
+            .payment(&initial)
+            .and_then(|p| p.flag.as_ref())
+            .map(|f| f.reason),
+        Some(FlagReason::BeyondCoverage)
+    );
+    assert_eq!(w.limit.reserved(), Usd::ZERO);
+    assert!(w.order.is_finished());
+}
+
+#[test]
 fn an_unresolved_dispute_holds_the_not_shipped_refund_until_it_ends() {
     let mut w = World::standard();
     w.paid_initial();
