@@ -8,6 +8,16 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trade-assurance/target
 export CARGO_INCREMENTAL ?= 0
 
+# rust-toolchain.toml pins the compiler. A machine that has that release
+# under another name (its `stable`, say) builds with it as it is, rather
+# than rustup downloading it again (tools/rust-toolchain.sh).
+ifeq ($(origin RUSTUP_TOOLCHAIN),undefined)
+RUST_ALIAS := $(shell tools/rust-toolchain.sh 2>/dev/null)
+ifneq ($(RUST_ALIAS),)
+export RUSTUP_TOOLCHAIN := $(RUST_ALIAS)
+endif
+endif
+
 # Python tools (moto server) live in a project venv, pinned by
 # tools/requirements.lock, installed by `make test` itself.
 VENV := .venv

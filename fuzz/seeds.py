@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Hand-written seeds for the fuzz corpus, in the input layouts that
-shared/http-api/src/fuzzing.rs documents. Run once from fuzz/ (python3 seeds.py),
+shared/test-kit/src/fuzzing.rs documents. Run once from fuzz/ (python3 seeds.py),
 then grow and minimise with `make fuzz`; the seeds are committed as corpus
 files named seed-*."""
 import hashlib

@@ -1,4 +1,4 @@
-//! `cargo +nightly fuzz run money` (`make fuzz`): see `http_api::fuzzing::money`.
+//! `cargo +nightly fuzz run money` (`make fuzz`): see `test_kit::fuzzing::money`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| http_api::fuzzing::money(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| test_kit::fuzzing::money(data));

@@ -1,4 +1,4 @@
-//! `cargo +nightly fuzz run webhook` (`make fuzz`): see `http_api::fuzzing::webhook`.
+//! `cargo +nightly fuzz run webhook` (`make fuzz`): see `test_kit::fuzzing::webhook`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| http_api::fuzzing::webhook(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| test_kit::fuzzing::webhook(data));

@@ -20,7 +20,7 @@ use http_api::routes::{ROUTES, TRIGGERED, Trigger, all_functions, functions, log
 use http_api::webhook::{self, secret_variable};
 use serde_norway::{Mapping, Value};
 
-use crate::repo_root;
+use crate::{function_packages, repo_root};
 
 const TEMPLATE: &str = "infra/template.yaml";
 
@@ -92,28 +92,17 @@ fn one_or_many(v: &Value) -> Vec<&Value> {
     }
 }
 
-fn function_packages() -> BTreeSet<String> {
-    let dir = repo_root().join("functions");
-    std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .filter(|e| e.path().join("Cargo.toml").is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect()
-}
-
 /// The `name = "..."` of a manifest's `[package]` table.
 fn package_name(manifest: &str) -> Option<String> {
     let mut in_package = false;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
             in_package = line == "[package]";
-        } else if in_package {
-            if let Some(value) = line.strip_prefix("name").map(str::trim_start) {
-                if let Some(value) = value.strip_prefix('=') {
-                    return Some(value.trim().trim_matches('"').to_owned());
-                }
-            }
+        } else if in_package
+            && let Some(value) = line.strip_prefix("name").map(str::trim_start)
+            && let Some(value) = value.strip_prefix('=')
+        {
+            return Some(value.trim().trim_matches('"').to_owned());
         }
     }
     None

@@ -1,10 +1,7 @@
 //! The domain crate stays pure: no AWS, Lambda, HTTP or async runtime in its
 //! dependency tree, no floats, no system clock.
 
-use std::path::Path;
-use std::process::Command;
-
-use crate::repo_root;
+use crate::{normal_dependencies, repo_root, rust_sources};
 
 /// Crate names (or prefixes) that would mean I/O or an async runtime.
 const FORBIDDEN: &[&str] = &[
@@ -25,30 +22,7 @@ const FORBIDDEN: &[&str] = &[
 ];
 
 fn normal_dependency_tree() -> Vec<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(repo_root())
-        .args([
-            "tree",
-            "-p",
-            "domain",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "--offline",
-        ])
-        .output()
-        .expect("cargo tree runs");
-    assert!(
-        out.status.success(),
-        "cargo tree failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .collect()
+    normal_dependencies("domain")
 }
 
 #[test]
@@ -63,21 +37,6 @@ fn domain_crate_depends_on_no_aws_lambda_http_or_async_runtime() {
         .filter(|c| FORBIDDEN.iter().any(|f| c.starts_with(f) || c.contains(f)))
         .collect();
     assert!(bad.is_empty(), "the domain crate pulls in {bad:?}");
-}
-
-fn rust_sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("readable dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            // Another package, or build output, is not the domain.
-            if path.join("Cargo.toml").exists() || path.ends_with("target") {
-                continue;
-            }
-            rust_sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// Words that must not appear in the domain package's code (comments

@@ -27,14 +27,14 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::contract::unique;
 use app::ports::{LoadRequest, OrderStore, Outbox};
 use aws_adapters::dynamodb::DynamoStore;
-use aws_adapters::test_support::{MotoServer, sdk_config};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use domain::ids::OrderId;
 use local_stack::jwt::{JwtConfig, sign_claims};
 use serde_json::{Value, json};
+use test_kit::moto::{MotoServer, sdk_config};
+use test_kit::store_contract::unique;
 use tests::repo_root;
 
 /// The stack under test signs with this, not the default secret.

@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use app::consumer::{Applied, consume};
-use app::contract::{order_paying_by_card, payment_body, provider_message, stored_order, unique};
 use app::ports::{
     Commit, CreditLines, Dedup, LoadRequest, OrderStore, Outbox, ProviderMessage, SupplierLimits,
 };
@@ -30,7 +29,6 @@ use app::webhooks::{ProviderEvent, WebhookSecret, sign, verify_any};
 use aws_adapters::dynamodb::DynamoStore;
 use aws_adapters::eventbridge::{SOURCE, create_bus_if_missing};
 use aws_adapters::schedule::{self, ScheduledEvent};
-use aws_adapters::test_support::{MotoServer, sdk_config};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use domain::contract::{
@@ -54,6 +52,10 @@ use domain::{Caller, Order, OrderError, OrderStatus, Provider, Role, Timestamp, 
 use http_api::routes::{Trigger, all_functions};
 use http_api::webhook::{LOCAL_DEFAULT_SECRET, secret_variable};
 use serde_json::{Map, Value, json};
+use test_kit::moto::{MotoServer, sdk_config};
+use test_kit::store_contract::{
+    order_paying_by_card, payment_body, provider_message, stored_order, unique,
+};
 use tests::repo_root;
 use tests::runtime_api::{Function, InvokeError, RuntimeApi};
 
@@ -203,7 +205,7 @@ impl Fixture {
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
-        let table = app::contract::unique("invoke-");
+        let table = test_kit::store_contract::unique("invoke-");
         let store = tokio.block_on(async {
             let config = sdk_config(&moto.endpoint).await;
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.as_str());

@@ -92,11 +92,11 @@ impl Intercept for Capture {
         let response = context.response();
         let status = response.status().as_u16();
         let body = json(response.body().bytes());
-        if let Ok(mut c) = self.calls.lock() {
-            if let Some(call) = c.get_mut(i) {
-                call.status = status;
-                call.response = body;
-            }
+        if let Ok(mut c) = self.calls.lock()
+            && let Some(call) = c.get_mut(i)
+        {
+            call.status = status;
+            call.response = body;
         }
         Ok(())
     }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use app::clock::FixedClock;
 use app::memory::MemoryBus;
 use app::ports::SupplierLimits;
-use aws_adapters::counting::CallCounter;
 use aws_adapters::dynamodb::DynamoStore;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -19,6 +18,7 @@ use http_api::Api;
 use http_api::request::{ApiRequest, ApiResponse, Claims};
 use serde::Serialize;
 use serde_json::{Value, json};
+use test_kit::counting::CallCounter;
 
 use crate::capture::{Call, Capture};
 use crate::units::{Item, Key, KindUnits, Shadow, Units, updated_keys};
@@ -133,7 +133,7 @@ pub struct Bench {
 
 impl Bench {
     pub async fn new(endpoint: &str, table: &str) -> Result<Bench, String> {
-        let config = aws_adapters::test_support::sdk_config(endpoint).await;
+        let config = test_kit::moto::sdk_config(endpoint).await;
         let capture = Capture::default();
         let counter = CallCounter::new();
         let conf = aws_sdk_dynamodb::config::Builder::from(&config)
@@ -342,7 +342,13 @@ impl<'a> Run<'a> {
         body: Value,
     ) -> Result<Value, String> {
         self.bench.forget();
-        let req = request(method, path, who, &body, &app::contract::unique("key-"));
+        let req = request(
+            method,
+            path,
+            who,
+            &body,
+            &test_kit::store_contract::unique("key-"),
+        );
         let r = self.bench.api.handle(None, &req).await;
         if !(200..300).contains(&r.status) {
             return Err(format!("{name}: {method} {path} → {} {}", r.status, r.body));
@@ -367,7 +373,7 @@ impl<'a> Run<'a> {
         let now = app::ports::Clock::now(&self.bench.api.clock);
         let message = app::ports::ProviderMessage {
             provider,
-            webhook_id: app::contract::unique("msg_"),
+            webhook_id: test_kit::store_contract::unique("msg_"),
             received_at: now,
             body: body.to_string(),
         };

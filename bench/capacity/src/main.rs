@@ -15,8 +15,8 @@ mod units;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use aws_adapters::test_support::MotoServer;
 use serde_json::json;
+use test_kit::moto::MotoServer;
 
 use crate::cost::Cost;
 use crate::lifecycle::{Bench, Kind, Lifecycle, Step};
@@ -317,7 +317,7 @@ charged per started 1 KB of it).\n"
     let _ = writeln!(
         md,
         "Not-due orders (confirmed, in the sparse `due` index, due 20 days later) are seeded \
-with `DynamoStore::seed_orders` (BatchWriteItem, cumulative between rows); {} due orders \
+with `test_kit::moto::seed_orders` (BatchWriteItem, cumulative between rows); {} due orders \
 (unpaid for 31 days) are committed like any order; then one `app::sweep::run` is counted \
 (index pages, loads, commits and the outbox drain it ends with). Items read are the due-index \
 entries, the orders loaded and the outbox entries. This server skips moto's whole-table copy \

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use aws_adapters::test_support::MotoServer;
+use test_kit::moto::MotoServer;
 
 pub struct LeanMoto {
     pub endpoint: String,

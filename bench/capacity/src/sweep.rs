@@ -4,13 +4,13 @@
 
 use std::time::Instant;
 
-use app::contract::{Parties, t0, unique};
 use app::ports::{Commit, OrderStore, SupplierLimits};
 use chrono::TimeDelta;
 use domain::ids::OrderId;
 use domain::order::{Counterparty, NewOrder};
 use domain::{Order, Usd};
 use serde::Serialize;
+use test_kit::store_contract::{Parties, t0, unique};
 
 use crate::lifecycle::{Bench, Kind};
 use crate::moto::LeanMoto;
@@ -44,7 +44,7 @@ fn order(
         NewOrder {
             id,
             counterparty: Counterparty::Supplier(p.supplier.id.clone()),
-            terms: app::contract::terms(),
+            terms: test_kit::store_contract::terms(),
             clocks: domain::clocks::Clocks::default(),
         },
         t0(),
@@ -113,10 +113,9 @@ pub async fn run(
             for _ in 0..n {
                 chunk.push(order(&p, &limit, now - TimeDelta::days(10))?.0);
             }
-            store
-                .seed_orders(&chunk)
+            test_kit::moto::seed_orders(&store, &chunk)
                 .await
-                .map_err(|e| format!("seed: {e:?}"))?;
+                .map_err(|e| format!("seed: {e}"))?;
             seeded += n;
             if seeded % 10_000 == 0 || seeded == size {
                 eprintln!(

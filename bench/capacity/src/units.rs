@@ -386,10 +386,10 @@ impl Shadow {
 pub fn updated_keys(calls: &[Call]) -> Vec<Key> {
     let mut keys = Vec::new();
     let mut push = |v: &Value| {
-        if let Some(k) = v.as_object().and_then(key_of) {
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
+        if let Some(k) = v.as_object().and_then(key_of)
+            && !keys.contains(&k)
+        {
+            keys.push(k);
         }
     };
     for c in calls {

@@ -20,14 +20,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ::tests::runtime_api::{InvokeError, RuntimeApi};
 use aws_adapters::dynamodb::DynamoStore;
 use aws_adapters::eventbridge::create_bus_if_missing;
-use aws_adapters::test_support::{MotoServer, sdk_config};
 use domain::Provider;
 use http_api::webhook::{LOCAL_DEFAULT_SECRET, secret_variable};
 use serde::Serialize;
 use serde_json::{Value, json};
-use ::tests::runtime_api::{InvokeError, RuntimeApi};
+use test_kit::moto::{MotoServer, sdk_config};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -254,7 +254,7 @@ fn sample_event(function: &str, floor: &str) -> Result<Value, Error> {
     if function == floor {
         return Ok(json!({}));
     }
-    let path = aws_adapters::test_support::repo_root()
+    let path = test_kit::moto::repo_root()
         .join("events")
         .join(format!("{function}.json"));
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -474,7 +474,7 @@ fn run() -> Result<(), Error> {
     }
     // The chart as BENCHMARKS.md (at the repository root) links it.
     let chart_name = args.chart.as_ref().map(|p| {
-        p.strip_prefix(aws_adapters::test_support::repo_root())
+        p.strip_prefix(test_kit::moto::repo_root())
             .unwrap_or(p)
             .display()
             .to_string()

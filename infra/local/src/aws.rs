@@ -13,9 +13,9 @@
 //! the loopback interface with no `AWS_ACCESS_KEY_ID` set, static dummy
 //! credentials (`testing`/`testing`) that moto accepts.
 
+use crate::faults::FaultInjector;
 use aws_adapters::dynamodb::DynamoStore;
 use aws_adapters::eventbridge::{EventBridgeBus, create_bus_if_missing};
-use aws_adapters::faults::FaultInjector;
 use aws_config::environment::{
     EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
 };

@@ -1,4 +1,5 @@
-//! Fault injection under the AWS SDKs, for tests and the local stack: an
+//! Fault injection under the AWS SDKs, the local stack's fault mode (and its
+//! fault tests): an
 //! HTTP client that wraps the SDK's own and, at a configurable rate, answers
 //! a DynamoDB, SQS or EventBridge call with a fault instead of (or after)
 //! sending it.
@@ -35,7 +36,7 @@
 //! counter-based generator: a run with one request at a time is repeatable;
 //! concurrent runs interleave differently, as production does.
 //!
-//! Not for production: nothing builds it unless asked (feature `faults`).
+//! Not for production: it lives in the local stack, which no function links.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -396,12 +397,11 @@ impl HttpConnector for FaultyConnector {
                 HttpConnectorFuture::new(async move {
                     // Whatever the service answered is lost on the way back.
                     let answer = sent.await;
-                    if let (Some(t), Ok(r)) = (token, &answer) {
-                        if r.status().is_success() {
-                            if let Ok(mut set) = injector.state.committed_tokens.lock() {
-                                set.insert(t);
-                            }
-                        }
+                    if let (Some(t), Ok(r)) = (token, &answer)
+                        && r.status().is_success()
+                        && let Ok(mut set) = injector.state.committed_tokens.lock()
+                    {
+                        set.insert(t);
                     }
                     Err(ConnectorError::timeout(
                         "injected fault: the response was lost after the call was sent".into(),

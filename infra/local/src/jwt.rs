@@ -237,10 +237,10 @@ pub fn authorize(config: &JwtConfig, token: &str, now: i64) -> Result<Claims, Re
             return Err(Rejection::NotYetValid);
         }
     }
-    if let Some(issuer) = &config.issuer {
-        if claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
-            return Err(Rejection::WrongIssuer);
-        }
+    if let Some(issuer) = &config.issuer
+        && claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str())
+    {
+        return Err(Rejection::WrongIssuer);
     }
     if !config.audience.is_empty() {
         let named = |v: Option<&Value>| -> Vec<String> {

@@ -15,6 +15,8 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
+pub mod faults;
 pub mod gateway;
 pub mod jwt;
 pub mod local;

@@ -268,15 +268,15 @@ async fn tick<B: Backend, U: EventBus + 'static, Q: StackQueue>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::contract::{Parties, confirm_with_retry, create, t0};
     use app::memory::MemoryBackend;
-    use app::outage::Outage;
     use app::ports::SupplierLimits;
     use chrono::TimeDelta;
     use domain::Usd;
     use http_api::routes::{TRIGGERED, Trigger};
     use http_api::webhook::{ProviderSecrets, Webhooks};
     use serde_json::Value;
+    use test_kit::outage::Outage;
+    use test_kit::store_contract::{Parties, confirm_with_retry, create, t0};
 
     use crate::jwt::JwtConfig;
     use crate::queue::LocalQueue;

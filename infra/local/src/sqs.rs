@@ -475,14 +475,14 @@ pub async fn run_poller<B: Backend, U: EventBus>(stack: Arc<Stack<B, U, SqsPayme
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::contract::{order_paying_by_card, payment_body, stored_order, unique};
     use app::memory::MemoryBackend;
-    use app::outage::Outage;
     use app::webhooks::WebhookSecret;
-    use aws_adapters::test_support::{MotoServer, sdk_config};
     use domain::ids::{OrderId, PaymentId};
     use domain::payment::PaymentStatus;
     use http_api::webhook::{LOCAL_DEFAULT_SECRET, ProviderSecrets, Webhooks};
+    use test_kit::moto::{MotoServer, sdk_config};
+    use test_kit::outage::Outage;
+    use test_kit::store_contract::{order_paying_by_card, payment_body, stored_order, unique};
 
     use crate::jwt::JwtConfig;
     use crate::stack::NoUpstream;

@@ -15,8 +15,7 @@
 //! unsigned delivery itself (problem+json 401). Nothing refused publishes
 //! an event.
 
-#[path = "../../../tests/figures.rs"]
-mod figures;
+use test_kit::figures;
 
 mod support;
 

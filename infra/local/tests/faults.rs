@@ -1,6 +1,6 @@
 //! The whole system under AWS faults: the local stack in AWS-endpoint mode
 //! on the test process's moto server, every DynamoDB, SQS and EventBridge
-//! call through `aws_adapters::faults::FaultInjector` at 20 % — throttles,
+//! call through `local_stack::faults::FaultInjector` at 20 % — throttles,
 //! 5xx, timeouts before sending, responses lost after the service applied
 //! the call, transaction conflicts, EventBridge entries refused — with the
 //! SDK's retry backoff in milliseconds.
@@ -29,18 +29,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use app::contract::unique;
 use app::webhooks::{WebhookSecret, sign};
-use aws_adapters::faults::{Fault, FaultInjector};
 use chrono::{Days, Utc};
 use domain::Usd;
 use http_api::webhook::ProviderSecrets;
+use local_stack::faults::{Fault, FaultInjector};
 use local_stack::schedules::TickerConfig;
 use serde_json::{Value, json};
 use support::{AwsStack, Reply, token};
+use test_kit::store_contract::unique;
 
-#[path = "../../../tests/figures.rs"]
-mod figures;
+use test_kit::figures;
 
 mod support;
 
@@ -340,7 +339,7 @@ fn journey(app: &App, i: usize, p: &Parties) -> String {
         Some(&json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"})),
         201,
     );
-    app.webhook("card", &payment_event(&id, &initial), i % 2 == 0);
+    app.webhook("card", &payment_event(&id, &initial), i.is_multiple_of(2));
     app.wait_for(
         &p.buyer,
         &id,
@@ -419,7 +418,7 @@ fn journey(app: &App, i: usize, p: &Parties) -> String {
             provider,
             &json!({"type": "refund.succeeded", "data": {"refund_id": part["id"],
                 "order_id": id, "amount": part["amount"]["amount"]}}),
-            (i + n) % 2 == 0,
+            (i + n).is_multiple_of(2),
         );
     }
     app.wait_for(&p.buyer, &id, "refunded", status_is("refunded"));

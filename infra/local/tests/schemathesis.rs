@@ -23,8 +23,7 @@
 //! loopback is contacted. If schemathesis is missing, the test fails and
 //! does not skip.
 
-#[path = "../../../tests/figures.rs"]
-mod figures;
+use test_kit::figures;
 
 mod support;
 

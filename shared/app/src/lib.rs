@@ -2,20 +2,14 @@
 //! narrow ports, the one-table key design, the effects an order commit
 //! carries, idempotency and pagination, clocks, and the embedded in-memory
 //! backend. The AWS adapters live in `aws-adapters`; the contract suite that
-//! both backends must pass is [`contract`] (feature `contract-suite`).
+//! both backends must pass is in `test-kit`.
 
 pub mod clock;
 pub mod consumer;
-#[cfg(feature = "contract-suite")]
-pub mod contract;
-#[cfg(feature = "contract-suite")]
-pub mod contract_sweep;
 pub mod effects;
 pub mod error;
 pub mod idempotency;
 pub mod memory;
-#[cfg(feature = "contract-suite")]
-pub mod outage;
 pub mod page;
 pub mod ports;
 pub mod publisher;

@@ -158,15 +158,15 @@ impl OrderStore for MemoryBackend {
         if event_keys.iter().any(|k| state.events.contains_key(k)) {
             return conflict(ConflictKind::Version);
         }
-        if let Some(rec) = c.idempotency {
-            if !idem_writable(&state, rec, c.now) {
-                return conflict(ConflictKind::Idempotency);
-            }
+        if let Some(rec) = c.idempotency
+            && !idem_writable(&state, rec, c.now)
+        {
+            return conflict(ConflictKind::Idempotency);
         }
-        if let Some(d) = c.dedup {
-            if dedup_live(&state, d.provider, &d.event_id, c.now) {
-                return conflict(ConflictKind::Duplicate);
-            }
+        if let Some(d) = c.dedup
+            && dedup_live(&state, d.provider, &d.event_id, c.now)
+        {
+            return conflict(ConflictKind::Duplicate);
         }
         let effects = effects_of(c.events);
         let mut limits = Vec::new();
@@ -389,10 +389,10 @@ impl Outbox for MemoryBackend {
     async fn mark_published(&self, ids: &[String]) -> StoreResult<()> {
         let mut state = self.lock();
         for id in ids {
-            if let Some((pk, sk)) = id.split_once('|') {
-                if let Some(row) = state.events.get_mut(&(pk.to_owned(), sk.to_owned())) {
-                    row.published = true;
-                }
+            if let Some((pk, sk)) = id.split_once('|')
+                && let Some(row) = state.events.get_mut(&(pk.to_owned(), sk.to_owned()))
+            {
+                row.published = true;
             }
         }
         Ok(())

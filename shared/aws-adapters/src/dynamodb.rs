@@ -307,7 +307,9 @@ fn without_nulls(v: &mut serde_json::Value) {
     }
 }
 
-fn order_item(order: &Order) -> StoreResult<Item> {
+/// An order's item as the table holds it: its keys, index attributes and
+/// revision, and the document deflated in `doc_z`.
+pub fn order_item(order: &Order) -> StoreResult<Item> {
     let mut item = to_item(&OrderItem::of(order))?;
     let encode = |e: serde_json::Error| StoreError::Corrupt(format!("encode order: {e}"));
     let mut doc = serde_json::to_value(order).map_err(encode)?;
@@ -454,30 +456,30 @@ fn classify_transaction(
     err: SdkError<TransactWriteItemsError>,
     kinds: &[ConflictKind],
 ) -> TxOutcome {
-    if let SdkError::ServiceError(se) = &err {
-        if let TransactWriteItemsError::TransactionCanceledException(tc) = se.err() {
-            let reasons = tc.cancellation_reasons();
-            let failed = reasons
-                .iter()
-                .position(|r| r.code() == Some("ConditionalCheckFailed"));
-            if let Some(i) = failed {
-                return TxOutcome::Fail(StoreError::Conflict(
-                    kinds.get(i).copied().unwrap_or(ConflictKind::Version),
-                ));
-            }
-            // An item the transaction would make larger than 400 KB: not a
-            // conflict, and no retry changes it.
-            if reasons.iter().any(|r| {
-                r.code() == Some("ValidationError") && r.message().is_some_and(is_size_message)
-            }) {
-                return TxOutcome::Fail(StoreError::TooLarge);
-            }
-            if reasons.is_empty() {
-                // No reasons given: treat as a failed condition on the order.
-                return TxOutcome::Fail(StoreError::Conflict(ConflictKind::Version));
-            }
-            return TxOutcome::Retry(StoreError::Unavailable(Box::new(err)));
+    if let SdkError::ServiceError(se) = &err
+        && let TransactWriteItemsError::TransactionCanceledException(tc) = se.err()
+    {
+        let reasons = tc.cancellation_reasons();
+        let failed = reasons
+            .iter()
+            .position(|r| r.code() == Some("ConditionalCheckFailed"));
+        if let Some(i) = failed {
+            return TxOutcome::Fail(StoreError::Conflict(
+                kinds.get(i).copied().unwrap_or(ConflictKind::Version),
+            ));
         }
+        // An item the transaction would make larger than 400 KB: not a
+        // conflict, and no retry changes it.
+        if reasons.iter().any(|r| {
+            r.code() == Some("ValidationError") && r.message().is_some_and(is_size_message)
+        }) {
+            return TxOutcome::Fail(StoreError::TooLarge);
+        }
+        if reasons.is_empty() {
+            // No reasons given: treat as a failed condition on the order.
+            return TxOutcome::Fail(StoreError::Conflict(ConflictKind::Version));
+        }
+        return TxOutcome::Retry(StoreError::Unavailable(Box::new(err)));
     }
     match map_err(err, ConflictKind::Version) {
         e @ StoreError::Unavailable(_) => TxOutcome::Retry(e),
@@ -539,35 +541,9 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Write order items as they are — no history, outbox or limit effects —
-    /// in `BatchWriteItem`s of 25: seeding many orders for a test without a
-    /// transaction each (moto copies every table on every transaction).
-    #[cfg(feature = "test-support")]
-    pub async fn seed_orders(&self, orders: &[domain::Order]) -> StoreResult<()> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        for chunk in orders.chunks(25) {
-            let mut writes = Vec::new();
-            for order in chunk {
-                let put = PutRequest::builder()
-                    .set_item(Some(order_item(order)?))
-                    .build()
-                    .map_err(build_err)?;
-                writes.push(WriteRequest::builder().put_request(put).build());
-            }
-            let mut pending = HashMap::from([(self.table.to_string(), writes)]);
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Backend(Box::new(e)))?;
-                pending = out.unprocessed_items.unwrap_or_default();
-                pending.retain(|_, w| !w.is_empty());
-            }
-        }
-        Ok(())
+    /// The SDK client the store calls.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Create the table from [`SCHEMA`] if it does not exist (the local

@@ -553,10 +553,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_missing_bus_is_created_once_on_moto() {
-        use crate::test_support::{MotoServer, sdk_config};
+        use test_kit::moto::{MotoServer, sdk_config};
         let config = sdk_config(&MotoServer::shared().endpoint).await;
         let client = Client::new(&config);
-        let name = app::contract::unique("ta-bus-");
+        let name = test_kit::store_contract::unique("ta-bus-");
         let missing = client.describe_event_bus().name(&name).send().await;
         assert_eq!(
             missing.map_err(|e| e.code().map(str::to_owned)).err(),

@@ -2,13 +2,10 @@
 //! (`dynamodb`, `sqs`, `eventbridge`; `sqs-events` is the consumer's
 //! batch handling without the SQS client, `schedule` the sweep's trigger) so a function links only what it uses.
 
-pub mod counting;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "eventbridge")]
 pub mod eventbridge;
-#[cfg(feature = "faults")]
-pub mod faults;
 #[cfg(feature = "schedule")]
 pub mod schedule;
 #[cfg(feature = "lambda-config")]
@@ -17,6 +14,4 @@ pub mod sdk_config;
 pub mod sqs;
 #[cfg(feature = "sqs-events")]
 pub mod sqs_events;
-#[cfg(feature = "test-support")]
-pub mod test_support;
 pub mod transient;

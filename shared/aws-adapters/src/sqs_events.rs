@@ -188,12 +188,12 @@ mod tests {
     mod batches {
         use super::*;
         use app::clock::FixedClock;
-        use app::contract::{
+        use app::memory::MemoryBackend;
+        use domain::payment::PaymentStatus;
+        use test_kit::outage::Outage;
+        use test_kit::store_contract::{
             order_paying_by_card, payment_body, provider_message, stored_order, t0, unique,
         };
-        use app::memory::MemoryBackend;
-        use app::outage::Outage;
-        use domain::payment::PaymentStatus;
 
         fn batch(records: Vec<(&str, String)>) -> SqsEvent {
             let mut event = SqsEvent::default();

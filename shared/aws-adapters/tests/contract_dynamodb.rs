@@ -3,7 +3,7 @@
 //! be started these tests fail; they never skip.
 
 use aws_adapters::dynamodb::DynamoStore;
-use aws_adapters::test_support::{MotoServer, sdk_config};
+use test_kit::moto::{MotoServer, sdk_config};
 
 async fn backend() -> DynamoStore {
     backend_in("trade-assurance-contract").await
@@ -12,7 +12,7 @@ async fn backend() -> DynamoStore {
 /// A table of its own, for the cases that read the whole deadline index
 /// and drain the whole outbox.
 async fn own_table() -> DynamoStore {
-    backend_in(&app::contract::unique("ta-sweep-")).await
+    backend_in(&test_kit::store_contract::unique("ta-sweep-")).await
 }
 
 async fn backend_in(table: &str) -> DynamoStore {
@@ -28,5 +28,5 @@ async fn backend_in(table: &str) -> DynamoStore {
     store
 }
 
-app::contract_suite!(backend());
-app::sweep_contract_suite!(own_table());
+test_kit::contract_suite!(backend());
+test_kit::sweep_contract_suite!(own_table());

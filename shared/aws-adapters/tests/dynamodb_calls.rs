@@ -2,15 +2,15 @@
 //! an order (with its idempotency record and a supplier limit when asked),
 //! one call to write a state transition with everything it carries.
 
-use app::contract::{Parties, create, t0};
 use app::idempotency::{IdemKey, IdemRecord, PayloadHash, StoredResponse};
 use app::ports::{Commit, LoadRequest, OrderStore, SupplierLimits};
-use aws_adapters::counting::CallCounter;
 use aws_adapters::dynamodb::DynamoStore;
 use domain::Usd;
+use test_kit::counting::CallCounter;
+use test_kit::store_contract::{Parties, create, t0};
 
 async fn counted() -> (DynamoStore, CallCounter) {
-    aws_adapters::test_support::counted_dynamo_store("trade-assurance-calls").await
+    test_kit::moto::counted_dynamo_store("trade-assurance-calls").await
 }
 
 #[tokio::test]
@@ -97,8 +97,8 @@ async fn a_confirmation_with_idempotency_and_the_limit_is_one_read_and_one_write
 #[tokio::test]
 async fn a_provider_event_is_one_read_and_one_write_fresh_or_duplicated() {
     use app::consumer::{Applied, consume};
-    use app::contract::{order_paying_by_card, payment_body, provider_message, unique};
     use domain::actor::Provider;
+    use test_kit::store_contract::{order_paying_by_card, payment_body, provider_message, unique};
     let (store, counter) = counted().await;
     let (_, id, pay) = order_paying_by_card(&store).await;
     let body = payment_body("payment.succeeded", &id, &pay, "400.00", "USD");
@@ -118,15 +118,14 @@ async fn a_provider_event_is_one_read_and_one_write_fresh_or_duplicated() {
 /// are done) and loads and writes only the 3.
 #[tokio::test]
 async fn the_sweep_reads_only_the_due_orders_among_a_thousand_that_are_not_due() {
-    use app::contract::unique;
     use app::memory::MemoryBus;
     use app::ports::Commit;
     use chrono::TimeDelta;
     use domain::Order;
     use domain::ids::OrderId;
     use domain::order::{Counterparty, NewOrder};
-    let (store, counter) =
-        aws_adapters::test_support::counted_dynamo_store(&unique("ta-sweep-calls-")).await;
+    use test_kit::store_contract::unique;
+    let (store, counter) = test_kit::moto::counted_dynamo_store(&unique("ta-sweep-calls-")).await;
     let p = Parties::fresh();
     store
         .set_limit(&p.supplier.id, Usd::dollars(10_000_000).expect("usd"), None)
@@ -156,7 +155,7 @@ async fn the_sweep_reads_only_the_due_orders_among_a_thousand_that_are_not_due()
             NewOrder {
                 id: id.clone(),
                 counterparty: Counterparty::Supplier(p.supplier.id.clone()),
-                terms: app::contract::terms(),
+                terms: test_kit::store_contract::terms(),
                 clocks: domain::clocks::Clocks::default(),
             },
             t0(),
@@ -184,7 +183,9 @@ async fn the_sweep_reads_only_the_due_orders_among_a_thousand_that_are_not_due()
             not_due.push(order);
         }
     }
-    store.seed_orders(&not_due).await.expect("seed");
+    test_kit::moto::seed_orders(&store, &not_due)
+        .await
+        .expect("seed");
     let in_index = app::ports::DeadlineIndex::due(&store, now + TimeDelta::days(21), 2000)
         .await
         .expect("due later");
@@ -241,7 +242,6 @@ async fn the_sweep_reads_only_the_due_orders_among_a_thousand_that_are_not_due()
 /// loaded once and written once.
 #[tokio::test]
 async fn every_clock_of_the_sweep_is_one_read_and_one_write_per_due_order() {
-    use app::contract::{terms, unique};
     use app::memory::MemoryBus;
     use app::ports::Commit;
     use chrono::TimeDelta;
@@ -256,9 +256,9 @@ async fn every_clock_of_the_sweep_is_one_read_and_one_write_per_due_order() {
     use domain::payment::{CardBrand, PaymentContext, PaymentMethod, PaymentSignal, Stage};
     use domain::status::OrderStatus;
     use domain::text::{LongText, ShortText};
+    use test_kit::store_contract::{terms, unique};
 
-    let (store, counter) =
-        aws_adapters::test_support::counted_dynamo_store(&unique("ta-clock-calls-")).await;
+    let (store, counter) = test_kit::moto::counted_dynamo_store(&unique("ta-clock-calls-")).await;
     let p = Parties::fresh();
     store
         .set_limit(&p.supplier.id, Usd::dollars(1_000_000).expect("usd"), None)

@@ -7,11 +7,9 @@
 
 use std::time::Duration;
 
-use app::contract::{Parties, t0, terms, unique};
 use app::error::MessagingError;
 use app::ports::EventBus;
 use aws_adapters::eventbridge::{EventBridgeBus, SOURCE};
-use aws_adapters::test_support::{MotoServer, sdk_config};
 use aws_sdk_eventbridge::config::retry::RetryConfig;
 use aws_sdk_eventbridge::types::{RuleState, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -23,6 +21,8 @@ use domain::ids::{OrderId, PaymentId};
 use domain::order::{Counterparty, NewOrder};
 use domain::status::OrderStatus;
 use serde_json::Value;
+use test_kit::moto::{MotoServer, sdk_config};
+use test_kit::store_contract::{Parties, t0, terms, unique};
 
 struct Clients {
     events: aws_sdk_eventbridge::Client,

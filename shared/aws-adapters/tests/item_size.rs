@@ -13,11 +13,9 @@
 
 use std::collections::HashMap;
 
-use app::contract::unique;
 use app::error::StoreError;
 use app::ports::{Commit, LoadRequest, OrderStore};
 use aws_adapters::dynamodb::DynamoStore;
-use aws_adapters::test_support::{MotoServer, sdk_config};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
 use domain::actor::{Caller, Provider, Role};
@@ -40,6 +38,8 @@ use domain::order::{
 use domain::payment::{PaymentContext, PaymentMethod, PaymentSignal, Stage};
 use domain::text::{CountryCode, DocumentRef, HttpsUrl, LongText, Sha256Hex, ShortText};
 use domain::{Order, OrderError, Usd};
+use test_kit::moto::{MotoServer, sdk_config};
+use test_kit::store_contract::unique;
 
 /// DynamoDB's item limit, and the bound this test holds the order to.
 const DYNAMODB_ITEM_LIMIT: usize = 400 * 1024;

@@ -6,18 +6,18 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use app::contract::{t0, unique};
 use app::error::MessagingError;
 use app::ports::{PaymentQueue, ProviderMessage};
 use aws_adapters::sqs::{
     ATTR_PROVIDER, ATTR_WEBHOOK_ID, ParseError, SqsQueue, batch_response, parse_records,
 };
-use aws_adapters::test_support::{MotoServer, sdk_config};
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::types::{Message, QueueAttributeName};
 use domain::actor::Provider;
+use test_kit::moto::{MotoServer, sdk_config};
+use test_kit::store_contract::{t0, unique};
 
 async fn client() -> Client {
     let moto = MotoServer::shared();

@@ -66,8 +66,7 @@
 //! of orders that never ended; two tests at the end replay what the drain
 //! found about flags, now fixed (see there).
 
-#[path = "../../../tests/figures.rs"]
-mod figures;
+use test_kit::figures;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -1416,41 +1415,41 @@ impl World {
     fn progress(&self, o: usize, v: u8) -> Option<Step> {
         use OrderStatus as S;
         let order = self.order(o)?;
-        if let Some(d) = order.open_dispute() {
-            if v % 5 != 0 {
-                return Some(match d.status {
-                    DisputeStatus::Escalated => Step::Decide {
-                        o,
-                        at_fault_permille: (v % 2 == 0).then_some(u64::from(v) * 4 + 1),
+        if let Some(d) = order.open_dispute()
+            && !v.is_multiple_of(5)
+        {
+            return Some(match d.status {
+                DisputeStatus::Escalated => Step::Decide {
+                    o,
+                    at_fault_permille: v.is_multiple_of(2).then_some(u64::from(v) * 4 + 1),
+                },
+                _ if d.pending_offer.is_some() => Step::Respond {
+                    o,
+                    by: Side::Buyer,
+                    action: if v.is_multiple_of(3) {
+                        RespondPick::Reject
+                    } else {
+                        RespondPick::Accept
                     },
-                    _ if d.pending_offer.is_some() => Step::Respond {
-                        o,
-                        by: Side::Buyer,
-                        action: if v % 3 == 0 {
-                            RespondPick::Reject
-                        } else {
-                            RespondPick::Accept
-                        },
-                    },
-                    _ if d.supplier_rejected || d.supplier_responded_at.is_some() => {
-                        if v % 3 == 0 {
-                            Step::Withdraw { o }
-                        } else {
-                            Step::Escalate { o }
-                        }
+                },
+                _ if d.supplier_rejected || d.supplier_responded_at.is_some() => {
+                    if v.is_multiple_of(3) {
+                        Step::Withdraw { o }
+                    } else {
+                        Step::Escalate { o }
                     }
-                    _ => Step::Respond {
-                        o,
-                        by: Side::Supplier,
-                        action: match v % 4 {
-                            0 => RespondPick::Accept,
-                            1 => RespondPick::Offer(500),
-                            2 => RespondPick::Reject,
-                            _ => RespondPick::Comment,
-                        },
+                }
+                _ => Step::Respond {
+                    o,
+                    by: Side::Supplier,
+                    action: match v % 4 {
+                        0 => RespondPick::Accept,
+                        1 => RespondPick::Offer(500),
+                        2 => RespondPick::Reject,
+                        _ => RespondPick::Comment,
                     },
-                });
-            }
+                },
+            });
         }
         let in_flight = order
             .payments()
@@ -1470,12 +1469,12 @@ impl World {
                 _ => Step::Confirm { o, stale: false },
             },
             S::AwaitingInitialPayment | S::Shipped
-                if v % 7 == 0 && order.status() == S::Shipped =>
+                if v.is_multiple_of(7) && order.status() == S::Shipped =>
             {
                 Step::Deliver {
                     o,
                     by: Side::Buyer,
-                    customs_back_hours: (v % 2 == 0).then_some(1),
+                    customs_back_hours: v.is_multiple_of(2).then_some(1),
                     delivered_back_hours: Some(1),
                 }
             }
@@ -1501,18 +1500,18 @@ impl World {
                     o,
                     from_end,
                     signal: match v % 6 {
-                        _ if awaiting && v % 3 != 0 => PaymentSignal::AgreementCompleted,
+                        _ if awaiting && !v.is_multiple_of(3) => PaymentSignal::AgreementCompleted,
                         0 => PaymentSignal::Failed,
                         1 => PaymentSignal::Processing,
                         _ => PaymentSignal::Succeeded,
                     },
                     provider: ProviderPick::Right,
                     amount: AmountPick::Right,
-                    twice: v % 4 == 0,
+                    twice: v.is_multiple_of(4),
                 }
             }
             S::AwaitingShipment => {
-                if v % 4 == 0 && self.now > order.terms().ship_by_deadline() {
+                if v.is_multiple_of(4) && self.now > order.terms().ship_by_deadline() {
                     Step::OpenDispute {
                         o,
                         reason: DisputeReason::LateShipment,
@@ -1563,13 +1562,13 @@ impl World {
                     Step::ResolveRefund {
                         o,
                         part,
-                        outside: v % 2 == 0,
+                        outside: v.is_multiple_of(2),
                     }
                 } else {
                     Step::RefundReport {
                         o,
                         part,
-                        succeeded: v % 4 != 0,
+                        succeeded: !v.is_multiple_of(4),
                         provider: ProviderPick::Right,
                         amount: AmountPick::Right,
                         twice: false,

@@ -71,13 +71,12 @@
 //! sweep did, and how often the later rules were met: a flag about money
 //! kept against the wrong provider, an offer taking back a rejection, an
 //! entry beyond a party's share, a dispute opened beyond the overflow) are
-//! recorded at the end (`tests/figures.rs`: printed, and kept for `make
+//! recorded at the end (`test_kit::figures`: printed, and kept for `make
 //! test`'s summary). A failure is shrunk and reported with its initial
 //! state and the minimal transition sequence. Scenarios at the end replay
 //! fixed sequences through the same comparison.
 
-#[path = "../../../tests/figures.rs"]
-mod figures;
+use test_kit::figures;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};

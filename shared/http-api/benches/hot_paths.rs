@@ -33,9 +33,8 @@ use http_api::webhook::{ProviderSecrets, Webhooks};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 use support::*;
+use test_kit::api as support;
 
 /// The group every path is reported under (`<criterion>/hot_paths/<id>`).
 const GROUP: &str = "hot_paths";
@@ -320,7 +319,7 @@ fn delivery(rt: &Runtime) -> Delivery {
     let order = req.path.split('/').nth(3).unwrap_or_default().to_owned();
     let message = ProviderMessage {
         provider: Provider::Card,
-        webhook_id: app::contract::unique("msg_"),
+        webhook_id: test_kit::store_contract::unique("msg_"),
         received_at: api.clock.now(),
         body: succeeded(
             &order,

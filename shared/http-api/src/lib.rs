@@ -4,7 +4,6 @@
 //! and one handler per route.
 
 pub mod dto;
-pub mod fuzzing;
 pub mod handlers;
 #[cfg(feature = "lambda")]
 pub mod lambda;

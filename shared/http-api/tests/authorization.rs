@@ -23,14 +23,13 @@
 //! an order that does not exist; no answer to a caller who is not a party
 //! names the order.
 
-#[path = "../../../tests/figures.rs"]
-mod figures;
+use test_kit::figures;
 
 use http_api::routes::ROUTES;
 use serde_json::{Value, json};
 
-mod support;
 use support::*;
+use test_kit::api as support;
 
 /// The columns of the table.
 const CALLERS: [(&str, Option<(&str, &str)>); 7] = [
@@ -182,14 +181,14 @@ async fn check_cell(row: &Row, column: usize) -> u16 {
         assert_eq!((u.status, &u.body), (r.status, &r.body), "{cell}: no leak");
     }
     // Nothing answered to a caller who is not a party names the order.
-    if matches!(who_name, "no role" | "other buyer" | "other supplier") {
-        if let Some(id) = &prepared.order {
-            assert!(
-                !r.body.contains(id.as_str()),
-                "{cell} leaks the order: {}",
-                r.body
-            );
-        }
+    if matches!(who_name, "no role" | "other buyer" | "other supplier")
+        && let Some(id) = &prepared.order
+    {
+        assert!(
+            !r.body.contains(id.as_str()),
+            "{cell} leaks the order: {}",
+            r.body
+        );
     }
     r.status
 }

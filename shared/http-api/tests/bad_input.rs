@@ -12,8 +12,7 @@
 //! e.g. a zero unit price is well-formed (400 is for malformed input) but
 //! breaks a contract rule (422); a stale `version` is a conflict (409).
 
-#[path = "../../../tests/figures.rs"]
-mod figures;
+use test_kit::figures;
 
 use app::memory::MemoryQueue;
 use app::webhooks::{self, WebhookSecret};
@@ -22,8 +21,8 @@ use http_api::routes::ROUTES;
 use http_api::webhook::{ProviderSecrets, Webhooks};
 use serde_json::{Value, json};
 
-mod support;
 use support::*;
+use test_kit::api as support;
 
 struct Case {
     what: String,

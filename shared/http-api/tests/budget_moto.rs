@@ -4,7 +4,6 @@
 
 use app::clock::FixedClock;
 use app::ports::SupplierLimits;
-use aws_adapters::counting::CallCounter;
 use aws_adapters::dynamodb::DynamoStore;
 use chrono::{TimeZone, Utc};
 use domain::Usd;
@@ -12,10 +11,10 @@ use domain::ids::UserId;
 use http_api::Api;
 use http_api::request::{ApiRequest, Claims};
 use serde_json::{Value, json};
+use test_kit::counting::CallCounter;
 
 async fn api() -> (Api<DynamoStore, FixedClock>, CallCounter) {
-    let (store, counter) =
-        aws_adapters::test_support::counted_dynamo_store("trade-assurance-budget").await;
+    let (store, counter) = test_kit::moto::counted_dynamo_store("trade-assurance-budget").await;
     let now = Utc
         .with_ymd_and_hms(2027, 1, 4, 9, 0, 0)
         .single()
@@ -59,8 +58,8 @@ fn req(
 #[tokio::test]
 async fn create_confirm_and_read_stay_within_the_call_budget() {
     let (api, counter) = api().await;
-    let buyer = app::contract::unique("b-");
-    let supplier = app::contract::unique("s-");
+    let buyer = test_kit::store_contract::unique("b-");
+    let supplier = test_kit::store_contract::unique("s-");
     api.backend
         .set_limit(
             &UserId::parse(supplier.clone()).expect("id"),

@@ -14,8 +14,8 @@ use http_api::Api;
 use http_api::request::Claims;
 use serde_json::{Value, json};
 
-mod support;
 use support::*;
+use test_kit::api as support;
 
 #[tokio::test]
 async fn without_a_caller_every_route_is_401() {
@@ -586,9 +586,9 @@ async fn flagged_payment(api: &Api<MemoryBackend, FixedClock>) -> (String, Strin
     let pay = json_of(&r)["id"].as_str().expect("payment id").to_owned();
     let body = json!({"type": "payment.succeeded", "data": {"payment_id": pay, "order_id": id,
         "amount": "1.00", "currency": "USD", "provider_reference": "ch_1"}});
-    let message = app::contract::provider_message(
+    let message = test_kit::store_contract::provider_message(
         domain::actor::Provider::Card,
-        &app::contract::unique("msg_"),
+        &test_kit::store_contract::unique("msg_"),
         body,
     );
     app::consumer::consume(&api.backend, &message, now())
@@ -739,9 +739,9 @@ async fn a_buyer_with_approved_credit_pays_with_pay_later_and_the_credit_is_rese
     let application = json_of(&r)["application_id"].clone();
     let approved = json!({"type": "credit_line.approved", "data": {
         "buyer_id": "buyer-1", "application_id": application, "limit": "5000.00"}});
-    let message = app::contract::provider_message(
+    let message = test_kit::store_contract::provider_message(
         domain::actor::Provider::Paylater,
-        &app::contract::unique("msg_"),
+        &test_kit::store_contract::unique("msg_"),
         approved,
     );
     app::consumer::consume(&api.backend, &message, now())

@@ -7,8 +7,8 @@
 use chrono::TimeDelta;
 use serde_json::{Value, json};
 
-mod support;
 use support::*;
+use test_kit::api as support;
 
 const PRE: &str = "pre_shipment";
 

@@ -1,17 +1,16 @@
 //! The committed fuzz inputs, replayed on stable through the very
-//! harnesses the cargo-fuzz targets run (`http_api::fuzzing`): the
+//! harnesses the cargo-fuzz targets run (`test_kit::fuzzing`): the
 //! hand-written seeds and regressions (`fuzz/seeds/<target>/`, made by
 //! `fuzz/seeds.py`) and the corpus `make fuzz` grew and minimised
 //! (`fuzz/corpus/<target>/`) keep passing in `make test`. A missing or
 //! empty directory fails, so the replay can never pass by running nothing.
-//! The counts are recorded (`tests/figures.rs`).
+//! The counts are recorded (`test_kit::figures`).
 
 use std::path::PathBuf;
 
-#[path = "../../../tests/figures.rs"]
-mod figures;
+use test_kit::figures;
 
-use http_api::fuzzing;
+use test_kit::fuzzing;
 
 /// The files of `fuzz/<kind>/<target>/`, which must exist and not be empty.
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {

@@ -8,7 +8,7 @@
 //! ids; the receipt clock can be extended twice, and a refund part that
 //! failed five times is resolved by an arbiter.
 
-mod support;
+use test_kit::api as support;
 
 use app::ports::{Clock, SupplierLimits};
 use chrono::TimeDelta;
@@ -543,9 +543,9 @@ async fn a_provider_event_refused_for_size_is_acknowledged_not_dead_lettered() {
     api.backend.set_max_order_bytes(100);
     let body = json!({"type": "payment.succeeded", "data": {"payment_id": payment["id"],
         "order_id": id, "amount": payment["amount"]["amount"], "currency": "USD"}});
-    let message = app::contract::provider_message(
+    let message = test_kit::store_contract::provider_message(
         domain::actor::Provider::Card,
-        &app::contract::unique("msg_"),
+        &test_kit::store_contract::unique("msg_"),
         body,
     );
     let result = app::consumer::consume(&api.backend, &message, api.clock.now()).await;

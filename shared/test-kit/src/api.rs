@@ -148,9 +148,9 @@ pub async fn paid_by_card(api: &TestApi, id: &str, stage: &str) -> String {
     let pay = payment["id"].as_str().expect("payment id").to_owned();
     let body = json!({"type": "payment.succeeded", "data": {"payment_id": pay, "order_id": id,
         "amount": payment["amount"]["amount"], "currency": "USD", "provider_reference": format!("ch_{pay}")}});
-    let message = app::contract::provider_message(
+    let message = crate::store_contract::provider_message(
         domain::actor::Provider::Card,
-        &app::contract::unique("msg_"),
+        &crate::store_contract::unique("msg_"),
         body,
     );
     app::consumer::consume(&api.backend, &message, app::ports::Clock::now(&api.clock))
@@ -305,9 +305,9 @@ async fn prepare_at_now(api: &TestApi, setup: Setup) -> Prepared {
             let pay = payment["id"].as_str().expect("payment id").to_owned();
             let body = json!({"type": "payment.succeeded", "data": {"payment_id": pay,
                 "order_id": id, "amount": "1.00", "currency": "USD", "provider_reference": "ch_1"}});
-            let message = app::contract::provider_message(
+            let message = crate::store_contract::provider_message(
                 domain::actor::Provider::Card,
-                &app::contract::unique("msg_"),
+                &crate::store_contract::unique("msg_"),
                 body,
             );
             app::consumer::consume(&api.backend, &message, now())
@@ -338,9 +338,9 @@ async fn prepare_at_now(api: &TestApi, setup: Setup) -> Prepared {
             for _ in 0..domain::refund::MAX_REFUND_ATTEMPTS {
                 let body = json!({"type": "refund.failed", "data": {"refund_id": refund,
                     "order_id": id}});
-                let message = app::contract::provider_message(
+                let message = crate::store_contract::provider_message(
                     domain::actor::Provider::Card,
-                    &app::contract::unique("msg_"),
+                    &crate::store_contract::unique("msg_"),
                     body,
                 );
                 app::consumer::consume(&api.backend, &message, now())

@@ -1,7 +1,6 @@
 //! A test's figures (cases run, faults injected, …) for RELIABILITY.md:
 //! printed, and when `TA_FIGURES_DIR` is set (`make test` sets it) written
 //! to `<dir>/<name>.txt`, which `make test` prints after the run.
-//! Included by path (`#[path]`) from the test targets that report figures.
 
 /// Print `line` and keep it as `<TA_FIGURES_DIR>/<name>.txt`.
 pub fn record(name: &str, line: &str) {

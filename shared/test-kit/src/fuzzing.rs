@@ -37,12 +37,12 @@ use domain::ids::UserId;
 use domain::money::{Money, MoneyError, Usd};
 use serde_json::{Value, json};
 
-use crate::Api;
-use crate::dto;
-use crate::problem::ApiError;
-use crate::request::{ApiRequest, ApiResponse, Claims};
-use crate::routes::{self, Route};
-use crate::webhook::{ProviderSecrets, Webhooks};
+use http_api::Api;
+use http_api::dto;
+use http_api::problem::ApiError;
+use http_api::request::{ApiRequest, ApiResponse, Claims};
+use http_api::routes::{self, Route};
+use http_api::webhook::{ProviderSecrets, Webhooks};
 
 /// The secret every provider signs with in the harnesses.
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -441,7 +441,7 @@ pub fn webhook(data: &[u8]) {
     };
     let r = block_on(hooks.handle(&req, NOW_UNIX, business_time()));
     check_response(&r);
-    let want = match (body.len() > crate::request::MAX_BODY_BYTES, unknown) {
+    let want = match (body.len() > http_api::request::MAX_BODY_BYTES, unknown) {
         (true, _) => 413,
         (false, true) => 404,
         _ if !expected => 401,
@@ -710,7 +710,7 @@ pub fn request_body(data: &[u8]) {
     let (mut api, fx) = fixture(stage);
     // The fixture's order has a fixed id; an order created by the input
     // gets a fresh one.
-    api.ids = crate::new_order_id;
+    api.ids = http_api::new_order_id;
 
     let order = if flags & 4 == 4 {
         "ord_unknown"
@@ -740,7 +740,7 @@ pub fn request_body(data: &[u8]) {
         _ => Some(STRANGER),
     };
 
-    let changed = if route.function == crate::webhook::FUNCTION {
+    let changed = if route.function == http_api::webhook::FUNCTION {
         webhook_request(&api, &fx, &path, flags & 8 == 0, &body)
     } else {
         let mut req = request(route.method, &path, who, body);
@@ -815,7 +815,7 @@ fn webhook_request(api: &FuzzApi, fx: &Fixture, path: &str, signed: bool, body: 
     let r = block_on(hooks.handle(&req, NOW_UNIX, api.clock.now()));
     check_response(&r);
     let want = match (signed, ProviderEvent::parse(body.as_bytes()).is_ok()) {
-        _ if body.len() > crate::request::MAX_BODY_BYTES => 413,
+        _ if body.len() > http_api::request::MAX_BODY_BYTES => 413,
         (false, _) => 401,
         (true, false) => 400,
         (true, true) => 202,

@@ -145,17 +145,20 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
 
 /// A DynamoDB store on the shared moto server whose every call is counted,
 /// its table created (the counter is reset afterwards).
-#[cfg(feature = "dynamodb")]
 pub async fn counted_dynamo_store(
     table: &str,
-) -> (crate::dynamodb::DynamoStore, crate::counting::CallCounter) {
+) -> (
+    aws_adapters::dynamodb::DynamoStore,
+    crate::counting::CallCounter,
+) {
     let moto = MotoServer::shared();
     let config = sdk_config(&moto.endpoint).await;
     let counter = crate::counting::CallCounter::new();
     let conf = aws_sdk_dynamodb::config::Builder::from(&config)
         .interceptor(counter.clone())
         .build();
-    let store = crate::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
+    let store =
+        aws_adapters::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
     if let Err(e) = store.create_table_if_missing().await {
         panic!(
             "cannot create table {table} on moto at {}: {e:?}",
@@ -164,4 +167,38 @@ pub async fn counted_dynamo_store(
     }
     counter.reset();
     (store, counter)
+}
+
+/// Write order items as they are — no history, outbox or limit effects —
+/// in `BatchWriteItem`s of 25: seeding many orders for a test without a
+/// transaction each (moto copies every table on every transaction).
+pub async fn seed_orders(
+    store: &aws_adapters::dynamodb::DynamoStore,
+    orders: &[domain::Order],
+) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    for chunk in orders.chunks(25) {
+        let mut writes = Vec::new();
+        for order in chunk {
+            let item = aws_adapters::dynamodb::order_item(order).map_err(|e| format!("{e:?}"))?;
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| e.to_string())?;
+            writes.push(WriteRequest::builder().put_request(put).build());
+        }
+        let mut pending = std::collections::HashMap::from([(store.table().to_owned(), writes)]);
+        while !pending.is_empty() {
+            let out = store
+                .client()
+                .batch_write_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            pending = out.unprocessed_items.unwrap_or_default();
+            pending.retain(|_, w| !w.is_empty());
+        }
+    }
+    Ok(())
 }

@@ -16,10 +16,10 @@ use domain::ids::{OrderId, UserId};
 use domain::payment::CreditLine;
 use domain::{Order, Usd};
 
-use crate::error::StoreError;
-use crate::idempotency::{IdemKey, IdemRecord};
-use crate::page::{Page, PageRequest};
-use crate::ports::{
+use app::error::StoreError;
+use app::idempotency::{IdemKey, IdemRecord};
+use app::page::{Page, PageRequest};
+use app::ports::{
     Commit, CreditLines, DeadlineIndex, Dedup, DedupMark, Idempotency, Listing, LoadRequest,
     Loaded, OrderQueries, OrderStore, Outbox, OutboxEntry, StoreResult, SupplierLimits,
 };

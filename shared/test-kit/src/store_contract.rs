@@ -26,13 +26,13 @@ use domain::status::OrderStatus;
 use domain::text::{CountryCode, LongText, ShortText};
 use domain::{Order, Usd};
 
-use crate::consumer::{self, Applied, ConsumeError};
-use crate::error::{ConflictKind, StoreError};
-use crate::idempotency::{IdemDecision, IdemKey, IdemRecord, PayloadHash, StoredResponse, decide};
-use crate::page::PageRequest;
-use crate::ports::{Commit, DedupMark, Listing, LoadRequest, ProviderMessage};
+use app::consumer::{self, Applied, ConsumeError};
+use app::error::{ConflictKind, StoreError};
+use app::idempotency::{IdemDecision, IdemKey, IdemRecord, PayloadHash, StoredResponse, decide};
+use app::page::PageRequest;
+use app::ports::{Commit, DedupMark, Listing, LoadRequest, ProviderMessage};
 
-pub use crate::ports::Backend;
+pub use app::ports::Backend;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -154,7 +154,7 @@ async fn load<B: Backend>(
     id: &OrderId,
     limit_of: Option<&UserId>,
     now: Timestamp,
-) -> crate::ports::Loaded {
+) -> app::ports::Loaded {
     backend
         .load(
             LoadRequest {
@@ -827,7 +827,7 @@ pub async fn history_pages_oldest_first_and_cursors_are_checked<B: Backend>(back
         matches!(elsewhere, Err(StoreError::InvalidCursor)),
         "{elsewhere:?}"
     );
-    for forged in forged_cursors(&crate::table::order_pk(o.id())) {
+    for forged in forged_cursors(&app::table::order_pk(o.id())) {
         let got = backend
             .history(
                 o.id(),
@@ -842,7 +842,7 @@ pub async fn history_pages_oldest_first_and_cursors_are_checked<B: Backend>(back
             "{forged:?}: {got:?}"
         );
     }
-    for forged in forged_cursors(&crate::table::buyer_pk(&p.buyer.id)) {
+    for forged in forged_cursors(&app::table::buyer_pk(&p.buyer.id)) {
         let got = backend
             .list(
                 &Listing::Buyer(p.buyer.id.clone()),
@@ -857,7 +857,7 @@ pub async fn history_pages_oldest_first_and_cursors_are_checked<B: Backend>(back
             "{forged:?}: {got:?}"
         );
     }
-    for forged in forged_cursors(&crate::table::supplier_pk(&p.supplier.id)) {
+    for forged in forged_cursors(&app::table::supplier_pk(&p.supplier.id)) {
         let got = backend
             .feedback(
                 &p.supplier.id,
@@ -876,8 +876,8 @@ pub async fn history_pages_oldest_first_and_cursors_are_checked<B: Backend>(back
 
 /// Cursors for `partition` edited by hand: an empty sort key, keys of
 /// every other listing's shape, garbage.
-fn forged_cursors(partition: &str) -> Vec<crate::page::Cursor> {
-    use crate::page::{Cursor, CursorPosition};
+fn forged_cursors(partition: &str) -> Vec<app::page::Cursor> {
+    use app::page::{Cursor, CursorPosition};
     [
         "",
         "EVENT#",
@@ -892,11 +892,11 @@ fn forged_cursors(partition: &str) -> Vec<crate::page::Cursor> {
     .filter(|sk| {
         // Keep only the keys that are *not* of this partition's own shape.
         let own = if partition.starts_with("ORDER#") {
-            crate::table::is_event_sk(sk)
+            app::table::is_event_sk(sk)
         } else if partition.starts_with("SUPPLIER#") {
-            crate::table::is_feedback_sk(sk)
+            app::table::is_feedback_sk(sk)
         } else {
-            crate::table::is_listing_sk(sk)
+            app::table::is_listing_sk(sk)
         };
         !own
     })
@@ -1969,7 +1969,7 @@ macro_rules! contract_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 let backend = $make.await;
-                $crate::contract::$case(backend).await;
+                $crate::store_contract::$case(backend).await;
             }
         )*
     };

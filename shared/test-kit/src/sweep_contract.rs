@@ -17,16 +17,16 @@ use domain::status::OrderStatus;
 use domain::text::{CountryCode, LongText, ShortText};
 use domain::{Order, Usd};
 
-use crate::consumer::{self, Applied};
-use crate::contract::{
+use crate::store_contract::{
     Parties, commit_ok, confirm_with_retry, create_with, payment_body, provider_message,
     stored_order, t0, terms_with, unique,
 };
-use crate::error::MessagingError;
-use crate::memory::MemoryBus;
-use crate::page::PageRequest;
-use crate::ports::{Backend, EventBus};
-use crate::sweep::{self, SweepError, SweepReport};
+use app::consumer::{self, Applied};
+use app::error::MessagingError;
+use app::memory::MemoryBus;
+use app::page::PageRequest;
+use app::ports::{Backend, EventBus};
+use app::sweep::{self, SweepError, SweepReport};
 
 fn usd(s: &str) -> Usd {
     Usd::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -298,7 +298,7 @@ pub async fn sweep_cancels_unpaid_orders_and_flags_overdue_payments<B: Backend>(
         .set_limit(&p.supplier.id, usd("100000.00"), None)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let unpaid = crate::contract::create(&backend, &p, t0()).await;
+    let unpaid = crate::store_contract::create(&backend, &p, t0()).await;
     confirm_with_retry(&backend, &p, unpaid.id(), t0()).await;
     let (q, overdue) = paid_order(&backend, CoverageType::PreShipment, t0()).await;
     // A card balance can't be paid before shipment: ship, then pay the
@@ -399,7 +399,7 @@ impl EventBus for DownBus {
 /// order work and says the publishing is incomplete.
 pub async fn sweep_republishes_events_a_failed_publish_left_in_the_outbox<B: Backend>(backend: B) {
     let (p, id) = paid_order(&backend, CoverageType::PreShipment, t0()).await;
-    assert!(crate::publisher::drain(&backend, &DownBus).await.is_err());
+    assert!(app::publisher::drain(&backend, &DownBus).await.is_err());
     let history = backend
         .history(&id, &PageRequest::first(100))
         .await
@@ -616,7 +616,7 @@ pub async fn every_clock_ends_its_order_on_the_sweep<B: Backend>(backend: B) {
     let day = |n: i64| t0() + TimeDelta::days(n);
     // A draft nobody confirms.
     let dp = Parties::fresh();
-    let draft = crate::contract::create(&backend, &dp, t0())
+    let draft = crate::store_contract::create(&backend, &dp, t0())
         .await
         .id()
         .clone();
@@ -626,7 +626,7 @@ pub async fn every_clock_ends_its_order_on_the_sweep<B: Backend>(backend: B) {
         .set_limit(&up.supplier.id, usd("100000.00"), None)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let unpaid = crate::contract::create(&backend, &up, t0())
+    let unpaid = crate::store_contract::create(&backend, &up, t0())
         .await
         .id()
         .clone();
@@ -637,7 +637,7 @@ pub async fn every_clock_ends_its_order_on_the_sweep<B: Backend>(backend: B) {
         .set_limit(&cp.supplier.id, usd("100000.00"), None)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let silent = crate::contract::create(&backend, &cp, t0())
+    let silent = crate::store_contract::create(&backend, &cp, t0())
         .await
         .id()
         .clone();
@@ -804,7 +804,7 @@ macro_rules! sweep_contract_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 let backend = $make.await;
-                $crate::contract_sweep::$case(backend).await;
+                $crate::sweep_contract::$case(backend).await;
             }
         )*
     };

@@ -106,12 +106,12 @@ pub fn spawn_on_moto(
     jwt_secret: &str,
     secrets: ProviderSecrets,
     ticker: TickerConfig,
-    faults: Option<&aws_adapters::faults::FaultInjector>,
+    faults: Option<&local_stack::faults::FaultInjector>,
 ) -> (App, Arc<AwsStack>) {
-    use app::contract::unique;
-    use aws_adapters::test_support::MotoServer;
     use local_stack::aws::{Settings, connect_with};
     use local_stack::sqs::QueueSettings;
+    use test_kit::moto::MotoServer;
+    use test_kit::store_contract::unique;
 
     let moto = MotoServer::shared();
     let settings = Settings {

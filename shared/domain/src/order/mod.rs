@@ -1049,10 +1049,10 @@ impl Order {
                 o.flag_payment(index, FlagReason::WrongProvider, ch);
                 return Ok(());
             }
-            if let Some(r) = &report.provider_reference {
-                if o.payments[index].provider_reference.is_none() {
-                    o.payments[index].provider_reference = Some(r.chars().take(200).collect());
-                }
+            if let Some(r) = &report.provider_reference
+                && o.payments[index].provider_reference.is_none()
+            {
+                o.payments[index].provider_reference = Some(r.chars().take(200).collect());
             }
             match o.payments[index].status.on(report.signal) {
                 SignalOutcome::Ignore => Ok(()),

@@ -120,10 +120,10 @@ impl Order {
                     None,
                 );
             }
-            if p.window_runs() {
-                if let Some(due) = p.expires_after(&self.clocks) {
-                    add(DeadlineKind::PaymentExpires, due, Some(p.id.clone()), None);
-                }
+            if p.window_runs()
+                && let Some(due) = p.expires_after(&self.clocks)
+            {
+                add(DeadlineKind::PaymentExpires, due, Some(p.id.clone()), None);
             }
         }
         if let Some(due) = self.not_shipped_due() {
@@ -135,18 +135,18 @@ impl Order {
         if let Some(due) = self.receipt_due() {
             add(DeadlineKind::ReceiptAutoConfirmation, due, None, None);
         }
-        if let Some(d) = self.open_dispute() {
-            if d.status != crate::dispute::DisputeStatus::Escalated {
-                if d.supplier_responded_at.is_none() {
-                    add(
-                        DeadlineKind::SupplierResponseDue,
-                        d.supplier_response_due,
-                        None,
-                        None,
-                    );
-                }
-                add(DeadlineKind::EscalationDue, d.resolution_due, None, None);
+        if let Some(d) = self.open_dispute()
+            && d.status != crate::dispute::DisputeStatus::Escalated
+        {
+            if d.supplier_responded_at.is_none() {
+                add(
+                    DeadlineKind::SupplierResponseDue,
+                    d.supplier_response_due,
+                    None,
+                    None,
+                );
             }
+            add(DeadlineKind::EscalationDue, d.resolution_due, None, None);
         }
         for r in &self.refunds {
             if let Some(due) = r.expected_by(&self.clocks) {
@@ -158,10 +158,10 @@ impl Order {
                 );
             }
         }
-        if !self.coverage.reserved.is_zero() {
-            if let Some(end) = self.quality_window_end() {
-                add(DeadlineKind::QualityWindowEnd, end, None, None);
-            }
+        if !self.coverage.reserved.is_zero()
+            && let Some(end) = self.quality_window_end()
+        {
+            add(DeadlineKind::QualityWindowEnd, end, None, None);
         }
         if let (Some(done), None) = (self.completed_at, &self.feedback) {
             add(
