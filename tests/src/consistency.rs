@@ -5,7 +5,7 @@
 //! queue joins the webhook function to the triggered consumer (dead-letter
 //! queue, alarm, visibility), the table's stream wakes the outbox publisher
 //! on new history items only (filter, bounded retries), EventBridge
-//! Scheduler runs the sweep with the input `aws_adapters::schedule` parses
+//! Scheduler runs the sweep with the input `entry_points::schedule` parses
 //! (bounded retries, dead-letter queue, alarm, a role that can do nothing
 //! else), new disputes get their deadlines from the template's parameters,
 //! and every function gets only the permissions its code uses. Each test
@@ -14,8 +14,8 @@
 use std::collections::BTreeSet;
 
 use app::table::{self, SCHEMA};
-use aws_adapters::schedule::{self, ScheduledEvent, TARGET_INPUT};
 use domain::Provider;
+use entry_points::schedule::{self, ScheduledEvent, TARGET_INPUT};
 use http_api::routes::{ROUTES, TRIGGERED, Trigger, all_functions, functions, logical_id};
 use http_api::webhook::{self, secret_variable};
 use serde_norway::{Mapping, Value};
@@ -1355,7 +1355,7 @@ fn the_sweep_runs_every_five_minutes_with_the_input_its_code_parses() {
         .unwrap_or_else(|| panic!("{schedule}: Target.Input is a !Sub of TARGET_INPUT"));
     assert_eq!(
         input, TARGET_INPUT,
-        "{schedule}: Target.Input is aws_adapters::schedule::TARGET_INPUT"
+        "{schedule}: Target.Input is entry_points::schedule::TARGET_INPUT"
     );
     let substituted = filled_input(input, "210987654321", "eu-west-1", &[]);
     assert!(

@@ -458,7 +458,7 @@ fn health_and_local_endpoints_answer_without_a_token() {
     // The OpenAPI document of the real routes, without a token.
     let doc = app.get("/openapi.json", None).expect(200);
     assert_eq!(doc["openapi"], "3.1.0");
-    for route in http_api::routes::ROUTES {
+    for route in http_api::routes::ROUTES.iter() {
         let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
         assert!(
             op.is_object(),
@@ -1034,10 +1034,10 @@ fn count(events: &[String], name: &str) -> usize {
 
 /// A webhook signed as a provider would, straight to the webhook route.
 fn signed_webhook(app: &App, provider: &str, secret: &str, at: i64, body: &Value) -> Reply {
-    let secret = ::app::webhooks::WebhookSecret::parse(secret).expect("secret");
+    let secret = ::app::provider_events::WebhookSecret::parse(secret).expect("secret");
     let id = unique("msg_");
     let body = body.to_string();
-    let signature = ::app::webhooks::sign(&secret, &id, at, body.as_bytes());
+    let signature = ::app::provider_events::sign(&secret, &id, at, body.as_bytes());
     let at = at.to_string();
     app.send(
         "POST",

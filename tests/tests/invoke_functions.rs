@@ -24,11 +24,10 @@ use app::consumer::{Applied, consume};
 use app::ports::{
     Commit, CreditLines, Dedup, LoadRequest, OrderStore, Outbox, ProviderMessage, SupplierLimits,
 };
+use app::provider_events::{ProviderEvent, WebhookSecret, sign, verify_any};
 use app::table;
-use app::webhooks::{ProviderEvent, WebhookSecret, sign, verify_any};
 use aws_adapters::dynamodb::DynamoStore;
 use aws_adapters::eventbridge::{SOURCE, create_bus_if_missing};
-use aws_adapters::schedule::{self, ScheduledEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use domain::contract::{
@@ -49,6 +48,7 @@ use domain::payment::{
 };
 use domain::text::{CountryCode, LongText, ShortText};
 use domain::{Caller, Order, OrderError, OrderStatus, Provider, Role, Timestamp, Usd};
+use entry_points::schedule::{self, ScheduledEvent};
 use http_api::routes::{Trigger, all_functions};
 use http_api::webhook::{LOCAL_DEFAULT_SECRET, secret_variable};
 use serde_json::{Map, Value, json};
@@ -2262,7 +2262,7 @@ fn check_stream_sample(function: &str) {
 }
 
 /// The sweep's sample event: what EventBridge Scheduler sends as the
-/// template's target input (`aws_adapters::schedule::TARGET_INPUT`) with
+/// template's target input (`entry_points::schedule::TARGET_INPUT`) with
 /// its attributes filled in, which the function reads as a
 /// `ScheduledEvent` with a time to sweep at.
 fn check_schedule_sample(function: &str) {

@@ -153,7 +153,7 @@ impl Bench {
             api: Api {
                 backend: store,
                 clock: FixedClock::at(now),
-                ids: http_api::new_order_id,
+                ids: app::ids::Ids::os(),
                 clocks: domain::clocks::Clocks::default(),
             },
             capture,

@@ -1,8 +1,13 @@
 //! `cancel-order`: Cancels an order before any payment is in flight.
-//! Configuration and the DynamoDB client are built once per cold start;
-//! every request goes through the shared HTTP conventions (`http-api`).
+//!
+//! Serves exactly the routes it names (the route table says which are its:
+//! it refuses to start otherwise); `entry_points::api_gateway` builds the
+//! configuration and the DynamoDB backend once per cold start.
+
+use http_api::orders::Endpoint::Cancel;
+use http_api::routes::Endpoint::Orders;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http_api::lambda::serve("cancel-order").await
+async fn main() -> Result<(), entry_points::api_gateway::Error> {
+    entry_points::api_gateway::serve("cancel-order", &[Orders(Cancel)]).await
 }

@@ -1,9 +1,14 @@
 //! `decide-dispute`: An arbiter decides an escalated dispute (supplier at
 //! fault with a refund, or claim rejected) and lists disputes by status.
-//! Configuration and the DynamoDB client are built once per cold start;
-//! every request goes through the shared HTTP conventions (`http-api`).
+//!
+//! Serves exactly the routes it names (the route table says which are its:
+//! it refuses to start otherwise); `entry_points::api_gateway` builds the
+//! configuration and the DynamoDB backend once per cold start.
+
+use http_api::disputes::Endpoint::{Decide, List};
+use http_api::routes::Endpoint::Disputes;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http_api::lambda::serve("decide-dispute").await
+async fn main() -> Result<(), entry_points::api_gateway::Error> {
+    entry_points::api_gateway::serve("decide-dispute", &[Disputes(Decide), Disputes(List)]).await
 }

@@ -1,8 +1,22 @@
-//! `leave-feedback`: Leaves feedback on a completed order; reads a supplier's feedback and average.
-//! Configuration and the DynamoDB client are built once per cold start;
-//! every request goes through the shared HTTP conventions (`http-api`).
+//! `leave-feedback`: Leaves feedback on a completed order; reads a supplier's
+//! feedback and average.
+//!
+//! Serves exactly the routes it names (the route table says which are its:
+//! it refuses to start otherwise); `entry_points::api_gateway` builds the
+//! configuration and the DynamoDB backend once per cold start.
+
+use http_api::orders;
+use http_api::routes::Endpoint::{Orders, Suppliers};
+use http_api::suppliers;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http_api::lambda::serve("leave-feedback").await
+async fn main() -> Result<(), entry_points::api_gateway::Error> {
+    entry_points::api_gateway::serve(
+        "leave-feedback",
+        &[
+            Orders(orders::Endpoint::Feedback),
+            Suppliers(suppliers::Endpoint::Feedback),
+        ],
+    )
+    .await
 }

@@ -1,10 +1,14 @@
 //! `open-dispute`: The buyer opens a dispute (late shipment or quality) with
-//! the refund it asks for and its evidence. The dispute's deadlines come from
-//! `DISPUTE_SUPPLIER_RESPONSE_DAYS` and `DISPUTE_RESOLUTION_DAYS`.
-//! Configuration and the DynamoDB client are built once per cold start;
-//! every request goes through the shared HTTP conventions (`http-api`).
+//! the refund it asks for and its evidence.
+//!
+//! Serves exactly the routes it names (the route table says which are its:
+//! it refuses to start otherwise); `entry_points::api_gateway` builds the
+//! configuration and the DynamoDB backend once per cold start.
+
+use http_api::disputes::Endpoint::Open;
+use http_api::routes::Endpoint::Disputes;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http_api::lambda::serve("open-dispute").await
+async fn main() -> Result<(), entry_points::api_gateway::Error> {
+    entry_points::api_gateway::serve("open-dispute", &[Disputes(Open)]).await
 }

@@ -1,8 +1,9 @@
-//! `payment-webhook`: Verifies a payment provider's signed webhook and
-//! queues the event for `process-payment-events`. Secrets and the SQS
-//! client are built once per cold start (`http_api::lambda::serve_webhooks`).
+//! `payment-webhook`: Verifies a provider's Standard Webhooks signature on the
+//! raw body, checks the event is well formed, and queues it for `process-
+//! payment-events` (202). `entry_points::webhook` reads the secrets from the
+//! environment and builds the SQS client once per cold start.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http_api::lambda::serve_webhooks().await
+async fn main() -> Result<(), entry_points::api_gateway::Error> {
+    entry_points::webhook::serve().await
 }

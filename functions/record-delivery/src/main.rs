@@ -1,8 +1,13 @@
 //! `record-delivery`: Records customs clearance and delivery.
-//! Configuration and the DynamoDB client are built once per cold start;
-//! every request goes through the shared HTTP conventions (`http-api`).
+//!
+//! Serves exactly the routes it names (the route table says which are its:
+//! it refuses to start otherwise); `entry_points::api_gateway` builds the
+//! configuration and the DynamoDB backend once per cold start.
+
+use http_api::orders::Endpoint::Delivery;
+use http_api::routes::Endpoint::Orders;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http_api::lambda::serve("record-delivery").await
+async fn main() -> Result<(), entry_points::api_gateway::Error> {
+    entry_points::api_gateway::serve("record-delivery", &[Orders(Delivery)]).await
 }

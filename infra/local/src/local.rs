@@ -146,7 +146,7 @@ async fn simulate<B: Backend, U: EventBus, Q: StackQueue>(
             str::to_owned,
         );
     let timestamp = gateway::real_now();
-    let signature = app::webhooks::sign(secret, &webhook_id, timestamp, &req.body);
+    let signature = app::provider_events::sign(secret, &webhook_id, timestamp, &req.body);
     let content_type = req.header("content-type").unwrap_or("application/json");
     let delivery = Incoming {
         method: "POST".into(),

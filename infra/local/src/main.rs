@@ -200,7 +200,7 @@ impl Config {
     fn from_env() -> Result<Config, String> {
         Ok(Config {
             ticker: TickerConfig::from_env()?,
-            clocks: http_api::clocks_from_env()?,
+            clocks: domain::clocks::Clocks::from_lookup(|k| std::env::var(k).ok())?,
         })
     }
 }

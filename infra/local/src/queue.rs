@@ -2,7 +2,7 @@
 //! `process-payment-events` consumer receives — in SQS-shaped batches
 //! (`SqsEvent`: message ids, the `ApproximateReceiveCount` attribute, at
 //! most [`BATCH_SIZE`] records) handed to the same
-//! `aws_adapters::sqs_events::process_batch` the Lambda runs, from a
+//! `entry_points::payment_queue::process_batch` the Lambda runs, from a
 //! background task ([`run_consumer`]).
 //!
 //! As SQS with the template's redrive policy would: a message the consumer
@@ -22,10 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::error::MessagingError;
+use app::ports::{ATTR_PROVIDER, ATTR_WEBHOOK_ID};
 use app::ports::{Backend, EventBus, PaymentQueue, ProviderMessage};
-use aws_adapters::sqs_events::{ATTR_PROVIDER, ATTR_WEBHOOK_ID, process_batch};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use domain::actor::Provider;
+use entry_points::payment_queue::process_batch;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
@@ -240,7 +241,10 @@ fn real_now_ms() -> i64 {
 
 /// 128 unguessable bits as a UUID-shaped string (SQS message ids look so).
 pub fn fresh_uuid() -> String {
-    let (a, b) = (http_api::random_u64(), http_api::random_u64());
+    let (a, b) = (
+        app::ids::Entropy::next_u64(&app::ids::OsEntropy),
+        app::ids::Entropy::next_u64(&app::ids::OsEntropy),
+    );
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
         a >> 32,
@@ -488,7 +492,7 @@ pub async fn run_consumer<B: Backend, U: EventBus>(stack: Arc<Stack<B, U, LocalQ
 mod tests {
     use super::*;
     use app::memory::MemoryBackend;
-    use app::webhooks::WebhookSecret;
+    use app::provider_events::WebhookSecret;
     use domain::ids::{OrderId, PaymentId};
     use domain::payment::PaymentStatus;
     use http_api::webhook::{LOCAL_DEFAULT_SECRET, ProviderSecrets, Webhooks};

@@ -2,9 +2,9 @@
 //! `escalate-stale-disputes` every few minutes; here a ticker
 //! ([`Ticker`], every `SCHEDULE_INTERVAL_SECONDS`, default 60, `0`: off)
 //! and `POST /_local/schedules/run` ([`respond`]) fire the same thing: a
-//! Scheduler-shaped event (`aws_adapters::schedule::scheduled_event`) for
+//! Scheduler-shaped event (`entry_points::schedule::scheduled_event`) for
 //! **business time** now, with this stack's schedule ARN and a fresh
-//! execution id, handed to the very `aws_adapters::schedule::handle` the
+//! execution id, handed to the very `entry_points::schedule::handle` the
 //! Lambda runs, over the stack's backend and its bus. The sweep escalates
 //! stale disputes, flags overdue payments, cancels orders unpaid for 30
 //! days and releases reservations whose coverage ended, then drains the
@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use app::ports::{Backend, EventBus};
 use app::sweep::{SweepError, SweepReport};
-use aws_adapters::schedule::{self, ScheduleError};
+use entry_points::schedule::{self, ScheduleError};
 use http_api::problem::error_chain;
 use http_api::request::ApiResponse;
 use serde::Serialize;

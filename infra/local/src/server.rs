@@ -76,7 +76,7 @@ pub async fn serve<B: Backend, U: EventBus + 'static, Q: StackQueue>(
 
 /// A request id in the manner of API Gateway's (`apigw-requestid`).
 fn request_id() -> String {
-    format!("{:016x}", http_api::random_u64())
+    format!("{:016x}", app::ids::Entropy::next_u64(&app::ids::OsEntropy))
 }
 
 async fn handle<B: Backend, U: EventBus, Q: StackQueue>(

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::error::MessagingError;
+use app::ports::{ATTR_PROVIDER, ATTR_WEBHOOK_ID};
 use app::ports::{Backend, EventBus, PaymentQueue, ProviderMessage};
-use aws_adapters::sqs::{ATTR_PROVIDER, ATTR_WEBHOOK_ID, SqsQueue, parse_records};
-use aws_adapters::sqs_events::process_batch;
+use aws_adapters::sqs::SqsQueue;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{
@@ -28,6 +28,7 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeName, QueueAttributeName,
 };
 use domain::actor::Provider;
+use entry_points::payment_queue::{parse_records, process_batch};
 use tokio::sync::Notify;
 
 use crate::queue::{
@@ -373,7 +374,7 @@ pub async fn consume<B: Backend, U: EventBus>(
     messages: &[Message],
 ) {
     let queue = &stack.webhooks.queue;
-    let event = aws_adapters::sqs::lambda_event(messages, None);
+    let event = lambda_event(messages, None);
     let response = process_batch(&stack.api.backend, &stack.clock, &event).await;
     let failed = failed_ids(&response);
     let mut done = Vec::new();
@@ -472,11 +473,53 @@ pub async fn run_poller<B: Backend, U: EventBus>(stack: Arc<Stack<B, U, SqsPayme
     }
 }
 
+/// Received messages as the Lambda event the event source mapping builds
+/// from them (the local stack's poller hands the consumer the same shape).
+pub fn lambda_event(
+    messages: &[aws_sdk_sqs::types::Message],
+    queue_arn: Option<&str>,
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.md5_of_body = m.md5_of_body.clone();
+            record.md5_of_message_attributes = m.md5_of_message_attributes.clone();
+            record.attributes = m
+                .attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect();
+            record.message_attributes = m
+                .message_attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| {
+                    let mut a = SqsMessageAttribute::default();
+                    a.data_type = Some(v.data_type.clone());
+                    a.string_value = v.string_value.clone();
+                    (k.clone(), a)
+                })
+                .collect();
+            record.event_source = Some("aws:sqs".to_owned());
+            record.event_source_arn = queue_arn.map(str::to_owned);
+            record
+        })
+        .collect();
+    event
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use app::memory::MemoryBackend;
-    use app::webhooks::WebhookSecret;
+    use app::provider_events::WebhookSecret;
     use domain::ids::{OrderId, PaymentId};
     use domain::payment::PaymentStatus;
     use http_api::webhook::{LOCAL_DEFAULT_SECRET, ProviderSecrets, Webhooks};

@@ -123,7 +123,7 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
             api: Api {
                 backend,
                 clock: clock.clone(),
-                ids: http_api::new_order_id,
+                ids: app::ids::Ids::os(),
                 clocks: Clocks::default(),
             },
             webhooks,

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use app::webhooks::{WebhookSecret, sign};
+use app::provider_events::{WebhookSecret, sign};
 use chrono::{Days, Utc};
 use domain::Usd;
 use http_api::webhook::ProviderSecrets;

@@ -1,10 +1,11 @@
-//! The payment-events consumer use case (DESIGN §6): one verified provider
+//! The payment-events consumer use case: one verified provider
 //! webhook, taken from the queue, applied exactly once per (provider,
 //! `webhook-id`).
 //!
-//! Flow for a payment or refund event: parse → load the order (one read) →
-//! the domain report with the *signing* provider → commit the order with
-//! its events and the de-duplication mark in the same write, on the version
+//! Flow for a payment or refund event, through the one write path
+//! ([`crate::write::change`]): parse → load the order (one read) → the
+//! domain report with the *signing* provider → commit the order with its
+//! events and the de-duplication mark in the same write, on the revision
 //! that was read (one write). A duplicate — earlier, or concurrent and
 //! faster — fails that commit with `Conflict(Duplicate)`; a concurrent
 //! change is retried (bounded). Two DynamoDB calls per message.
@@ -33,9 +34,9 @@ use domain::{Order, Usd};
 use thiserror::Error;
 
 use crate::error::{ConflictKind, StoreError};
-use crate::ports::{Backend, Commit, DedupMark, LoadRequest, ProviderMessage};
-use crate::usecases::MAX_ATTEMPTS;
-use crate::webhooks::{EventParseError, ProviderEvent};
+use crate::ports::{Backend, DedupMark, Loaded, ProviderMessage};
+use crate::provider_events::{EventParseError, ProviderEvent};
+use crate::write::{self, Decide, MAX_ATTEMPTS, Outcome, Target, WriteError, Written};
 
 /// How long a (provider, `webhook-id`) is remembered: providers retry
 /// deliveries for a few days at most.
@@ -190,7 +191,8 @@ pub async fn consume<B: Backend>(
     }
 }
 
-/// A payment or refund event: one read, one write per attempt.
+/// A payment or refund event, through the write path: one read, one write
+/// per attempt, the mark written with the change.
 async fn apply_to_order<B: Backend>(
     backend: &B,
     message: &ProviderMessage,
@@ -204,46 +206,46 @@ async fn apply_to_order<B: Backend>(
             event.event_type()
         )));
     };
-    for _ in 0..MAX_ATTEMPTS {
-        let loaded = backend
-            .load(
-                LoadRequest {
-                    order: order_id,
-                    idempotency: None,
-                    limit_of: None,
-                    credit_of: None,
-                },
-                now,
-            )
-            .await?;
-        let Some(mut order) = loaded.order else {
-            return Err(ConsumeError::UnknownOrder);
-        };
-        let before = order.revision();
-        let events = apply_report(&mut order, message, event, now)?;
-        let result = backend
-            .commit(Commit {
-                order: &order,
-                expected_revision: Some(before),
-                events: &events,
-                idempotency: None,
-                dedup: Some(mark),
-                now,
-            })
-            .await;
-        match result {
-            Ok(()) if events.is_empty() => return Ok(Applied::NoChange),
-            Ok(()) => {
-                return Ok(Applied::Applied {
-                    events: events.len(),
-                });
-            }
-            Err(StoreError::Conflict(ConflictKind::Duplicate)) => return Ok(Applied::Duplicate),
-            Err(StoreError::Conflict(ConflictKind::Version)) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    let target = Target {
+        dedup: Some(mark),
+        ..Target::order(order_id)
+    };
+    let outcome = write::change(backend, target, now, &Report { message, event }).await;
+    match outcome {
+        Ok(Outcome { written, .. }) => Ok(match written {
+            Written::Committed { events, .. } if events.is_empty() => Applied::NoChange,
+            Written::Committed { events, .. } => Applied::Applied {
+                events: events.len(),
+            },
+            Written::Unchanged(_) | Written::Replayed(_) => Applied::NoChange,
+            Written::Duplicate => Applied::Duplicate,
+        }),
+        Err(WriteError::NotFound) => Err(ConsumeError::UnknownOrder),
+        Err(WriteError::Refused(e)) => Err(e),
+        Err(WriteError::Contended(kind)) => Err(StoreError::Conflict(kind).into()),
+        Err(WriteError::Store(e)) => Err(e.into()),
+        // No idempotency key on this path.
+        Err(WriteError::Idempotency(e)) => Err(ConsumeError::Refused(e.to_string())),
     }
-    Err(StoreError::Conflict(ConflictKind::Version).into())
+}
+
+/// A provider's report on one of the order's payments or refund parts.
+struct Report<'a> {
+    message: &'a ProviderMessage,
+    event: &'a ProviderEvent,
+}
+
+impl Decide for Report<'_> {
+    type Error = ConsumeError;
+
+    fn decide(
+        &self,
+        order: &mut Order,
+        _loaded: &Loaded,
+        now: Timestamp,
+    ) -> Result<Vec<domain::event::DomainEvent>, ConsumeError> {
+        apply_report(order, self.message, self.event, now)
+    }
 }
 
 /// The domain report of a payment or refund event, with the provider that

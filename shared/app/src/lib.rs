@@ -1,7 +1,9 @@
 //! The application layer between the pure domain and the outside world:
-//! narrow ports, the one-table key design, the effects an order commit
-//! carries, idempotency and pagination, clocks, and the embedded in-memory
-//! backend. The AWS adapters live in `aws-adapters`; the contract suite that
+//! narrow ports, the one write path every change of an order takes
+//! ([`write`]), the one idempotency guard ([`idempotency`]), the injected
+//! source of ids ([`ids`]), the payment-events consumer, the sweep and the
+//! outbox publisher, the one-table key design, the effects an order commit
+//! carries, pagination, clocks, and the embedded in-memory backend. The AWS adapters live in `aws-adapters`; the contract suite that
 //! both backends must pass is in `test-kit`.
 
 pub mod clock;
@@ -9,13 +11,15 @@ pub mod consumer;
 pub mod effects;
 pub mod error;
 pub mod idempotency;
+pub mod ids;
 pub mod memory;
 pub mod page;
 pub mod ports;
+pub mod provider_events;
 pub mod publisher;
 pub mod sweep;
 pub mod table;
 pub mod usecases;
-pub mod webhooks;
+pub mod write;
 
 pub use error::{ConflictKind, MessagingError, StoreError};

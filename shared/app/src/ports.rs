@@ -248,6 +248,12 @@ pub struct ProviderMessage {
     pub body: String,
 }
 
+/// The queue message attribute naming the provider (`echeck`, `card`, …),
+/// set by the sender beside the body for filtering and for reading a DLQ.
+pub const ATTR_PROVIDER: &str = "provider";
+/// The queue message attribute carrying the provider's `webhook-id`.
+pub const ATTR_WEBHOOK_ID: &str = "webhook_id";
+
 pub trait PaymentQueue: Send + Sync {
     fn send(
         &self,

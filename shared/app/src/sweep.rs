@@ -5,7 +5,8 @@
 //! One run at `now` (the schedule's time, never the machine's):
 //! 1. reads the orders due at or before `now` from the sparse deadline
 //!    index — what is due, not the table;
-//! 2. for each, loads the order (one strongly consistent read), lets the
+//! 2. for each, through the one write path ([`crate::write::change`]),
+//!    loads the order (one strongly consistent read), lets the
 //!    domain's [`Order::sweep`] decide (escalate a stale or rejected
 //!    dispute, expire or flag late payments, then the status clock: cancel
 //!    an unconfirmed draft or an unpaid order, refund an order never
@@ -31,10 +32,10 @@ use serde::Serialize;
 use thiserror::Error;
 use tracing::Instrument;
 
-use crate::error::{ConflictKind, StoreError, error_chain};
-use crate::ports::{Commit, DeadlineIndex, EventBus, LoadRequest, OrderStore, Outbox};
+use crate::error::{StoreError, error_chain};
+use crate::ports::{DeadlineIndex, EventBus, Loaded, OrderStore, Outbox, SupplierLimits};
 use crate::publisher::{self, PublishError};
-use crate::usecases::MAX_ATTEMPTS;
+use crate::write::{self, Decide, Outcome, Target, WriteError, Written};
 
 /// Due orders read per query of the deadline index.
 pub const DUE_BATCH: u32 = 100;
@@ -143,74 +144,60 @@ pub enum SweepError {
     },
 }
 
-/// One order: load, sweep, commit on the version read; re-run on a lost
-/// race. `Ok(events)` committed (empty: nothing was due after all).
-async fn sweep_order<S: OrderStore>(
+/// What the sweep decides for an order: whatever its clocks say is due.
+struct Due;
+
+impl Decide for Due {
+    type Error = domain::OrderError;
+
+    fn decide(
+        &self,
+        order: &mut Order,
+        _loaded: &Loaded,
+        now: Timestamp,
+    ) -> Result<Vec<DomainEvent>, domain::OrderError> {
+        order.sweep(now)
+    }
+}
+
+/// One order through the write path: load, sweep, commit on the revision
+/// read; re-run on a lost race. `Ok(events)` committed (empty: nothing was
+/// due after all, or the order is gone).
+async fn sweep_order<S: OrderStore + SupplierLimits>(
     store: &S,
     id: &OrderId,
     now: Timestamp,
     report: &mut SweepReport,
 ) -> Result<Vec<DomainEvent>, StoreError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let loaded = store
-            .load(
-                LoadRequest {
-                    order: id,
-                    idempotency: None,
-                    limit_of: None,
-                    credit_of: None,
-                },
-                now,
-            )
-            .await?;
-        let Some(mut order) = loaded.order else {
-            return Ok(Vec::new());
-        };
-        let before = order.revision();
-        let events = match order.sweep(now) {
-            Ok(events) => events,
-            Err(e) => {
-                // The domain refused its own sweep (an order in a state the
-                // sweep cannot move): log it and leave the order as it is.
-                tracing::warn!(order = %id, error = %error_chain(&e), "sweep refused");
-                return Ok(Vec::new());
-            }
-        };
-        if events.is_empty() {
-            return Ok(events);
+    match write::change(store, Target::order(id), now, &Due).await {
+        Ok(Outcome { written, retried }) => {
+            report.retried += retried as usize;
+            Ok(match written {
+                Written::Committed { events, .. } => events,
+                Written::Unchanged(_) | Written::Replayed(_) | Written::Duplicate => Vec::new(),
+            })
         }
-        match commit(store, &order, before, &events, now).await {
-            Ok(()) => return Ok(events),
-            Err(StoreError::Conflict(ConflictKind::Version)) => report.retried += 1,
-            Err(e) => return Err(e),
+        Err(WriteError::NotFound) => Ok(Vec::new()),
+        Err(WriteError::Refused(e)) => {
+            // The domain refused its own sweep (an order in a state the
+            // sweep cannot move): log it and leave the order as it is.
+            tracing::warn!(order = %id, error = %error_chain(&e), "sweep refused");
+            Ok(Vec::new())
         }
+        Err(WriteError::Contended(kind)) => {
+            report.retried += write::MAX_ATTEMPTS as usize;
+            Err(StoreError::Conflict(kind))
+        }
+        Err(WriteError::Store(e)) => Err(e),
+        // The sweep carries no idempotency key.
+        Err(WriteError::Idempotency(e)) => Err(StoreError::Corrupt(e.to_string())),
     }
-    Err(StoreError::Conflict(ConflictKind::Version))
-}
-
-async fn commit<S: OrderStore>(
-    store: &S,
-    order: &Order,
-    before: u64,
-    events: &[DomainEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    store
-        .commit(Commit {
-            order,
-            expected_revision: Some(before),
-            events,
-            idempotency: None,
-            dedup: None,
-            now,
-        })
-        .await
 }
 
 /// Run the sweep at `now`, then republish what the outbox holds.
 pub async fn run<S, U>(store: &S, bus: &U, now: Timestamp) -> Result<SweepReport, SweepError>
 where
-    S: OrderStore + DeadlineIndex + Outbox,
+    S: OrderStore + SupplierLimits + DeadlineIndex + Outbox,
     U: EventBus,
 {
     let mut report = SweepReport {

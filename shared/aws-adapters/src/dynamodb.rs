@@ -524,6 +524,12 @@ fn build_err(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl DynamoStore {
+    /// The store on `table`, with a client built from the shared SDK
+    /// configuration.
+    pub fn from_config(config: &aws_types::SdkConfig, table: impl Into<Arc<str>>) -> Self {
+        DynamoStore::new(Client::new(config), table)
+    }
+
     pub fn new(client: Client, table: impl Into<Arc<str>>) -> Self {
         DynamoStore {
             client,

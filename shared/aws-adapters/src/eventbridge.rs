@@ -69,6 +69,12 @@ pub struct EventBridgeBus {
 }
 
 impl EventBridgeBus {
+    /// The bus `bus_name`, with a client built from the shared SDK
+    /// configuration.
+    pub fn from_config(config: &aws_types::SdkConfig, bus_name: impl Into<String>) -> Self {
+        EventBridgeBus::new(Client::new(config), bus_name)
+    }
+
     /// `bus_name` is the bus's name or ARN.
     pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
         EventBridgeBus {

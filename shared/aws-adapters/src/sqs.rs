@@ -1,8 +1,8 @@
 //! The payment queue on SQS: the webhook function sends each verified
 //! provider webhook as one message; the `process-payment-events` consumer
-//! reads the batch Lambda hands it (see [`crate::sqs_events`]) and answers
-//! with ReportBatchItemFailures, so only the failed messages are retried
-//! (and, after the redrive limit, land in the DLQ).
+//! reads the batch Lambda hands it (`entry_points::payment_queue`) and
+//! answers with ReportBatchItemFailures, so only the failed messages are
+//! retried (and, after the redrive limit, land in the DLQ).
 //!
 //! The message body is the JSON of [`ProviderMessage`]; the attributes
 //! `provider` and `webhook_id` repeat what is in it, for filtering and for
@@ -11,7 +11,7 @@
 use app::error::MessagingError;
 
 use crate::transient::is_transient;
-use app::ports::{PaymentQueue, ProviderMessage};
+use app::ports::{ATTR_PROVIDER, ATTR_WEBHOOK_ID, PaymentQueue, ProviderMessage};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::MessageAttributeValue;
@@ -25,6 +25,12 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// The queue at `queue_url`, with a client built from the shared SDK
+    /// configuration.
+    pub fn from_config(config: &aws_types::SdkConfig, queue_url: impl Into<String>) -> Self {
+        SqsQueue::new(Client::new(config), queue_url)
+    }
+
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
         SqsQueue {
             client,
@@ -81,50 +87,4 @@ where
         tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "SQS refused the request");
         MessagingError::Backend(Box::new(err))
     }
-}
-
-pub use crate::sqs_events::{
-    ATTR_PROVIDER, ATTR_WEBHOOK_ID, ParseError, batch_response, parse_records,
-};
-
-/// Received messages as the Lambda event the event source mapping builds
-/// from them (the local stack's poller hands the consumer the same shape).
-pub fn lambda_event(
-    messages: &[aws_sdk_sqs::types::Message],
-    queue_arn: Option<&str>,
-) -> aws_lambda_events::event::sqs::SqsEvent {
-    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body.clone();
-            record.md5_of_body = m.md5_of_body.clone();
-            record.md5_of_message_attributes = m.md5_of_message_attributes.clone();
-            record.attributes = m
-                .attributes
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                .collect();
-            record.message_attributes = m
-                .message_attributes
-                .iter()
-                .flatten()
-                .map(|(k, v)| {
-                    let mut a = SqsMessageAttribute::default();
-                    a.data_type = Some(v.data_type.clone());
-                    a.string_value = v.string_value.clone();
-                    (k.clone(), a)
-                })
-                .collect();
-            record.event_source = Some("aws:sqs".to_owned());
-            record.event_source_arn = queue_arn.map(str::to_owned);
-            record
-        })
-        .collect();
-    event
 }

@@ -2297,10 +2297,9 @@ fn when_a_compensation_used_the_whole_cover_the_not_shipped_refund_ends_refunded
     assert_eq!(w.order.covered_left(), Usd::ZERO);
     let events = w.sweep_until(ship_by_end() + days(31));
     assert!(
-        events.iter().any(|e| e.body
-            == EventBody::NotShippedRefundStarted {
-                refund: Usd::ZERO
-            }),
+        events
+            .iter()
+            .any(|e| e.body == EventBody::NotShippedRefundStarted { refund: Usd::ZERO }),
         "{:?}",
         World::kinds(&events)
     );

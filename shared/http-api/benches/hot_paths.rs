@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use app::memory::MemoryQueue;
 use app::ports::{Clock, LoadRequest, OrderStore, ProviderMessage};
-use app::webhooks::{self, WebhookSecret};
+use app::provider_events::{self, WebhookSecret};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use domain::actor::Provider;
 use domain::ids::OrderId;
@@ -272,7 +272,7 @@ fn webhook(c: &mut Criterion) {
             ("webhook-timestamp".into(), SIGNED_AT.to_string()),
             (
                 "webhook-signature".into(),
-                webhooks::sign(&secret, "msg_bench", SIGNED_AT, body.as_bytes()),
+                provider_events::sign(&secret, "msg_bench", SIGNED_AT, body.as_bytes()),
             ),
         ],
         body: body.into_bytes(),

@@ -3,11 +3,14 @@
 //! rules (422) stay in the domain.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::contract::Terms;
 use domain::contract::{Inspection, InspectionAgency, InspectionLocation, LineItem, TermsDraft};
 use domain::coverage::{CoverageType, ReceivingAccount};
+use domain::error::OrderError;
 use domain::feedback::Rating;
 use domain::ids::UserId;
 use domain::money::{Currency, Usd};
+use domain::order::{Counterparty, ShipmentDetails};
 use domain::text::{CountryCode, DocumentRef, HttpsUrl, LongText, Sha256Hex, ShortText};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -408,6 +411,40 @@ pub fn user(f: &mut Fields, field: &str, s: &str) -> Option<UserId> {
     f.check(field, UserId::parse(s))
 }
 
+/// `POST /v1/orders`: exactly one counterparty (a buyer names the
+/// supplier, a supplier drafting names the buyer) and the terms.
+pub fn new_order(body: &[u8]) -> Result<(Counterparty, Terms), ApiError> {
+    let body: TermsBody = decode(body)?;
+    let mut f = Fields::default();
+    let counterparty = match (&body.supplier_id, &body.buyer_id) {
+        (Some(s), None) => user(&mut f, "supplier_id", s).map(Counterparty::Supplier),
+        (None, Some(b)) => user(&mut f, "buyer_id", b).map(Counterparty::Buyer),
+        _ => {
+            f.fail(
+                "supplier_id",
+                "give exactly one of supplier_id (a buyer creating) or buyer_id (a supplier drafting)",
+            );
+            None
+        }
+    };
+    let terms = body.parse(&mut f);
+    let (counterparty, draft) = f.finish(counterparty.zip(terms))?;
+    Ok((counterparty, Terms::new(draft).map_err(OrderError::from)?))
+}
+
+/// `POST /v1/orders/{id}/amend`: the terms alone (the parties of an order
+/// cannot change).
+pub fn amended_terms(body: &[u8]) -> Result<Terms, ApiError> {
+    let body: TermsBody = decode(body)?;
+    let mut f = Fields::default();
+    if body.supplier_id.is_some() || body.buyer_id.is_some() {
+        f.fail("supplier_id", "the parties of an order cannot be amended");
+    }
+    let draft = body.parse(&mut f);
+    let draft = f.finish(draft)?;
+    Ok(Terms::new(draft).map_err(OrderError::from)?)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyBody {}
@@ -434,6 +471,39 @@ pub struct DeliveryBody {
     pub customs_cleared_at: Option<String>,
     #[serde(default)]
     pub delivered_at: Option<String>,
+}
+
+impl Body for ShipmentBody {
+    type Parsed = ShipmentDetails;
+
+    fn parse(&self, f: &mut Fields) -> Option<ShipmentDetails> {
+        let carrier = f.check("carrier", ShortText::parse(&self.carrier));
+        let tracking = f.check("tracking_number", ShortText::parse(&self.tracking_number));
+        let shipped_at = optional_instant(f, "shipped_at", self.shipped_at.as_ref());
+        let ((carrier, tracking_number), shipped_at) = carrier.zip(tracking).zip(shipped_at)?;
+        Some(ShipmentDetails {
+            carrier,
+            tracking_number,
+            shipped_at,
+        })
+    }
+}
+
+/// Customs clearance and delivery, at least one of them.
+impl Body for DeliveryBody {
+    type Parsed = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+    fn parse(&self, f: &mut Fields) -> Option<Self::Parsed> {
+        let customs = optional_instant(f, "customs_cleared_at", self.customs_cleared_at.as_ref());
+        let delivered = optional_instant(f, "delivered_at", self.delivered_at.as_ref());
+        if self.customs_cleared_at.is_none() && self.delivered_at.is_none() {
+            f.fail(
+                "customs_cleared_at",
+                "give customs_cleared_at or delivered_at",
+            );
+        }
+        customs.zip(delivered)
+    }
 }
 
 #[derive(Debug, Deserialize)]

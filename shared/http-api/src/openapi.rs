@@ -533,7 +533,7 @@ fn operation(route: &Route) -> Value {
 /// The document, every route of [`ROUTES`] in it.
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| json!({}));
@@ -560,7 +560,7 @@ mod tests {
     #[test]
     fn every_route_is_in_the_document_with_its_method() {
         let doc = document();
-        for r in ROUTES {
+        for r in ROUTES.iter() {
             let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
             assert!(op.is_object(), "{} {} missing", r.method, r.path);
             assert!(op["responses"]["401"].is_object());
@@ -600,7 +600,7 @@ mod tests {
     #[test]
     fn the_gateways_own_401_404_413_are_documented_beside_problem_json() {
         let doc = document();
-        for r in ROUTES {
+        for r in ROUTES.iter() {
             let responses = &doc["paths"][r.path][r.method.to_ascii_lowercase()]["responses"];
             let gateway: &[&str] = if r.public {
                 &["404", "413"]

@@ -3,7 +3,8 @@
 //! returned.
 
 use app::error::{ConflictKind, StoreError};
-use app::usecases::UseCaseError;
+use app::idempotency::{GuardError, IdemConflict};
+use app::write::WriteError;
 use domain::error::{ErrorKind, OrderError};
 use serde::Serialize;
 
@@ -25,7 +26,7 @@ impl FieldError {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ApiError {
     Unauthenticated,
     /// A webhook whose signature did not verify (the reason is logged only).
@@ -267,22 +268,39 @@ fn conflict(kind: ConflictKind) -> ApiError {
     }
 }
 
-impl<E: Into<ApiError>> From<UseCaseError<E>> for ApiError {
-    fn from(e: UseCaseError<E>) -> Self {
+impl From<IdemConflict> for ApiError {
+    fn from(e: IdemConflict) -> Self {
         match e {
-            UseCaseError::NotFound => ApiError::NotFound,
-            UseCaseError::Refused(e) => e.into(),
-            UseCaseError::IdempotencyMismatch => ApiError::Unprocessable {
+            IdemConflict::PayloadMismatch => ApiError::Unprocessable {
                 code: "idempotency-key-reused",
                 detail: "this Idempotency-Key was used with another request body".into(),
                 errors: Vec::new(),
             },
-            UseCaseError::InProgress => ApiError::Conflict {
+            IdemConflict::InProgress => ApiError::Conflict {
                 code: "request-in-progress",
                 detail: "a request with this Idempotency-Key is still being processed".into(),
             },
-            UseCaseError::Contended(kind) => conflict(kind),
-            UseCaseError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<GuardError> for ApiError {
+    fn from(e: GuardError) -> Self {
+        match e {
+            GuardError::Conflict(c) => c.into(),
+            GuardError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl<E: Into<ApiError>> From<WriteError<E>> for ApiError {
+    fn from(e: WriteError<E>) -> Self {
+        match e {
+            WriteError::NotFound => ApiError::NotFound,
+            WriteError::Refused(e) => e.into(),
+            WriteError::Idempotency(c) => c.into(),
+            WriteError::Contended(kind) => conflict(kind),
+            WriteError::Store(e) => e.into(),
         }
     }
 }

@@ -1,6 +1,26 @@
 //! Every HTTP route and the function that serves it: the one table the SAM
 //! template, the sample events, the local stack and the OpenAPI document
-//! are checked against.
+//! are checked against. Each resource keeps its routes at the top of its
+//! own file, each route naming the endpoint that answers it
+//! ([`crate::orders`], [`crate::payments`], [`crate::disputes`],
+//! [`crate::suppliers`], [`crate::credit`], and the providers' webhook in
+//! [`crate::webhook`]); [`ROUTES`] is all of them.
+
+use std::sync::LazyLock;
+
+use crate::{credit, disputes, orders, payments, suppliers, webhook};
+
+/// What answers a route: an endpoint of one resource, or the providers'
+/// webhook (its own function and authentication, [`crate::webhook`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Orders(orders::Endpoint),
+    Payments(payments::Endpoint),
+    Disputes(disputes::Endpoint),
+    Suppliers(suppliers::Endpoint),
+    Credit(credit::Endpoint),
+    ProviderWebhook,
+}
 
 /// One API route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,116 +34,130 @@ pub struct Route {
     pub public: bool,
     /// The query parameters it takes; any other is refused (400).
     pub query: &'static [&'static str],
+    /// What answers it.
+    pub endpoint: Endpoint,
 }
 
-const fn r(method: &'static str, path: &'static str, function: &'static str) -> Route {
-    Route {
-        method,
-        path,
-        function,
-        public: false,
-        query: &[],
+impl Route {
+    /// A route behind the JWT authorizer, taking no query parameters.
+    pub const fn new(
+        method: &'static str,
+        path: &'static str,
+        function: &'static str,
+        endpoint: Endpoint,
+    ) -> Route {
+        Route {
+            method,
+            path,
+            function,
+            public: false,
+            query: &[],
+            endpoint,
+        }
+    }
+
+    /// The same route, taking these query parameters.
+    pub const fn with_query(self, query: &'static [&'static str]) -> Route {
+        Route { query, ..self }
+    }
+
+    /// The same route, reachable without a token: API Gateway's authorizer
+    /// is off for it and the function authenticates the caller itself
+    /// (webhook signatures).
+    pub const fn public(self) -> Route {
+        Route {
+            public: true,
+            ..self
+        }
     }
 }
 
-/// A route that takes query parameters.
-const fn q(
-    method: &'static str,
-    path: &'static str,
-    function: &'static str,
-    query: &'static [&'static str],
-) -> Route {
-    Route {
-        query,
-        ..r(method, path, function)
-    }
+/// The query parameters of a paginated listing.
+pub const PAGE: &[&str] = &["limit", "cursor"];
+
+/// Every HTTP route, resource by resource.
+pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+    [
+        orders::ROUTES,
+        payments::ROUTES,
+        disputes::ROUTES,
+        suppliers::ROUTES,
+        credit::ROUTES,
+        webhook::ROUTES,
+    ]
+    .concat()
+});
+
+/// The route answered by `endpoint`.
+pub fn route_of(endpoint: Endpoint) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.endpoint == endpoint)
 }
 
-const PAGE: &[&str] = &["limit", "cursor"];
-
-/// A route reachable without a token: API Gateway's authorizer is off for
-/// it and the function authenticates the caller itself (webhook signatures).
-const fn public(method: &'static str, path: &'static str, function: &'static str) -> Route {
-    Route {
-        public: true,
-        ..r(method, path, function)
-    }
+/// Why a function's list of endpoints does not match the route table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServedError {
+    #[error("{function} serves no route")]
+    Nothing { function: String },
+    #[error("{function} lists {endpoint:?}, whose route {method} {path} is served by {owner}")]
+    NotItsRoute {
+        function: String,
+        endpoint: Endpoint,
+        method: &'static str,
+        path: &'static str,
+        owner: &'static str,
+    },
+    #[error("{function} does not list its route {method} {path}")]
+    Missing {
+        function: String,
+        method: &'static str,
+        path: &'static str,
+    },
 }
 
-/// Every HTTP route.
-pub const ROUTES: &[Route] = &[
-    r("POST", "/v1/orders", "create-order"),
-    q(
-        "GET",
-        "/v1/orders",
-        "list-orders",
-        &["limit", "cursor", "status", "as"],
-    ),
-    r("GET", "/v1/orders/{id}", "get-order"),
-    q("GET", "/v1/orders/{id}/history", "get-order", PAGE),
-    r("GET", "/v1/orders/{id}/payments", "get-order"),
-    r("POST", "/v1/orders/{id}/amend", "amend-order"),
-    r("POST", "/v1/orders/{id}/confirm", "confirm-order"),
-    r("POST", "/v1/orders/{id}/remind", "confirm-order"),
-    r("POST", "/v1/orders/{id}/cancel", "cancel-order"),
-    r("POST", "/v1/orders/{id}/payments", "initiate-payment"),
-    r(
-        "POST",
-        "/v1/orders/{id}/payments/{pid}/resolution",
-        "resolve-payment",
-    ),
-    r(
-        "POST",
-        "/v1/orders/{id}/refunds/{rid}/resolution",
-        "resolve-payment",
-    ),
-    r("POST", "/v1/orders/{id}/shipment", "ship-order"),
-    r("POST", "/v1/orders/{id}/delivery", "record-delivery"),
-    r("POST", "/v1/orders/{id}/receipt", "confirm-receipt"),
-    r(
-        "POST",
-        "/v1/orders/{id}/receipt/extension",
-        "confirm-receipt",
-    ),
-    r("POST", "/v1/orders/{id}/feedback", "leave-feedback"),
-    q("GET", "/v1/suppliers/{id}/feedback", "leave-feedback", PAGE),
-    r("POST", "/v1/orders/{id}/dispute", "open-dispute"),
-    r(
-        "POST",
-        "/v1/orders/{id}/dispute/responses",
-        "respond-dispute",
-    ),
-    r(
-        "POST",
-        "/v1/orders/{id}/dispute/withdraw",
-        "respond-dispute",
-    ),
-    r(
-        "POST",
-        "/v1/orders/{id}/dispute/escalate",
-        "escalate-dispute",
-    ),
-    r("POST", "/v1/orders/{id}/dispute/decision", "decide-dispute"),
-    q(
-        "GET",
-        "/v1/disputes",
-        "decide-dispute",
-        &["limit", "cursor", "status"],
-    ),
-    r("POST", "/v1/credit-line", "apply-credit-line"),
-    r("GET", "/v1/credit-line", "apply-credit-line"),
-    public("POST", "/v1/webhooks/{provider}", "payment-webhook"),
-    r(
-        "PUT",
-        "/v1/suppliers/{id}/assurance-limit",
-        "set-assurance-limit",
-    ),
-    r(
-        "GET",
-        "/v1/suppliers/{id}/assurance-limit",
-        "set-assurance-limit",
-    ),
-];
+/// Check what a function's `main` says it serves against the table: every
+/// endpoint listed is the function's, and every route of the function is
+/// listed. A function refuses to start otherwise.
+pub fn check_served(function: &str, endpoints: &[Endpoint]) -> Result<(), ServedError> {
+    if endpoints.is_empty() {
+        return Err(ServedError::Nothing {
+            function: function.to_owned(),
+        });
+    }
+    for &endpoint in endpoints {
+        let route = route_of(endpoint).ok_or(ServedError::Nothing {
+            function: function.to_owned(),
+        })?;
+        if route.function != function {
+            return Err(ServedError::NotItsRoute {
+                function: function.to_owned(),
+                endpoint,
+                method: route.method,
+                path: route.path,
+                owner: route.function,
+            });
+        }
+    }
+    if let Some(route) = ROUTES
+        .iter()
+        .find(|r| r.function == function && !endpoints.contains(&r.endpoint))
+    {
+        return Err(ServedError::Missing {
+            function: function.to_owned(),
+            method: route.method,
+            path: route.path,
+        });
+    }
+    Ok(())
+}
+
+/// The endpoints of `function`'s routes, in table order.
+pub fn endpoints_of(function: &str) -> Vec<Endpoint> {
+    ROUTES
+        .iter()
+        .filter(|r| r.function == function)
+        .map(|r| r.endpoint)
+        .collect()
+}
 
 /// A function that no HTTP route reaches, and what triggers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +196,7 @@ pub const TRIGGERED: &[Triggered] = &[
 /// The function packages behind HTTP routes, in route order, each once.
 pub fn functions() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         if !out.contains(&route.function) {
             out.push(route.function);
         }
@@ -266,6 +300,59 @@ mod tests {
             find("GET", "/v1/orders").map(|(r, _)| r.function),
             Some("list-orders")
         );
+    }
+
+    #[test]
+    fn a_function_must_list_exactly_its_endpoints() {
+        use crate::orders::Endpoint::{Confirm, Remind, Ship};
+        let confirm = [Endpoint::Orders(Confirm), Endpoint::Orders(Remind)];
+        assert_eq!(check_served("confirm-order", &confirm), Ok(()));
+        assert!(matches!(
+            check_served("confirm-order", &confirm[..1]),
+            Err(ServedError::Missing {
+                path: "/v1/orders/{id}/remind",
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_served(
+                "confirm-order",
+                &[confirm[0], confirm[1], Endpoint::Orders(Ship)]
+            ),
+            Err(ServedError::NotItsRoute {
+                owner: "ship-order",
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_served("confirm-order", &[]),
+            Err(ServedError::Nothing { .. })
+        ));
+        for function in functions() {
+            assert_eq!(check_served(function, &endpoints_of(function)), Ok(()));
+        }
+    }
+
+    #[test]
+    fn every_endpoint_has_exactly_one_route() {
+        for route in ROUTES.iter() {
+            assert_eq!(
+                ROUTES
+                    .iter()
+                    .filter(|r| r.endpoint == route.endpoint)
+                    .count(),
+                1,
+                "{route:?}"
+            );
+            assert_eq!(
+                ROUTES
+                    .iter()
+                    .filter(|r| r.method == route.method && r.path == route.path)
+                    .count(),
+                1,
+                "{route:?}"
+            );
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use app::error::MessagingError;
 use app::ports::{PaymentQueue, ProviderMessage};
-use app::webhooks::{self, ProviderEvent, SecretError, WebhookSecret};
+use app::provider_events::{self, ProviderEvent, SecretError, WebhookSecret};
 use domain::actor::Provider;
 use domain::calendar::Timestamp;
 use serde_json::json;
@@ -26,10 +26,20 @@ use thiserror::Error;
 
 use crate::problem::{ApiError, FieldError, error_chain};
 use crate::request::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
-use crate::routes;
+use crate::routes::{self, Endpoint, Route};
 
 /// The function serving the webhook route.
 pub const FUNCTION: &str = "payment-webhook";
+
+/// The providers' route: public (a signature authenticates the sender, not
+/// a token).
+pub const ROUTES: &[Route] = &[Route::new(
+    "POST",
+    "/v1/webhooks/{provider}",
+    FUNCTION,
+    Endpoint::ProviderWebhook,
+)
+.public()];
 
 /// The secret every provider uses locally when its variable is not set.
 pub const LOCAL_DEFAULT_SECRET: &str = "whsec_bG9jYWwtd2ViaG9vay1zZWNyZXQ=";
@@ -145,13 +155,13 @@ impl<Q: PaymentQueue> Webhooks<Q> {
         }
         let (route, params) =
             routes::find(&req.method, &req.path).ok_or(ApiError::RouteNotFound)?;
-        if route.function != FUNCTION {
+        if route.endpoint != Endpoint::ProviderWebhook {
             return Err(ApiError::RouteNotFound);
         }
         let provider = Provider::parse(params.get("provider")).ok_or(ApiError::NotFound)?;
         let header = |name: &str| req.header(name).unwrap_or_default();
         let webhook_id = header("webhook-id");
-        if let Err(why) = webhooks::verify_any(
+        if let Err(why) = provider_events::verify_any(
             self.secrets.of(provider),
             webhook_id,
             header("webhook-timestamp"),
@@ -216,7 +226,7 @@ mod tests {
 
     fn signed(path: &str, id: &str, at: i64, body: &str, signature: Option<String>) -> ApiRequest {
         let signature =
-            signature.unwrap_or_else(|| webhooks::sign(&secret(), id, at, body.as_bytes()));
+            signature.unwrap_or_else(|| provider_events::sign(&secret(), id, at, body.as_bytes()));
         ApiRequest {
             method: "POST".into(),
             path: path.into(),
@@ -304,7 +314,7 @@ mod tests {
     #[tokio::test]
     async fn hostile_signatures_are_refused_with_401_and_nothing_queued() {
         let w = webhooks();
-        let good = webhooks::sign(&secret(), "m", NOW, BODY.as_bytes());
+        let good = provider_events::sign(&secret(), "m", NOW, BODY.as_bytes());
         let other = WebhookSecret::parse("whsec_bG9jYWwtd2ViaG9vay1zZWNyZXQ=").expect("secret");
         let cases: Vec<(&str, ApiRequest)> = vec![
             (
@@ -332,7 +342,7 @@ mod tests {
                     "m",
                     NOW,
                     BODY,
-                    Some(webhooks::sign(&other, "m", NOW, BODY.as_bytes())),
+                    Some(provider_events::sign(&other, "m", NOW, BODY.as_bytes())),
                 ),
             ),
             (
@@ -391,14 +401,14 @@ mod tests {
             secrets,
         };
         for key in [&old, &new] {
-            let sig = webhooks::sign(key, "m", NOW, BODY.as_bytes());
+            let sig = provider_events::sign(key, "m", NOW, BODY.as_bytes());
             let req = signed("/v1/webhooks/bank", "m", NOW, BODY, Some(sig));
             assert_eq!(status(&w, &req).await, 202);
         }
         // The provider sends both signatures while it rotates.
         let both = format!(
             "{} {}",
-            webhooks::sign(&new, "m", NOW, BODY.as_bytes()),
+            provider_events::sign(&new, "m", NOW, BODY.as_bytes()),
             "v1,bm90IGEgc2lnbmF0dXJl"
         );
         let req = signed("/v1/webhooks/bank", "m", NOW, BODY, Some(both));

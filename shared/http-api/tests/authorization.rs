@@ -173,7 +173,7 @@ async fn check_cell(row: &Row, column: usize) -> u16 {
     // Someone else's order is exactly an unknown one.
     if r.status == 404 && is_order_route(row.path) {
         let unknown = Prepared {
-            order: Some(http_api::new_order_id()),
+            order: Some(test_kit::api::fresh_order_id()),
             payment: prepared.payment.clone(),
             refund: prepared.refund.clone(),
         };

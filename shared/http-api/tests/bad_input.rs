@@ -15,7 +15,7 @@
 use test_kit::figures;
 
 use app::memory::MemoryQueue;
-use app::webhooks::{self, WebhookSecret};
+use app::provider_events::{self, WebhookSecret};
 use http_api::request::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use http_api::routes::ROUTES;
 use http_api::webhook::{ProviderSecrets, Webhooks};
@@ -718,7 +718,7 @@ async fn when_a_post_or_put_gets_a_hostile_body_should_refuse_it_with_a_4xx_and_
                     format!("ord_{}", "x".repeat(61)),
                     "ord_%00".into(),
                     "ORD_x".into(),
-                    http_api::new_order_id(),
+                    test_kit::api::fresh_order_id(),
                 ]
             };
             for id in ids {
@@ -834,7 +834,7 @@ fn delivery(
 
 /// Signed as the provider would, now.
 fn signed(body: &[u8]) -> ApiRequest {
-    let signature = webhooks::sign(&secret(), "msg_1", NOW, body);
+    let signature = provider_events::sign(&secret(), "msg_1", NOW, body);
     delivery(
         "card",
         Some("msg_1"),
@@ -860,7 +860,7 @@ async fn when_the_webhook_route_gets_a_bad_signature_or_body_should_refuse_it_an
         secrets: ProviderSecrets::uniform(secret()),
     };
     let good = event(good_data());
-    let good_sig = webhooks::sign(&secret(), "msg_1", NOW, &good);
+    let good_sig = provider_events::sign(&secret(), "msg_1", NOW, &good);
     let other_secret =
         WebhookSecret::parse(http_api::webhook::LOCAL_DEFAULT_SECRET).expect("secret");
     let now = NOW.to_string();
@@ -914,7 +914,7 @@ async fn when_the_webhook_route_gets_a_bad_signature_or_body_should_refuse_it_an
                 "card",
                 Some("msg_1"),
                 Some(&now),
-                Some(&webhooks::sign(&other_secret, "msg_1", NOW, &good)),
+                Some(&provider_events::sign(&other_secret, "msg_1", NOW, &good)),
                 &good,
             ),
             401,
@@ -973,7 +973,7 @@ async fn when_the_webhook_route_gets_a_bad_signature_or_body_should_refuse_it_an
         &(NOW - 301).to_string(),
         &(NOW + 301).to_string(),
     ] {
-        let sig = webhooks::sign(&secret(), "msg_1", at.parse().unwrap_or(NOW), &good);
+        let sig = provider_events::sign(&secret(), "msg_1", at.parse().unwrap_or(NOW), &good);
         cases.push((
             format!("timestamp {at:?}"),
             delivery("card", Some("msg_1"), Some(at), Some(&sig), &good),

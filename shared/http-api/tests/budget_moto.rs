@@ -22,7 +22,7 @@ async fn api() -> (Api<DynamoStore, FixedClock>, CallCounter) {
     let api = Api {
         backend: store,
         clock: FixedClock::at(now),
-        ids: http_api::new_order_id,
+        ids: app::ids::Ids::os(),
         clocks: domain::clocks::Clocks::default(),
     };
     (api, counter)

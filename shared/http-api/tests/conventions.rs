@@ -325,14 +325,14 @@ async fn a_function_answers_only_its_own_routes() {
     let api = api();
     let r = api
         .handle(
-            Some("get-order"),
+            Some(&http_api::routes::endpoints_of("get-order")),
             &req("POST", "/v1/orders", BUYER, &order_body()),
         )
         .await;
     assert_problem(&r, 404);
     let r = api
         .handle(
-            Some("create-order"),
+            Some(&http_api::routes::endpoints_of("create-order")),
             &req("POST", "/v1/orders", BUYER, &order_body()),
         )
         .await;
@@ -659,7 +659,7 @@ async fn an_arbiter_accepts_a_flagged_payment_and_only_an_arbiter_may() {
     assert_eq!(p["errors"][0]["field"], "resolution");
     let r = api
         .handle(
-            Some("resolve-payment"),
+            Some(&http_api::routes::endpoints_of("resolve-payment")),
             &req("POST", &path, ARBITER, &accept),
         )
         .await;
@@ -750,7 +750,7 @@ async fn a_buyer_with_approved_credit_pays_with_pay_later_and_the_credit_is_rese
     let id = confirmed(&api, order_body()).await;
     let r = api
         .handle(
-            Some("initiate-payment"),
+            Some(&http_api::routes::endpoints_of("initiate-payment")),
             &req(
                 "POST",
                 &format!("/v1/orders/{id}/payments"),

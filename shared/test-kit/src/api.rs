@@ -25,7 +25,7 @@ pub fn api() -> Api<MemoryBackend, FixedClock> {
     Api {
         backend: MemoryBackend::new(),
         clock: FixedClock::at(now()),
-        ids: http_api::new_order_id,
+        ids: app::ids::Ids::os(),
         clocks: domain::clocks::Clocks::default(),
     }
 }
@@ -465,4 +465,13 @@ pub async fn snapshot(api: &TestApi, prepared: &Prepared) -> Value {
             get(format!("/v1/suppliers/{supplier}/assurance-limit"), ARBITER).await;
     }
     state
+}
+
+/// An order id nobody has used: what a client naming an unknown order
+/// sends.
+pub fn fresh_order_id() -> String {
+    app::ids::Ids::os()
+        .order_id(chrono::Utc::now())
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_else(|e| panic!("{e}"))
 }

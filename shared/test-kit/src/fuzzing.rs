@@ -29,7 +29,7 @@ use app::clock::FixedClock;
 use app::consumer::{self, ConsumeError};
 use app::memory::{MemoryBackend, MemoryQueue};
 use app::ports::{Clock, ProviderMessage, SupplierLimits};
-use app::webhooks::{self, ProviderEvent, WebhookSecret};
+use app::provider_events::{self, ProviderEvent, WebhookSecret};
 use chrono::{TimeDelta, TimeZone, Utc};
 use domain::actor::Provider;
 use domain::calendar::Timestamp;
@@ -265,7 +265,7 @@ fn business_time() -> Timestamp {
 /// signed by the secret (a non-canonical timestamp is signed as sent, and
 /// only a forger could produce that signature).
 fn verify_oracle(id: &str, timestamp: &str, signatures: &str, body: &[u8], now: i64) -> bool {
-    if id.is_empty() || id.chars().count() > webhooks::MAX_ID_LEN {
+    if id.is_empty() || id.chars().count() > provider_events::MAX_ID_LEN {
         return false;
     }
     if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
@@ -274,10 +274,10 @@ fn verify_oracle(id: &str, timestamp: &str, signatures: &str, body: &[u8], now: 
     let Ok(at) = timestamp.parse::<i64>() else {
         return false;
     };
-    if at.to_string() != timestamp || now.abs_diff(at) > webhooks::TOLERANCE_SECONDS {
+    if at.to_string() != timestamp || now.abs_diff(at) > provider_events::TOLERANCE_SECONDS {
         return false;
     }
-    let expected = webhooks::sign(&secret(), id, at, body);
+    let expected = provider_events::sign(&secret(), id, at, body);
     let tag = expected.trim_start_matches("v1,");
     let bare = tag.trim_end_matches('=');
     signatures
@@ -359,7 +359,7 @@ pub fn webhook(data: &[u8]) {
     let (id, timestamp, mut signature, body) = if flags & 1 == 1 {
         let at = NOW_UNIX + (i64::from(shift) - 128) * 3;
         let id = "msg_fuzz".to_owned();
-        let signature = webhooks::sign(&secret(), &id, at, rest);
+        let signature = provider_events::sign(&secret(), &id, at, rest);
         (id, at.to_string(), signature, rest.to_vec())
     } else {
         let mut parts = rest.splitn(4, |b| *b == b'\n');
@@ -377,7 +377,7 @@ pub fn webhook(data: &[u8]) {
     }
 
     let expected = verify_oracle(&id, &timestamp, &signature, &body, NOW_UNIX);
-    let verified = webhooks::verify(&secret(), &id, &timestamp, &signature, &body, NOW_UNIX);
+    let verified = provider_events::verify(&secret(), &id, &timestamp, &signature, &body, NOW_UNIX);
     assert_eq!(
         verified.is_ok(),
         expected,
@@ -385,12 +385,12 @@ pub fn webhook(data: &[u8]) {
     );
     let rotated = [other_secret(), secret()];
     assert_eq!(
-        webhooks::verify_any(&rotated, &id, &timestamp, &signature, &body, NOW_UNIX).is_ok(),
+        provider_events::verify_any(&rotated, &id, &timestamp, &signature, &body, NOW_UNIX).is_ok(),
         expected,
         "a second secret changes the verdict"
     );
     assert!(
-        webhooks::verify(
+        provider_events::verify(
             &other_secret(),
             &id,
             &timestamp,
@@ -401,7 +401,9 @@ pub fn webhook(data: &[u8]) {
         .is_err(),
         "verified under a secret that signed nothing"
     );
-    assert!(webhooks::verify_any(&[], &id, &timestamp, &signature, &body, NOW_UNIX).is_err());
+    assert!(
+        provider_events::verify_any(&[], &id, &timestamp, &signature, &body, NOW_UNIX).is_err()
+    );
 
     let parsed = ProviderEvent::parse(&body);
     match &parsed {
@@ -489,8 +491,39 @@ const STRANGER: (&str, &str) = ("buyer-9", "buyer");
 /// The stages the one order can be at, picked by the input.
 const STAGES: u8 = 7;
 
-fn fixed_order_id() -> String {
-    ORDER_ID.to_owned()
+/// The fixture's order, `ORDER_ID`, created as `POST /v1/orders` would:
+/// the same body parsed by the API's own parser, the same domain command,
+/// committed to the backend (the API would give it a fresh id).
+fn create_fixture_order(api: &FuzzApi) {
+    let body = order_body().to_string();
+    let (counterparty, terms) =
+        http_api::dto::new_order(body.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+    let buyer = Claims {
+        sub: Some(BUYER.0.into()),
+        groups: Some(BUYER.1.into()),
+    }
+    .caller()
+    .unwrap_or_else(|| panic!("the buyer is a caller"));
+    let new = domain::order::NewOrder {
+        id: domain::ids::OrderId::parse(ORDER_ID).unwrap_or_else(|e| panic!("{e}")),
+        counterparty,
+        terms,
+        clocks: api.clocks,
+    };
+    let now = business_time();
+    let (order, events) = domain::Order::create(&buyer, new, now).unwrap_or_else(|e| panic!("{e}"));
+    block_on(app::ports::OrderStore::commit(
+        &api.backend,
+        app::ports::Commit {
+            order: &order,
+            expected_revision: None,
+            events: &events,
+            idempotency: None,
+            dedup: None,
+            now,
+        },
+    ))
+    .unwrap_or_else(|e| panic!("setup order: {e}"));
 }
 
 fn request(method: &str, path: &str, who: Option<(&str, &str)>, body: Vec<u8>) -> ApiRequest {
@@ -543,12 +576,13 @@ fn fixture(stage: u8) -> (FuzzApi, Fixture) {
     let api = Api {
         backend: MemoryBackend::new(),
         clock: FixedClock::at(business_time()),
-        ids: fixed_order_id,
+        // An order the input creates gets an id of a repeatable sequence.
+        ids: app::ids::Ids::seeded(1),
         clocks: domain::clocks::Clocks::default(),
     };
     let mut fx = Fixture::default();
     let order = format!("/v1/orders/{ORDER_ID}");
-    setup(&api, "POST", "/v1/orders", BUYER, order_body());
+    create_fixture_order(&api);
     if stage == 0 {
         return (api, fx);
     }
@@ -707,10 +741,7 @@ pub fn request_body(data: &[u8]) {
     let body = data.get(3..).unwrap_or_default().to_vec();
     let route = writes[usize::from(pick) % writes.len()];
     let stage = setup_byte % STAGES;
-    let (mut api, fx) = fixture(stage);
-    // The fixture's order has a fixed id; an order created by the input
-    // gets a fresh one.
-    api.ids = http_api::new_order_id;
+    let (api, fx) = fixture(stage);
 
     let order = if flags & 4 == 4 {
         "ord_unknown"
@@ -798,7 +829,7 @@ fn webhook_request(api: &FuzzApi, fx: &Fixture, path: &str, signed: bool, body: 
         body = body.replace(placeholder, id);
     }
     let signature = if signed {
-        webhooks::sign(&secret(), "msg_fuzz", NOW_UNIX, body.as_bytes())
+        provider_events::sign(&secret(), "msg_fuzz", NOW_UNIX, body.as_bytes())
     } else {
         "v1,AAAA".to_owned()
     };

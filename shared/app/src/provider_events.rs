@@ -1,4 +1,4 @@
-//! Payment-provider webhooks (DESIGN §6): Standard Webhooks verification
+//! What payment providers send: Standard Webhooks verification
 //! (<https://www.standardwebhooks.com>) and the typed provider events of a
 //! verified body.
 //!

@@ -1,14 +1,18 @@
-//! Serving the API on Lambda: API Gateway HTTP API (payload 2.0) events in,
-//! responses out, the DynamoDB backend built once per cold start.
+//! API Gateway HTTP API (payload 2.0) requests into the API every routed
+//! function runs: the request as the API reads it (the caller's claims
+//! from the JWT authorizer's context), the answer as API Gateway wants it,
+//! and each function's runtime loop serving the endpoints its `main` names.
 
-use app::clock::SystemClock;
 use app::ports::{Backend, Clock};
-use aws_adapters::dynamodb::DynamoStore;
+use http_api::Api;
+use http_api::request::{ApiRequest, ApiResponse, Claims};
+use http_api::routes::Endpoint;
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
+use lambda_http::{Body, Request, RequestExt, Response};
 
-use crate::request::{ApiRequest, ApiResponse, Claims};
-use crate::{Api, new_order_id};
+/// What a routed function's `main` returns when it cannot start or run.
+#[cfg(feature = "lambda")]
+pub use lambda_http::Error;
 
 /// The caller's claims as API Gateway's JWT authorizer put them in the
 /// request context (functions never parse a token themselves).
@@ -68,55 +72,40 @@ pub fn to_lambda_response(r: ApiResponse) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
-/// Answer one Lambda invocation for `function`.
+/// Answer one invocation with the endpoints `serves`.
 pub async fn invoke<B: Backend, C: Clock>(
     api: &Api<B, C>,
-    function: &str,
+    serves: &[Endpoint],
     req: Request,
 ) -> Response<Body> {
     let request = to_api_request(&req);
-    to_lambda_response(api.handle(Some(function), &request).await)
+    to_lambda_response(api.handle(Some(serves), &request).await)
 }
 
-/// A function's `main`: logging that honours Lambda's log level and format,
-/// SDK config and the DynamoDB client built once, then the runtime loop.
-pub async fn serve(function: &'static str) -> Result<(), Error> {
+/// A routed function's `main`: `function` serves exactly `endpoints`
+/// (checked against the route table: a function that names another's
+/// route, or misses one of its own, does not start). Logging that honours
+/// Lambda's log level and format, the clocks, the SDK configuration and
+/// the DynamoDB backend built once, then the runtime loop.
+#[cfg(feature = "lambda")]
+pub async fn serve(
+    function: &'static str,
+    endpoints: &'static [Endpoint],
+) -> Result<(), lambda_http::Error> {
+    use lambda_http::service_fn;
     lambda_http::tracing::init_default_subscriber();
-    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let config = aws_adapters::sdk_config::load().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
+    http_api::routes::check_served(function, endpoints)?;
+    let clocks = crate::config::clocks()?;
+    let config = crate::config::load().await;
     let api = Api {
-        backend: store,
-        clock: SystemClock,
-        ids: new_order_id,
-        clocks: crate::clocks_from_env()?,
+        backend: crate::config::store(&config)?,
+        clock: app::clock::SystemClock,
+        ids: app::ids::Ids::os(),
+        clocks,
     };
     let api = &api;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(invoke(api, function, req).await)
-    }))
-    .await
-}
-
-/// The `payment-webhook` function's `main`: the secrets from the
-/// environment (resolved there from Secrets Manager at deploy: nothing to
-/// fetch at cold start) and the SQS client built once, then the runtime
-/// loop. The signature is checked on the real clock.
-#[cfg(feature = "webhook")]
-pub async fn serve_webhooks() -> Result<(), Error> {
-    use crate::webhook::{ProviderSecrets, Webhooks};
-    lambda_http::tracing::init_default_subscriber();
-    let queue_url = std::env::var("QUEUE_URL").map_err(|_| "QUEUE_URL is not set")?;
-    let secrets = ProviderSecrets::from_env(None)?;
-    let config = aws_adapters::sdk_config::load().await;
-    let queue = aws_adapters::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&config), queue_url);
-    let webhooks = Webhooks { queue, secrets };
-    let webhooks = &webhooks;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        let request = to_api_request(&req);
-        let now = SystemClock.now();
-        let response = webhooks.handle(&request, now.timestamp(), now).await;
-        Ok::<_, Error>(to_lambda_response(response))
+        Ok::<_, lambda_http::Error>(invoke(api, endpoints, req).await)
     }))
     .await
 }

@@ -1,21 +1,23 @@
 //! The SQS payment queue against a moto server: what the webhook function
-//! sends is what the consumer parses, and the consumer's partial-batch
-//! answer names exactly the records it could not read.
+//! sends (`aws_adapters::sqs::SqsQueue`) is what the consumer parses
+//! (`entry_points::payment_queue`) from the batch Lambda builds (as the
+//! local stack's poller builds it), and the consumer's partial-batch answer
+//! names exactly the records it could not read.
 
-#![cfg(feature = "sqs")]
+#![cfg(feature = "aws")]
 
 use std::collections::{BTreeSet, HashMap};
 
 use app::error::MessagingError;
-use app::ports::{PaymentQueue, ProviderMessage};
-use aws_adapters::sqs::{
-    ATTR_PROVIDER, ATTR_WEBHOOK_ID, ParseError, SqsQueue, batch_response, parse_records,
-};
+use app::ports::{ATTR_PROVIDER, ATTR_WEBHOOK_ID, PaymentQueue, ProviderMessage};
+use aws_adapters::sqs::SqsQueue;
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::types::{Message, QueueAttributeName};
 use domain::actor::Provider;
+use entry_points::payment_queue::{ParseError, batch_response, parse_records};
+use local_stack::sqs::lambda_event;
 use test_kit::moto::{MotoServer, sdk_config};
 use test_kit::store_contract::{t0, unique};
 
@@ -116,7 +118,7 @@ async fn sent_provider_messages_round_trip_with_attributes_through_parse_records
         );
     }
 
-    let event = aws_adapters::sqs::lambda_event(&received, Some(&arn));
+    let event = lambda_event(&received, Some(&arn));
     let parsed = parse_records(&event);
     assert_eq!(parsed.len(), 2);
     let mut seen = BTreeSet::new();
@@ -156,7 +158,7 @@ async fn malformed_records_are_reported_by_message_id_and_only_they_are_retried(
     }
 
     let received = receive(&client, &url, 3).await;
-    let mut event = aws_adapters::sqs::lambda_event(&received, Some(&arn));
+    let mut event = lambda_event(&received, Some(&arn));
     // A record with no body at all (not something SQS sends, but possible
     // in a hand-made or replayed event).
     let mut bodiless = SqsMessage::default();

@@ -1,20 +1,15 @@
-//! The consumer's side of the payment queue, without the SQS client: the
-//! batch Lambda hands `process-payment-events` (and the local stack's
-//! in-process queue hands it the same shape), each record applied with
+//! The payment queue's batches (SQS), for `process-payment-events`: the
+//! batch Lambda hands the function (and the local stack's in-process queue
+//! hands it the same shape), each record applied with
 //! [`app::consumer::consume`] in a span of its own, and the answer for
-//! ReportBatchItemFailures naming only the records to redeliver.
+//! ReportBatchItemFailures naming only the records to redeliver. No SQS
+//! client: Lambda reads and deletes the messages.
 
 use app::consumer::{Applied, consume};
 use app::error::error_chain;
 use app::ports::{Backend, Clock, ProviderMessage};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tracing::Instrument;
-
-/// The message attribute naming the provider (`echeck`, `card`, …), set by
-/// the sender beside the body for filtering and for reading a DLQ.
-pub const ATTR_PROVIDER: &str = "provider";
-/// The message attribute carrying the provider's `webhook-id`.
-pub const ATTR_WEBHOOK_ID: &str = "webhook_id";
 
 /// Why a record of the batch is not a provider message.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +126,23 @@ async fn process_one<B: Backend, C: Clock>(
             false
         }
     }
+}
+
+/// The `process-payment-events` function's `main`: the DynamoDB backend
+/// built once, then the runtime loop, one batch per invocation.
+#[cfg(feature = "lambda")]
+pub async fn serve() -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime::{LambdaEvent, service_fn};
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = crate::config::load().await;
+    let store = crate::config::store(&config)?;
+    let store = &store;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(
+            process_batch(store, &app::clock::SystemClock, &event.payload).await,
+        )
+    }))
+    .await
 }
 
 #[cfg(test)]

@@ -1,7 +1,41 @@
-//! The SDK configuration a function loads once per cold start.
+//! What a function reads once per cold start: its environment, the SDK
+//! configuration, and the clients built from it.
 
+use aws_adapters::dynamodb::DynamoStore;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, SdkConfig};
+pub use lambda_runtime::Error;
+
+/// A variable of the function's environment (the template sets them); a
+/// missing one fails the cold start, naming it.
+pub fn env(name: &str) -> Result<String, Error> {
+    std::env::var(name).map_err(|_| format!("{name} is not set").into())
+}
+
+/// The DynamoDB backend on the table in `TABLE_NAME`.
+pub fn store(config: &SdkConfig) -> Result<DynamoStore, Error> {
+    let table = env("TABLE_NAME")?;
+    Ok(DynamoStore::from_config(config, table))
+}
+
+/// The domain event bus in `EVENT_BUS_NAME`.
+#[cfg(any(feature = "table-stream", feature = "schedule"))]
+pub fn bus(config: &SdkConfig) -> Result<aws_adapters::eventbridge::EventBridgeBus, Error> {
+    let bus = env("EVENT_BUS_NAME")?;
+    Ok(aws_adapters::eventbridge::EventBridgeBus::from_config(
+        config, bus,
+    ))
+}
+
+/// The lifecycle's clocks: `CLOCK_<NAME>` in days for every clock of
+/// [`domain::clocks::SETTINGS`] (e.g. `CLOCK_UNPAID_DAYS`), each
+/// defaulting to the product's rule. A value out of its range, or clocks
+/// that contradict each other, fail the cold start.
+pub fn clocks() -> Result<domain::clocks::Clocks, Error> {
+    Ok(domain::clocks::Clocks::from_lookup(|k| {
+        std::env::var(k).ok()
+    })?)
+}
 
 /// `aws_config::load_defaults(BehaviorVersion::latest())`, but with the
 /// credentials in the environment (Lambda puts the execution role's there)

@@ -1,4 +1,4 @@
-//! The scheduled sweep's trigger: EventBridge Scheduler invokes
+//! EventBridge Scheduler's events, for the sweep: the scheduler invokes
 //! `escalate-stale-disputes` with the input the template gives its target,
 //! an EventBridge-shaped event whose fields the scheduler fills from its
 //! context attributes ([`TARGET_INPUT`]). The sweep runs at the event's
@@ -6,6 +6,7 @@
 //! clock, so a retried or late invocation sweeps the same instant, and the
 //! local stack drives it from its business clock.
 
+use app::ports::SupplierLimits;
 use app::ports::{DeadlineIndex, EventBus, OrderStore, Outbox};
 use app::sweep::{self, SweepError, SweepReport};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -63,11 +64,60 @@ pub async fn handle<S, U>(
     event: &ScheduledEvent,
 ) -> Result<SweepReport, ScheduleError>
 where
-    S: OrderStore + DeadlineIndex + Outbox,
+    S: OrderStore + SupplierLimits + DeadlineIndex + Outbox,
     U: EventBus,
 {
     let now = sweep_time(event)?;
     Ok(sweep::run(store, bus, now).await?)
+}
+
+/// What the runtime reports for a failed run: its kind, and the whole
+/// chain of causes (the top error alone would not say which store or bus
+/// call failed).
+#[cfg(feature = "lambda")]
+pub fn diagnostic(e: &ScheduleError) -> lambda_runtime::Diagnostic {
+    let kind = match e {
+        ScheduleError::NotScheduled(_) => "NotScheduled",
+        ScheduleError::NoTime => "NoScheduledTime",
+        ScheduleError::Sweep(SweepError::Due(_)) => "DueOrdersUnreadable",
+        ScheduleError::Sweep(SweepError::Incomplete { .. }) => "SweepIncomplete",
+    };
+    lambda_runtime::Diagnostic {
+        error_type: kind.to_owned(),
+        error_message: app::error::error_chain(e),
+    }
+}
+
+/// The `escalate-stale-disputes` function's `main`: the backend and the
+/// bus built once, then the runtime loop. It answers with the run's report;
+/// a run that could not finish (the deadline index unreadable, an order
+/// left for the next run, the bus refusing the events) is returned to
+/// Lambda as an error with its cause, so the invocation is retried: the
+/// sweep is idempotent, and the next schedule picks up whatever is still
+/// due anyway.
+#[cfg(feature = "lambda")]
+pub async fn serve() -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime::{LambdaEvent, service_fn};
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = crate::config::load().await;
+    let store = crate::config::store(&config)?;
+    let bus = crate::config::bus(&config)?;
+    let (store, bus) = (&store, &bus);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ScheduledEvent>| async move {
+            // The sweep logs its own figures (app::sweep); a failure is
+            // logged here with its cause and returned for Lambda to retry.
+            handle(store, bus, &event.payload).await.map_err(|e| {
+                tracing::warn!(
+                    schedule = event.payload.resources.as_ref().and_then(|r| r.first()).map(String::as_str),
+                    error = %app::error::error_chain(&e),
+                    "sweep incomplete; the invocation is retried"
+                );
+                diagnostic(&e)
+            })
+        },
+    ))
+    .await
 }
 
 #[cfg(test)]

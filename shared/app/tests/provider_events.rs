@@ -5,7 +5,7 @@
 //! tests (`libraries/python/tests/test_webhooks.py::test_sign_function`,
 //! `libraries/javascript/src/webhook.test.ts` "sign function works").
 
-use app::webhooks::{
+use app::provider_events::{
     EventParseError, ProviderEvent, SecretError, TOLERANCE_SECONDS, VerifyError, WebhookSecret,
     sign, verify, verify_any,
 };
