@@ -27,6 +27,15 @@ pub fn bus(config: &SdkConfig) -> Result<aws_adapters::eventbridge::EventBridgeB
     ))
 }
 
+/// What the outbox's drains need (the publisher, the sweep): the backend
+/// and the bus, from one SDK configuration.
+#[cfg(any(feature = "table-stream", feature = "schedule"))]
+pub async fn store_and_bus()
+-> Result<(DynamoStore, aws_adapters::eventbridge::EventBridgeBus), Error> {
+    let config = load().await;
+    Ok((store(&config)?, bus(&config)?))
+}
+
 /// The lifecycle's clocks: `CLOCK_<NAME>` in days for every clock of
 /// [`domain::clocks::SETTINGS`] (e.g. `CLOCK_UNPAID_DAYS`), each
 /// defaulting to the product's rule. A value out of its range, or clocks
