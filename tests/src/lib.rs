@@ -76,6 +76,8 @@ pub mod runtime_api;
 #[cfg(test)]
 mod consistency;
 #[cfg(test)]
+mod docs;
+#[cfg(test)]
 mod purity;
 #[cfg(test)]
 mod readme;

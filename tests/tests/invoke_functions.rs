@@ -503,7 +503,7 @@ fn long_text(s: &str) -> LongText {
     LongText::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
-/// The create-order example of DESIGN §5: 100 × LED panel at 30.00, no
+/// The create-order example of docs/api.md: 100 × LED panel at 30.00, no
 /// shipping fee, ship by 2030-06-28, pre-shipment, SGS inspection in China.
 fn sample_terms(initial: &str) -> Terms {
     Terms::new(TermsDraft {
@@ -546,7 +546,7 @@ fn instant(v: &Value) -> DateTime<Utc> {
         .unwrap_or_else(|| panic!("not an RFC 3339 time: {v}"))
 }
 
-/// The fields DESIGN §5 says an order representation carries at least.
+/// The fields docs/api.md says an order representation carries at least.
 const ORDER_FIELDS: [&str; 17] = [
     "id",
     "status",
@@ -575,7 +575,7 @@ fn assert_order_shape(function: &str, order: &Value) {
         .collect();
     assert!(
         missing.is_empty(),
-        "{function}: the order lacks {missing:?} (DESIGN §5); body: {order}"
+        "{function}: the order lacks {missing:?} (docs/api.md); body: {order}"
     );
 }
 

@@ -561,9 +561,9 @@ SQS and DynamoDB reads, fixed by {} API requests and webhooks and {} published e
 DynamoDB writes: history events / outbox {} WRU (${:.2}/M: each event is a transactional put \
 (2), an outbox-index put (1), a plain mark (1) and the index delete (1); publishing from the \
 table's stream and indexing only what failed to publish would leave the 2 — a change to the \
-outbox rule of DESIGN §8), the order {} WRU (${:.2}/M: a transactional rewrite of the deflated \
+outbox rule of docs/architecture.md), the order {} WRU (${:.2}/M: a transactional rewrite of the deflated \
 order, 2 per change while it stays under 1 KB), idempotency records {} WRU (${:.2}/M: 2 per \
-POST, written in the commit's transaction as DESIGN §8 requires).",
+POST, written in the commit's transaction as docs/architecture.md describes).",
         l.count(Kind::Transition) + l.count(Kind::Read) + l.count(Kind::Consumer),
         l.events(),
         if fixed >= rust_decimal::Decimal::from(30) {

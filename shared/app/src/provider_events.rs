@@ -294,7 +294,7 @@ fn parse_signatures(header: &str) -> Result<Vec<Vec<u8>>, VerifyError> {
 // Provider events
 // ---------------------------------------------------------------------------
 
-/// A verified provider webhook body, typed (DESIGN §6).
+/// A verified provider webhook body, typed (the webhook contract: docs/api.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderEvent {
     /// `payment.processing`

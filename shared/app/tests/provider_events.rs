@@ -22,7 +22,7 @@ const VECTOR_BODY: &[u8] = br#"{"test": 2432232314}"#;
 const VECTOR_SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 /// A v1 signature from the upstream multi-signature test: well-formed, wrong.
 const UPSTREAM_WRONG: &str = "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=";
-/// The local stack's default secret (DESIGN §9).
+/// The local stack's default secret (docs/api.md, the local stack).
 const LOCAL_SECRET: &str = "whsec_bG9jYWwtd2ViaG9vay1zZWNyZXQ=";
 
 fn secret(s: &str) -> WebhookSecret {

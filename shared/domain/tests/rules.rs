@@ -1,4 +1,4 @@
-//! Table-driven boundary tests of every numeric rule of DESIGN §3 and §4:
+//! Table-driven boundary tests of every numeric rule (docs/rules.md):
 //! each table puts the last value a rule allows next to the first it refuses,
 //! and names every case in its assertion message.
 
@@ -2225,7 +2225,7 @@ fn shipped_at_may_be_now_or_up_to_72_hours_back_and_no_later_or_earlier() {
 #[test]
 fn shipment_at_23_59_59_on_the_ship_by_date_is_on_time_and_at_00_00_00_the_next_day_is_late() {
     // Lateness is judged by when the shipment is recorded, whatever
-    // `shipped_at` says (DESIGN §3 Shipping; issue 16).
+    // `shipped_at` says (docs/rules.md, shipping).
     let deadline = at(2025, 3, 14, 23, 59, 59);
     let cases = [
         (

@@ -1419,7 +1419,7 @@ pub fn provider_message(
     }
 }
 
-/// A `payment.*` body as DESIGN §6 shows it.
+/// A `payment.*` body as docs/api.md shows it.
 pub fn payment_body(
     kind: &str,
     order: &OrderId,
