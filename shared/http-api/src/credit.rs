@@ -81,7 +81,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
         let idem = idempotency(req, caller)?;
         let now = self.now();
         let apply = || async {
-            let id = fresh(self.ids.application_id(now))?;
+            let id = fresh(self.ids.application_id())?;
             let line = CreditLine::apply(caller.id.clone(), id, now);
             match self.backend.apply_for_credit(&line).await {
                 Ok(()) => Ok(ok_json(201, &view::credit_line(&line))),

@@ -222,7 +222,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
         let creation = Create {
             caller,
             new: NewOrder {
-                id: fresh(self.ids.order_id(now))?,
+                id: fresh(self.ids.order_id())?,
                 counterparty,
                 terms,
                 clocks: self.clocks,

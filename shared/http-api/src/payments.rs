@@ -120,7 +120,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
     /// supplier's receiving account (one more read: the supplier is known
     /// only from the order).
     async fn pay(&self, req: &ApiRequest, caller: &Caller, id: &str) -> Result<ApiResponse> {
-        let payment = fresh(self.ids.payment_id(self.now()))?;
+        let payment = fresh(self.ids.payment_id())?;
         let command = dto::parse_body::<dto::PaymentBody>(&req.body).map(|(stage, method)| {
             Command::Pay(PaymentRequest {
                 id: payment,

@@ -471,7 +471,7 @@ pub async fn snapshot(api: &TestApi, prepared: &Prepared) -> Value {
 /// sends.
 pub fn fresh_order_id() -> String {
     app::ids::Ids::os()
-        .order_id(chrono::Utc::now())
+        .order_id()
         .map(|id| id.as_str().to_owned())
         .unwrap_or_else(|e| panic!("{e}"))
 }
