@@ -6,10 +6,14 @@
 //! queue, alarm, visibility), the table's stream wakes the outbox publisher
 //! on new history items only (filter, bounded retries), EventBridge
 //! Scheduler runs the sweep with the input `entry_points::schedule` parses
-//! (bounded retries, dead-letter queue, alarm, a role that can do nothing
-//! else), new disputes get their deadlines from the template's parameters,
-//! and every function gets only the permissions its code uses. Each test
-//! fails as soon as one side changes without the other.
+//! (bounded retries, dead-letter queue, failed-run queue, alarms, a role
+//! that can do nothing else), new orders get their clocks from the
+//! template's parameters, and every function gets only the permissions its
+//! code uses. Operators are told: every function has its log group and its
+//! alarms, every alarm notifies the topic in use and says where its runbook
+//! is (`docs/operations.md`), the API logs, throttles and allows CORS as
+//! the parameters say, and no secret is in the template or an environment.
+//! Each test fails as soon as one side changes without the other.
 
 use std::collections::BTreeSet;
 
@@ -17,7 +21,7 @@ use app::table::{self, SCHEMA};
 use domain::Provider;
 use entry_points::schedule::{self, ScheduledEvent, TARGET_INPUT};
 use http_api::routes::{ROUTES, TRIGGERED, Trigger, all_functions, functions, logical_id};
-use http_api::webhook::{self, secret_variable};
+use http_api::webhook;
 use serde_norway::{Mapping, Value};
 
 use crate::{function_packages, repo_root};
@@ -651,28 +655,67 @@ fn an_alarm_fires_on_the_first_message_in_the_dead_letter_queue() {
     assert_first_message_alarm(&template, dead_letter_queue(&template));
 }
 
-/// Whether `v` is `!If [<condition>, [!Ref AlarmTopicArn], !Ref AWS::NoValue]`
-/// (or its long form): the optional topic, when one is given.
-fn notifies_the_alarm_topic(v: &Value) -> bool {
-    let branches = match v {
-        Value::Tagged(t) if t.tag == "If" => t.value.as_sequence(),
-        Value::Mapping(m) => m.get("Fn::If").and_then(Value::as_sequence),
+/// The arguments of an intrinsic function, short (`!If [...]`) or long
+/// (`{Fn::If: [...]}`; `Ref` and `Condition` have no `Fn::`).
+fn intrinsic<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    match v {
+        Value::Tagged(t) if t.tag == name => Some(&t.value),
+        Value::Mapping(m) if m.len() == 1 => m
+            .get(format!("Fn::{name}").as_str())
+            .or_else(|| m.get(name)),
         _ => None,
+    }
+}
+
+/// The arguments of an intrinsic that takes a list, as a slice.
+fn intrinsic_args<'a>(v: &'a Value, name: &str) -> Option<&'a [Value]> {
+    intrinsic(v, name)?.as_sequence().map(Vec::as_slice)
+}
+
+/// The parameter naming an existing SNS topic for the alarms; empty: the
+/// stack creates its own.
+const ALARM_TOPIC_PARAMETER: &str = "AlarmTopicArn";
+
+/// The topic the stack creates for the alarms and the condition it is
+/// created under, which must be "no `AlarmTopicArn` given".
+fn created_alarm_topic(template: &Value) -> (&str, &str) {
+    let topic = the_one(template, "AWS::SNS::Topic");
+    let condition = resource(template, topic)["Condition"]
+        .as_str()
+        .unwrap_or_else(|| {
+            panic!("{topic}: created only when no {ALARM_TOPIC_PARAMETER} is given")
+        });
+    let equals = intrinsic_args(&template["Conditions"][condition], "Equals")
+        .unwrap_or_else(|| panic!("condition {condition} is an !Equals"));
+    let empty = Value::String(String::new());
+    let refs: Vec<Option<&str>> = equals.iter().map(ref_target).collect();
+    assert!(
+        equals.len() == 2 && refs.contains(&Some(ALARM_TOPIC_PARAMETER)) && equals.contains(&empty),
+        "condition {condition} is !Equals [!Ref {ALARM_TOPIC_PARAMETER}, \"\"]: {equals:?}"
+    );
+    (topic, condition)
+}
+
+/// Whether `v` (an alarm's `AlarmActions` or `OKActions`) is the one topic
+/// in use: `[!If [<created>, !Ref <the stack's topic>, !Ref AlarmTopicArn]]`.
+fn notifies_the_topic_in_use(template: &Value, v: &Value) -> bool {
+    let (topic, condition) = created_alarm_topic(template);
+    let actions = one_or_many(v);
+    let [action] = actions.as_slice() else {
+        return false;
     };
-    match branches.map(Vec::as_slice) {
-        Some([_, then, otherwise]) => {
-            let topics: Vec<Option<&str>> = one_or_many(then).into_iter().map(ref_target).collect();
-            topics == [Some(ALARM_TOPIC_PARAMETER)] && ref_target(otherwise) == Some("AWS::NoValue")
+    match intrinsic_args(action, "If") {
+        Some([c, created, given]) => {
+            c.as_str() == Some(condition)
+                && ref_target(created) == Some(topic)
+                && ref_target(given) == Some(ALARM_TOPIC_PARAMETER)
         }
         _ => false,
     }
 }
 
-/// The parameter naming the optional SNS topic the alarms notify.
-const ALARM_TOPIC_PARAMETER: &str = "AlarmTopicArn";
-
 /// One alarm on `dlq`'s visible messages, firing on the first one, and
-/// notifying the `AlarmTopicArn` topic (when given) of both changes.
+/// notifying the topic in use of both changes.
 fn assert_first_message_alarm(template: &Value, dlq: &str) {
     let dlq_name = format!("{dlq}.QueueName");
     let alarms: Vec<&str> = of_type(template, "AWS::CloudWatch::Alarm")
@@ -714,8 +757,8 @@ fn assert_first_message_alarm(template: &Value, dlq: &str) {
     );
     for actions in ["AlarmActions", "OKActions"] {
         assert!(
-            notifies_the_alarm_topic(&p[actions]),
-            "{alarm}: {actions} is !If [<condition>, [!Ref {ALARM_TOPIC_PARAMETER}], !Ref AWS::NoValue]"
+            notifies_the_topic_in_use(template, &p[actions]),
+            "{alarm}: {actions} is [!If [<created>, !Ref <topic>, !Ref {ALARM_TOPIC_PARAMETER}]]"
         );
     }
 }
@@ -724,13 +767,68 @@ fn assert_first_message_alarm(template: &Value, dlq: &str) {
 /// secret.
 const SECRET_PARAMETER: &str = "WebhookSecretName";
 
-/// Each provider's `WEBHOOK_SECRET_*` is a Secrets Manager dynamic
-/// reference to its key of the secret the `WebhookSecretName` parameter
-/// names, which CloudFormation resolves when it deploys: no secret is in
-/// the template, none is fetched at cold start. The function's environment
-/// holds the queue URL and those, nothing else of its own.
+/// The variable that names the webhook secrets' secret to the function.
+const SECRET_ID_VARIABLE: &str = "WEBHOOK_SECRET_ID";
+
+/// The one resource the webhook function may read a secret from: the
+/// secret the parameter names, as given when it is an ARN, else the ARN of
+/// that name with Secrets Manager's six-character suffix (`-??????`; `-*`
+/// would also match another secret, `<name>-old`).
+fn assert_is_the_webhook_secret(template: &Value, id: &str, resource: &Value) {
+    let [condition, arn, named] = intrinsic_args(resource, "If").unwrap_or_else(|| {
+        panic!(
+            "{id}: the secret's resource is !If [<an ARN>, <it>, <the name's ARN>]: {resource:?}"
+        )
+    }) else {
+        panic!("{id}: !If takes three arguments: {resource:?}");
+    };
+    assert_eq!(
+        ref_target(arn),
+        Some(SECRET_PARAMETER),
+        "{id}: an ARN is the resource"
+    );
+    assert_eq!(
+        sub(named),
+        Some(
+            format!(
+                "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{{SECRET_PARAMETER}}}-??????"
+            )
+            .as_str()
+        ),
+        "{id}: a name is that secret's ARN"
+    );
+    // The condition: the parameter's first ':'-separated field is "arn".
+    let condition = condition.as_str().expect("a condition's name");
+    let equals = intrinsic_args(&template["Conditions"][condition], "Equals")
+        .unwrap_or_else(|| panic!("condition {condition} is an !Equals"));
+    let [first, literal] = equals else {
+        panic!("condition {condition}: !Equals of two values");
+    };
+    assert_eq!(literal.as_str(), Some("arn"), "condition {condition}");
+    let [index, list] = intrinsic_args(first, "Select").expect("!Select [0, !Split ...]") else {
+        panic!("condition {condition}: !Select [0, !Split [\":\", !Ref {SECRET_PARAMETER}]]");
+    };
+    assert_eq!(number(index), Some(0), "condition {condition}");
+    let [separator, source] = intrinsic_args(list, "Split").expect("!Split") else {
+        panic!("condition {condition}: !Split [\":\", !Ref {SECRET_PARAMETER}]");
+    };
+    assert_eq!(separator.as_str(), Some(":"), "condition {condition}");
+    assert_eq!(
+        ref_target(source),
+        Some(SECRET_PARAMETER),
+        "condition {condition}"
+    );
+}
+
+/// The webhook secrets stay out of the template and the function's
+/// configuration: `WEBHOOK_SECRET_ID` names the secret (the
+/// `WebhookSecretName` parameter, whose description names every
+/// provider's key of its JSON), which the function reads itself, once per
+/// sandbox, so a new value reaches the next sandbox without a redeploy.
+/// The function's environment holds the queue URL and that name, nothing
+/// else of its own; no dynamic reference is left anywhere.
 #[test]
-fn the_webhook_secrets_are_resolved_from_secrets_manager_at_deploy() {
+fn the_webhook_secrets_are_read_from_secrets_manager_at_cold_start() {
     let template = template();
     let id = logical_id(webhook::FUNCTION);
     let parameter = &template["Parameters"][SECRET_PARAMETER];
@@ -739,33 +837,32 @@ fn the_webhook_secrets_are_resolved_from_secrets_manager_at_deploy() {
         Some("String"),
         "{TEMPLATE}: parameter {SECRET_PARAMETER}"
     );
+    let description = parameter["Description"].as_str().unwrap_or_default();
+    for provider in Provider::ALL {
+        assert!(
+            description.contains(provider.as_str()),
+            "parameter {SECRET_PARAMETER}: its description names the key {provider}"
+        );
+    }
     let env = resource(&template, &id)["Properties"]["Environment"]["Variables"]
         .as_mapping()
         .unwrap_or_else(|| panic!("{id}: Environment.Variables"));
-    let mut expected: BTreeSet<String> = BTreeSet::from(["QUEUE_URL".to_owned()]);
-    for provider in Provider::ALL {
-        let variable = secret_variable(provider);
-        let value = env
-            .get(variable.as_str())
-            .and_then(sub)
-            .unwrap_or_else(|| panic!("{id}: {variable} is a !Sub dynamic reference"));
-        assert_eq!(
-            value,
-            format!(
-                "{{{{resolve:secretsmanager:${{{SECRET_PARAMETER}}}:SecretString:{}}}}}",
-                provider.as_str()
-            ),
-            "{id}: {variable}"
-        );
-        expected.insert(variable);
-    }
-    let names: BTreeSet<String> = env
-        .keys()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(names, expected, "{id}: Environment.Variables");
+    let names: BTreeSet<&str> = env.keys().filter_map(Value::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["QUEUE_URL", SECRET_ID_VARIABLE]),
+        "{id}: Environment.Variables"
+    );
+    assert_eq!(
+        ref_target(&env[SECRET_ID_VARIABLE]),
+        Some(SECRET_PARAMETER),
+        "{id}: {SECRET_ID_VARIABLE} is the !Ref of {SECRET_PARAMETER}"
+    );
     let text = std::fs::read_to_string(repo_root().join(TEMPLATE)).expect("the template");
+    assert!(
+        !text.contains("{{resolve:"),
+        "{TEMPLATE}: a dynamic reference puts its value in the deployed configuration"
+    );
     let literal = text.match_indices("whsec_").any(|(at, prefix)| {
         text[at + prefix.len()..]
             .chars()
@@ -773,6 +870,104 @@ fn the_webhook_secrets_are_resolved_from_secrets_manager_at_deploy() {
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
     });
     assert!(!literal, "{TEMPLATE} holds a webhook secret in plain text");
+}
+
+/// Every string under `v`, intrinsics' arguments included.
+fn strings(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Sequence(s) => s.iter().flat_map(strings).collect(),
+        Value::Mapping(m) => m.values().flat_map(strings).collect(),
+        Value::Tagged(t) => strings(&t.value),
+        _ => Vec::new(),
+    }
+}
+
+/// No function's environment holds a secret: no dynamic reference, no
+/// webhook secret, no variable named like a secret (a `…_SECRET_ID` names
+/// one, it is none).
+#[test]
+fn no_function_has_a_secret_in_its_environment() {
+    let template = template();
+    let mut environments = vec![(
+        "Globals.Function".to_owned(),
+        &template["Globals"]["Function"]["Environment"]["Variables"],
+    )];
+    for id in of_type(&template, "AWS::Serverless::Function") {
+        environments.push((
+            id.to_owned(),
+            &resource(&template, id)["Properties"]["Environment"]["Variables"],
+        ));
+    }
+    for (owner, env) in environments {
+        let Some(env) = env.as_mapping() else {
+            continue;
+        };
+        for (name, value) in env {
+            let name = name.as_str().unwrap_or_default();
+            let upper = name.to_ascii_uppercase();
+            assert!(
+                !["SECRET", "PASSWORD", "TOKEN", "PRIVATE"]
+                    .iter()
+                    .any(|w| upper.contains(w))
+                    || upper.ends_with("_SECRET_ID"),
+                "{owner}: {name} looks like a secret in the environment"
+            );
+            for s in strings(value) {
+                assert!(
+                    !s.contains("{{resolve:") && !s.contains("whsec_"),
+                    "{owner}: {name} holds a secret: {s}"
+                );
+            }
+        }
+    }
+}
+
+/// Only the webhook function may read a secret, and only its own: one
+/// `secretsmanager:GetSecretValue` on the secret `WebhookSecretName` names.
+/// No other function, no role, may reach Secrets Manager, SSM parameters
+/// or KMS.
+#[test]
+fn only_the_webhook_function_may_read_a_secret_and_only_its_own() {
+    let template = template();
+    let webhook_id = logical_id(webhook::FUNCTION);
+    let secret_services = ["secretsmanager:", "ssm:", "kms:"];
+    let mut reads = 0;
+    for id in of_type(&template, "AWS::Serverless::Function") {
+        for s in statements(&template, id) {
+            let secret: Vec<&String> = s
+                .actions
+                .iter()
+                .filter(|a| secret_services.iter().any(|p| a.starts_with(p)))
+                .collect();
+            if secret.is_empty() {
+                continue;
+            }
+            assert_eq!(id, webhook_id, "{id}: {secret:?}");
+            assert_eq!(
+                s.actions,
+                BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()]),
+                "{id}: only GetSecretValue, in a statement of its own"
+            );
+            let [resource] = s.resources.as_slice() else {
+                panic!(
+                    "{id}: GetSecretValue on the one secret, not {:?}",
+                    s.resources
+                );
+            };
+            assert_is_the_webhook_secret(&template, id, resource);
+            reads += 1;
+        }
+    }
+    assert_eq!(reads, 1, "{webhook_id} reads its secret (one statement)");
+    for role in of_type(&template, "AWS::IAM::Role") {
+        for (action, _) in role_grants(&template, role) {
+            assert!(
+                !secret_services.iter().any(|p| action.starts_with(p)),
+                "{role}: {action}"
+            );
+        }
+    }
 }
 
 /// The consumer's sample event is a batch from the payment queue as the
@@ -1076,88 +1271,217 @@ fn the_publisher_publishes_to_the_bus_of_the_stack() {
 
 // ---- permissions -------------------------------------------------------------------
 
-/// The item actions a function that changes state may have, on the table
-/// or (Query) on one of its indexes; BatchGetItem fetches a listing's page
-/// from its keys-only index.
-const WRITER_ACTIONS: &[&str] = &[
+/// The item actions of the one write path of an order
+/// (`shared/app/src/write.rs`, `usecases.rs` over the DynamoStore): GetItem
+/// to load (TransactGetItems is authorised as GetItem per item), one
+/// TransactWriteItems to commit: ConditionCheck of the revision or Put of
+/// the order, Put of its events and idempotency record, Update of the
+/// limits, credit lines and ratings its events move, Put and Delete of the
+/// flag items it opens and closes (Delete also gives an idempotency lease
+/// up).
+const ORDER_COMMIT: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:ConditionCheckItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
-    "dynamodb:Query",
-    "dynamodb:BatchGetItem",
+    "dynamodb:DeleteItem",
 ];
 
-/// The routed functions other than the webhook: read-only ones (every
-/// route a GET) have SAM's read policy on the table and nothing else; the
-/// others only item actions of the load/commit path on the table, or Query
-/// on one of its indexes. No SQS, no bus, no secrets.
+/// Where a call goes: the table (its items, or one partition of it for a
+/// Query), or one of its indexes.
+#[derive(Debug, Clone, Copy)]
+enum On {
+    Table,
+    Index(&'static str),
+}
+
+/// What a routed function's code calls on the table (read from its
+/// endpoints in `shared/http-api/src/` and the adapter in
+/// `shared/aws-adapters/src/dynamodb/`). A new function says here what it
+/// calls before it gets a policy.
+fn table_calls(function: &str) -> Vec<(&'static str, On)> {
+    let commit = || ORDER_COMMIT.iter().map(|a| (*a, On::Table));
+    match function {
+        // A party's command on an order: the write path only.
+        "create-order" | "amend-order" | "confirm-order" | "cancel-order" | "initiate-payment"
+        | "resolve-payment" | "ship-order" | "record-delivery" | "confirm-receipt"
+        | "open-dispute" | "respond-dispute" | "escalate-dispute" => commit().collect(),
+        // And a supplier's feedback: its rating item (GetItem), a page of
+        // its feedback items (Query of its partition).
+        "leave-feedback" => commit().chain([("dynamodb:Query", On::Table)]).collect(),
+        // And the arbiters' queue: the keys-only index, then the orders.
+        "decide-dispute" => commit()
+            .chain([
+                ("dynamodb:Query", On::Index("by_dispute_status")),
+                ("dynamodb:BatchGetItem", On::Table),
+            ])
+            .collect(),
+        // A party's orders from its keys-only listing index, then by key.
+        "list-orders" => vec![
+            ("dynamodb:Query", On::Index("by_buyer")),
+            ("dynamodb:Query", On::Index("by_supplier")),
+            ("dynamodb:BatchGetItem", On::Table),
+        ],
+        // The order, and a page of its history (its partition).
+        "get-order" => vec![
+            ("dynamodb:GetItem", On::Table),
+            ("dynamodb:Query", On::Table),
+        ],
+        // The open flags, every attribute projected: the index alone.
+        "list-flags" => vec![("dynamodb:Query", On::Index(FLAGS_INDEX))],
+        // The credit line and the idempotency record: read, conditional
+        // puts, a lease given up.
+        "apply-credit-line" => vec![
+            ("dynamodb:GetItem", On::Table),
+            ("dynamodb:PutItem", On::Table),
+            ("dynamodb:DeleteItem", On::Table),
+        ],
+        // The limit item, read and replaced on a condition.
+        "set-assurance-limit" => vec![
+            ("dynamodb:GetItem", On::Table),
+            ("dynamodb:PutItem", On::Table),
+        ],
+        other => panic!("{other}: say in table_calls what its code calls on the table"),
+    }
+}
+
+/// The name of the sparse index of what waits for an operator.
+const FLAGS_INDEX: &str = "flags";
+
+/// A function's grants as (action, resource), the resource as the
+/// template names it (`Table.Arn`, `${Table.Arn}/index/<name>`).
+fn grants(template: &Value, id: &str) -> BTreeSet<(String, String)> {
+    let mut granted = BTreeSet::new();
+    for s in statements(template, id) {
+        for resource in &s.resources {
+            let named = get_att(resource)
+                .or_else(|| sub(resource).map(str::to_owned))
+                .unwrap_or_else(|| panic!("{id}: resource {resource:?} is no !GetAtt or !Sub"));
+            for action in &s.actions {
+                granted.insert((action.clone(), named.clone()));
+            }
+        }
+    }
+    granted
+}
+
+/// `table_calls` as the template names them.
+fn expected_table_grants(table: &str, calls: &[(&str, On)]) -> BTreeSet<(String, String)> {
+    calls
+        .iter()
+        .map(|(action, on)| {
+            let resource = match on {
+                On::Table => format!("{table}.Arn"),
+                On::Index(index) => {
+                    assert!(
+                        SCHEMA.index(index).is_some(),
+                        "SCHEMA has the {index} index"
+                    );
+                    format!("${{{table}.Arn}}/index/{index}")
+                }
+            };
+            ((*action).to_owned(), resource)
+        })
+        .collect()
+}
+
+/// Every routed function but the webhook gets exactly the calls its code
+/// makes on the table (`table_calls`), in explicit statements: a reader
+/// GetItem where it gets, Query only on the partition or the indexes it
+/// reads; no SAM policy template (DynamoDBReadPolicy grants Scan on the
+/// table and every index), no Scan, no other index, no queue, no bus, no
+/// secret.
 #[test]
 fn routed_functions_only_read_or_load_and_commit_items_of_the_table() {
     let template = template();
     let table = the_one(&template, "AWS::DynamoDB::Table");
-    let table_arn = format!("{table}.Arn");
-    let index_prefix = format!("${{{table}.Arn}}/index/");
-    let resources = resources(&template);
     for function in functions() {
         if function == webhook::FUNCTION {
-            // the_webhook_function_can_only_send_to_the_payment_queue
+            // the_webhook_function_can_only_send_to_the_payment_queue_and_read_its_secret
             continue;
         }
         let id = logical_id(function);
-        let read_only = ROUTES
-            .iter()
-            .filter(|r| r.function == function)
-            .all(|r| r.method == "GET");
-        if read_only {
-            let policies = one_or_many(&resources[id.as_str()]["Properties"]["Policies"]);
-            let [policy] = policies.as_slice() else {
-                panic!("{id}: a read-only function has the one read policy, has {policies:?}");
-            };
-            assert_eq!(
-                ref_target(&policy["DynamoDBReadPolicy"]["TableName"]),
-                Some(table),
-                "{id}: DynamoDBReadPolicy on {table}"
-            );
-            continue;
-        }
-        let statements = statements(&template, &id);
-        assert!(
-            !statements.is_empty(),
-            "{id}: a writer names its statements"
+        assert_eq!(
+            grants(&template, &id),
+            expected_table_grants(table, &table_calls(function)),
+            "{id}: (action, resource)"
         );
-        for s in statements {
-            for action in &s.actions {
-                assert!(
-                    WRITER_ACTIONS.contains(&action.as_str()),
-                    "{id}: action {action:?} is not one the load/commit path needs"
-                );
-            }
-            for resource in &s.resources {
-                let on_table = get_att(resource).as_deref() == Some(table_arn.as_str());
-                let on_index = sub(resource).is_some_and(|s| {
-                    s.strip_prefix(index_prefix.as_str())
-                        .is_some_and(|name| SCHEMA.index(name).is_some())
-                });
-                assert!(
-                    on_table || on_index,
-                    "{id}: resource {resource:?} is neither {table} nor one of its indexes"
-                );
-            }
-        }
     }
 }
 
-/// The public webhook function can do one thing: send a message to the
-/// payment-events queue. It reads no table, no secret, no other queue.
+/// The arbiters' list of what waits for them (`GET /v1/flags`) reads the
+/// `flags` index, which projects every attribute, and nothing else.
 #[test]
-fn the_webhook_function_can_only_send_to_the_payment_queue() {
+fn the_flags_listing_can_only_query_the_flags_index() {
+    let template = template();
+    let table = the_one(&template, "AWS::DynamoDB::Table");
+    let id = logical_id("list-flags");
+    assert_eq!(
+        grants(&template, &id),
+        BTreeSet::from([(
+            "dynamodb:Query".to_owned(),
+            format!("${{{table}.Arn}}/index/{FLAGS_INDEX}")
+        )]),
+        "{id}: (action, resource)"
+    );
+    let flags = one_or_many(&resource(&template, table)["Properties"]["GlobalSecondaryIndexes"])
+        .into_iter()
+        .find(|g| g["IndexName"].as_str() == Some(FLAGS_INDEX))
+        .unwrap_or_else(|| panic!("{table} has the {FLAGS_INDEX} index"));
+    assert_eq!(
+        flags["Projection"]["ProjectionType"].as_str(),
+        Some("ALL"),
+        "{table}: {FLAGS_INDEX} projects every attribute (the listing reads nothing else)"
+    );
+}
+
+/// No policy of the template grants a Scan, a wildcard action or a
+/// wildcard resource (`*`, `/index/*`): every grant names what it reaches.
+#[test]
+fn no_policy_grants_scan_or_a_wildcard() {
+    let template = template();
+    let mut checked = 0;
+    let mut check = |owner: &str, action: &str, resource: &str| {
+        checked += 1;
+        assert!(
+            !action.contains("Scan") && !action.contains('*'),
+            "{owner}: action {action}"
+        );
+        assert!(!resource.contains('*'), "{owner}: {action} on {resource}");
+    };
+    for id in of_type(&template, "AWS::Serverless::Function") {
+        for s in statements(&template, id) {
+            for action in &s.actions {
+                for resource in &s.resources {
+                    for named in strings(resource) {
+                        check(id, action, named);
+                    }
+                }
+            }
+        }
+    }
+    for role in of_type(&template, "AWS::IAM::Role") {
+        for (action, resource) in role_grants(&template, role) {
+            check(role, &action, &resource);
+        }
+    }
+    assert!(checked > 0, "the check saw the grants");
+}
+
+/// The public webhook function can do two things: send a message to the
+/// payment-events queue, read its secret. It reads no table, no other
+/// secret, no other queue.
+#[test]
+fn the_webhook_function_can_only_send_to_the_payment_queue_and_read_its_secret() {
     let template = template();
     let id = logical_id(webhook::FUNCTION);
     let queue_arn = format!("{}.Arn", payment_queue(&template));
     let statements = statements(&template, &id);
-    assert!(!statements.is_empty(), "{id}: it must be allowed to send");
-    for s in statements {
+    let (send, read): (Vec<_>, Vec<_>) = statements
+        .iter()
+        .partition(|s| s.actions.iter().any(|a| a.starts_with("sqs:")));
+    assert!(!send.is_empty(), "{id}: it must be allowed to send");
+    for s in send {
         assert_eq!(
             s.actions,
             BTreeSet::from(["sqs:SendMessage".to_owned()]),
@@ -1171,17 +1495,32 @@ fn the_webhook_function_can_only_send_to_the_payment_queue() {
             );
         }
     }
+    let [s] = read.as_slice() else {
+        panic!("{id}: one statement besides sending: reading its secret");
+    };
+    assert_eq!(
+        s.actions,
+        BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()]),
+        "{id}: actions"
+    );
+    let [resource] = s.resources.as_slice() else {
+        panic!("{id}: one resource, its secret: {:?}", s.resources);
+    };
+    assert_is_the_webhook_secret(&template, &id, resource);
 }
 
 /// What the consumer does to the table: GetItem for the de-duplication
 /// mark, the order or the credit line (TransactGetItems is authorised as
-/// GetItem), and one TransactWriteItems of ConditionCheck/Put/Update for the
-/// effect with its mark. No Query, no Scan, no Delete, no index.
+/// GetItem), one TransactWriteItems of ConditionCheck/Put/Update/Delete
+/// (the order's write path, its flag items included) for the effect with
+/// its mark, and one conditional PutItem of a provider event it refuses.
+/// No Query, no Scan, no index.
 const CONSUMER_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:ConditionCheckItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
 ];
 
 /// The consumer gets exactly the item actions of its load/commit path, on
@@ -1240,19 +1579,8 @@ fn the_publisher_can_only_query_the_outbox_index_mark_items_and_put_events_on_th
         "SCHEMA has the {OUTBOX_INDEX} index"
     );
     let id = logical_id(outbox_publisher());
-    let mut granted = BTreeSet::new();
-    for s in statements(&template, &id) {
-        for resource in &s.resources {
-            let named = get_att(resource)
-                .or_else(|| sub(resource).map(str::to_owned))
-                .unwrap_or_else(|| panic!("{id}: resource {resource:?} is no !GetAtt or !Sub"));
-            for action in &s.actions {
-                granted.insert((action.clone(), named.clone()));
-            }
-        }
-    }
     assert_eq!(
-        granted,
+        grants(&template, &id),
         publisher_grants(table, bus),
         "{id}: (action, resource)"
     );
@@ -1584,10 +1912,11 @@ fn the_scheduler_role_can_only_invoke_the_sweep_and_dead_letter_to_its_queue() {
 
 /// What one run calls (`app::sweep::run` over the DynamoDB store and the
 /// EventBridge bus): Query on the `due` index; GetItem to load a due order
-/// and a TransactWriteItems of Put (the order, its events) and Update (a
-/// limit or credit line released) to commit it on the version it read,
-/// so no ConditionCheck; then the outbox drain: Query on the `outbox`
-/// index, PutEvents on the bus, Update for the marks.
+/// and a TransactWriteItems of Put (the order, its events, the flags it
+/// raises), Update (a limit or credit line released) and Delete (the flags
+/// it settles) to commit it on the version it read, so no ConditionCheck;
+/// then the outbox drain: Query on the `outbox` index, PutEvents on the
+/// bus, Update for the marks.
 fn sweep_grants(table: &str, bus: &str) -> BTreeSet<(String, String)> {
     [
         (
@@ -1597,6 +1926,7 @@ fn sweep_grants(table: &str, bus: &str) -> BTreeSet<(String, String)> {
         ("dynamodb:GetItem", format!("{table}.Arn")),
         ("dynamodb:PutItem", format!("{table}.Arn")),
         ("dynamodb:UpdateItem", format!("{table}.Arn")),
+        ("dynamodb:DeleteItem", format!("{table}.Arn")),
         (
             "dynamodb:Query",
             format!("${{{table}.Arn}}/index/{OUTBOX_INDEX}"),
@@ -1611,8 +1941,9 @@ fn sweep_grants(table: &str, bus: &str) -> BTreeSet<(String, String)> {
 /// The name of the sparse index of due orders (`app::table::SCHEMA`).
 const DUE_INDEX: &str = "due";
 
-/// The sweep gets exactly what a run calls: no Scan, no Delete, no other
-/// index, no queue; and publishes to the stack's bus (`EVENT_BUS_NAME`,
+/// The sweep gets exactly what a run calls: no Scan, no other index, no
+/// queue (SAM adds sqs:SendMessage on its failed-runs queue for Lambda's
+/// on-failure destination); and publishes to the stack's bus (`EVENT_BUS_NAME`,
 /// its only variable of its own).
 #[test]
 fn the_sweep_can_only_read_due_orders_commit_them_and_republish_the_outbox() {
@@ -1626,19 +1957,8 @@ fn the_sweep_can_only_read_due_orders_commit_them_and_republish_the_outbox() {
         );
     }
     let id = logical_id(sweep_function());
-    let mut granted = BTreeSet::new();
-    for s in statements(&template, &id) {
-        for resource in &s.resources {
-            let named = get_att(resource)
-                .or_else(|| sub(resource).map(str::to_owned))
-                .unwrap_or_else(|| panic!("{id}: resource {resource:?} is no !GetAtt or !Sub"));
-            for action in &s.actions {
-                granted.insert((action.clone(), named.clone()));
-            }
-        }
-    }
     assert_eq!(
-        granted,
+        grants(&template, &id),
         sweep_grants(table, bus),
         "{id}: (action, resource)"
     );
@@ -1847,6 +2167,758 @@ fn the_arbiters_listing_queries_the_disputes_by_status_index() {
         fetched,
         [format!("{table}.Arn")],
         "{id}: BatchGetItem on the table"
+    );
+}
+
+// ---- operators are told: logs, traces, alarms ----------------------------------
+
+/// CloudWatch Logs' retention periods, in days.
+const RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// The parameter every log group's retention is.
+const RETENTION_PARAMETER: &str = "LogRetentionDays";
+
+/// The runbook every alarm's description points into.
+const RUNBOOK: &str = "docs/operations.md";
+
+/// The package of a function resource (`Metadata.BuildProperties.Binary`).
+fn package_of<'a>(template: &'a Value, id: &str) -> &'a str {
+    resource(template, id)["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary"))
+}
+
+/// `group` is an `AWS::Logs::LogGroup` keeping its logs `LogRetentionDays`.
+fn assert_kept_for_the_retention_parameter(template: &Value, group: &str) {
+    let r = resource(template, group);
+    assert_eq!(
+        r["Type"].as_str(),
+        Some("AWS::Logs::LogGroup"),
+        "{group}: Type"
+    );
+    assert_eq!(
+        ref_target(&r["Properties"]["RetentionInDays"]),
+        Some(RETENTION_PARAMETER),
+        "{group}: RetentionInDays"
+    );
+}
+
+/// The retention is a parameter of 30 days by default, offering exactly
+/// CloudWatch Logs' periods.
+#[test]
+fn log_retention_is_a_parameter_of_cloudwatch_periods_30_days_by_default() {
+    let template = template();
+    let p = &template["Parameters"][RETENTION_PARAMETER];
+    assert_eq!(p["Type"].as_str(), Some("Number"), "{RETENTION_PARAMETER}");
+    assert_eq!(number(&p["Default"]), Some(30), "{RETENTION_PARAMETER}");
+    let allowed: Vec<i64> = one_or_many(&p["AllowedValues"])
+        .into_iter()
+        .filter_map(number)
+        .collect();
+    assert_eq!(
+        allowed, RETENTION_DAYS,
+        "{RETENTION_PARAMETER}: AllowedValues"
+    );
+}
+
+/// Every function writes to a log group of its own
+/// (`LoggingConfig.LogGroup`), named after its package under the stack,
+/// kept `LogRetentionDays`; none shares one.
+#[test]
+fn every_function_logs_to_a_log_group_of_its_own_kept_for_the_retention_parameter() {
+    let template = template();
+    let mut seen = BTreeSet::new();
+    let functions = of_type(&template, "AWS::Serverless::Function");
+    assert!(!functions.is_empty());
+    for id in functions {
+        let config = &resource(&template, id)["Properties"]["LoggingConfig"];
+        let group = ref_target(&config["LogGroup"])
+            .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup is a !Ref of its log group"));
+        assert_kept_for_the_retention_parameter(&template, group);
+        assert!(
+            seen.insert(group),
+            "{id}: {group} is another function's too"
+        );
+        let package = package_of(&template, id);
+        assert_eq!(
+            sub(&resource(&template, group)["Properties"]["LogGroupName"]),
+            Some(format!("/aws/lambda/${{AWS::StackName}}/{package}").as_str()),
+            "{group}: LogGroupName"
+        );
+        for global in ["LogFormat", "ApplicationLogLevel", "SystemLogLevel"] {
+            assert!(
+                config[global].is_null(),
+                "{id}: LoggingConfig.{global} is the Globals' one"
+            );
+        }
+    }
+}
+
+/// Logs are JSON at the `LogLevel` parameter's level, and the platform's
+/// own lines (START, END, REPORT: durations, memory, cold starts) are kept:
+/// SystemLogLevel INFO. Every function is traced (X-Ray, Active).
+#[test]
+fn every_function_is_traced_and_keeps_the_platform_report_lines() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    let logging = &globals["LoggingConfig"];
+    assert_eq!(logging["LogFormat"].as_str(), Some("JSON"));
+    assert_eq!(
+        ref_target(&logging["ApplicationLogLevel"]),
+        Some("LogLevel")
+    );
+    assert_eq!(logging["SystemLogLevel"].as_str(), Some("INFO"));
+    assert_eq!(
+        globals["Tracing"].as_str(),
+        Some("Active"),
+        "Globals.Function.Tracing"
+    );
+    for id in of_type(&template, "AWS::Serverless::Function") {
+        let tracing = &resource(&template, id)["Properties"]["Tracing"];
+        assert!(
+            tracing.is_null() || tracing.as_str() == Some("Active"),
+            "{id}: Tracing {tracing:?}"
+        );
+    }
+}
+
+/// The application log level offers what the Rust runtime parses (tracing's
+/// levels): no FATAL, which it would refuse.
+#[test]
+fn the_log_level_parameter_offers_only_levels_the_runtime_parses() {
+    let template = template();
+    let p = &template["Parameters"]["LogLevel"];
+    let allowed: Vec<&str> = one_or_many(&p["AllowedValues"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        allowed,
+        ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"],
+        "LogLevel"
+    );
+    assert_eq!(p["Default"].as_str(), Some("INFO"), "LogLevel: Default");
+}
+
+/// The alarms on one metric: (logical id, Properties).
+fn alarms_on<'a>(
+    template: &'a Value,
+    namespace: &str,
+    metric: &str,
+    dimension: (&str, &dyn Fn(&Value) -> bool),
+) -> Vec<(&'a str, &'a Value)> {
+    of_type(template, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|id| (id, &resource(template, id)["Properties"]))
+        .filter(|(_, p)| {
+            let dimensions = one_or_many(&p["Dimensions"]);
+            p["Namespace"].as_str() == Some(namespace)
+                && p["MetricName"].as_str() == Some(metric)
+                && matches!(dimensions.as_slice(), [d]
+                    if d["Name"].as_str() == Some(dimension.0) && (dimension.1)(&d["Value"]))
+        })
+        .collect()
+}
+
+/// The one alarm on a metric; panics naming what is missing.
+fn the_alarm_on<'a>(
+    template: &'a Value,
+    namespace: &str,
+    metric: &str,
+    dimension: (&str, &dyn Fn(&Value) -> bool),
+) -> (&'a str, &'a Value) {
+    let found = alarms_on(template, namespace, metric, dimension);
+    match found.as_slice() {
+        [one] => *one,
+        other => panic!(
+            "one alarm on {namespace} {metric} ({}), found {:?}",
+            dimension.0,
+            other.iter().map(|(id, _)| id).collect::<Vec<_>>()
+        ),
+    }
+}
+
+/// Whether an alarm fires on a value of at least `at_least` (`>= n` or
+/// `> n - 1` for counts; `> n` or `>= n` for ages).
+fn fires_from(p: &Value, at_least: i64) -> bool {
+    let threshold = number(&p["Threshold"]);
+    match p["ComparisonOperator"].as_str() {
+        Some("GreaterThanOrEqualToThreshold") => threshold == Some(at_least),
+        Some("GreaterThanThreshold") => threshold == Some(at_least - 1),
+        _ => false,
+    }
+}
+
+/// Every function has an alarm on its Errors and one on its Throttles
+/// (`AWS/Lambda`, its name), each firing on the first one in at most 5
+/// minutes and quiet when the function is idle.
+#[test]
+fn every_function_has_errors_and_throttles_alarms() {
+    let template = template();
+    for id in of_type(&template, "AWS::Serverless::Function") {
+        for metric in ["Errors", "Throttles"] {
+            let this_function = |v: &Value| ref_target(v) == Some(id);
+            let (alarm, p) = the_alarm_on(
+                &template,
+                "AWS/Lambda",
+                metric,
+                ("FunctionName", &this_function),
+            );
+            assert_eq!(p["Statistic"].as_str(), Some("Sum"), "{alarm}: Statistic");
+            assert!(fires_from(p, 1), "{alarm}: fires on the first {metric}");
+            assert!(
+                number(&p["Period"]).is_some_and(|s| s <= 300)
+                    && number(&p["EvaluationPeriods"]) == Some(1),
+                "{alarm}: within 5 minutes"
+            );
+            assert_eq!(
+                p["TreatMissingData"].as_str(),
+                Some("notBreaching"),
+                "{alarm}: an idle function is no alarm"
+            );
+        }
+    }
+}
+
+/// GitHub's anchor of a markdown heading: lower case, spaces to hyphens,
+/// other punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of the runbook's headings.
+fn runbook_anchors() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(repo_root().join(RUNBOOK))
+        .unwrap_or_else(|e| panic!("{RUNBOOK}: {e}"));
+    text.lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|l| anchor(l.trim_start_matches('#')))
+        .collect()
+}
+
+/// Every alarm notifies the topic in use when it fires and when it clears,
+/// and its description says what it means and points to a section of the
+/// runbook that exists.
+#[test]
+fn every_alarm_notifies_the_topic_in_use_and_points_to_its_runbook() {
+    let template = template();
+    let anchors = runbook_anchors();
+    let alarms = of_type(&template, "AWS::CloudWatch::Alarm");
+    assert!(!alarms.is_empty());
+    for alarm in alarms {
+        let p = &resource(&template, alarm)["Properties"];
+        for actions in ["AlarmActions", "OKActions"] {
+            assert!(
+                notifies_the_topic_in_use(&template, &p[actions]),
+                "{alarm}: {actions} is [!If [<created>, !Ref <topic>, !Ref {ALARM_TOPIC_PARAMETER}]]"
+            );
+        }
+        let description = p["AlarmDescription"].as_str().unwrap_or_default();
+        assert!(
+            description.len() >= 80 && description.len() <= 1024,
+            "{alarm}: AlarmDescription says what it means and what to do (80 to 1024 characters)"
+        );
+        let link = format!("{RUNBOOK}#");
+        let section = description
+            .split_once(link.as_str())
+            .map(|(_, rest)| {
+                rest.split(|c: char| c.is_whitespace() || c == ')')
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches('.')
+            })
+            .unwrap_or_else(|| panic!("{alarm}: AlarmDescription points to {link}<section>"));
+        assert!(
+            anchors.contains(section),
+            "{alarm}: {RUNBOOK} has no section #{section}"
+        );
+    }
+}
+
+/// The stack creates the alarm topic unless `AlarmTopicArn` names one;
+/// `AlarmEmail`, when given, subscribes to the created topic (by e-mail).
+#[test]
+fn the_alarm_topic_is_created_unless_one_is_given_with_the_email_subscribed() {
+    let template = template();
+    let (topic, created) = created_alarm_topic(&template);
+    let email = &template["Parameters"]["AlarmEmail"];
+    assert_eq!(email["Type"].as_str(), Some("String"), "AlarmEmail");
+    assert_eq!(
+        email["Default"].as_str(),
+        Some(""),
+        "AlarmEmail: none by default"
+    );
+    assert_eq!(
+        template["Parameters"][ALARM_TOPIC_PARAMETER]["Default"].as_str(),
+        Some(""),
+        "{ALARM_TOPIC_PARAMETER}: the stack's own topic by default"
+    );
+    let subscription = &resource(&template, topic)["Properties"]["Subscription"];
+    let [condition, subscribed, none] = intrinsic_args(subscription, "If")
+        .unwrap_or_else(|| panic!("{topic}: Subscription is !If [<an e-mail>, [...], NoValue]"))
+    else {
+        panic!("{topic}: !If takes three arguments");
+    };
+    assert_eq!(
+        ref_target(none),
+        Some("AWS::NoValue"),
+        "{topic}: no e-mail, no subscription"
+    );
+    let subscribed = one_or_many(subscribed);
+    let [s] = subscribed.as_slice() else {
+        panic!("{topic}: one subscription");
+    };
+    assert_eq!(s["Protocol"].as_str(), Some("email"), "{topic}");
+    assert_eq!(ref_target(&s["Endpoint"]), Some("AlarmEmail"), "{topic}");
+    let condition = condition.as_str().expect("a condition's name");
+    let and = intrinsic_args(&template["Conditions"][condition], "And")
+        .unwrap_or_else(|| panic!("condition {condition} is an !And"));
+    assert!(
+        and.iter()
+            .any(|c| intrinsic(c, "Condition").and_then(Value::as_str) == Some(created)),
+        "condition {condition}: only with the created topic"
+    );
+    assert!(
+        and.iter().any(|c| intrinsic_args(c, "Not")
+            .and_then(|n| n.first())
+            .and_then(|e| intrinsic_args(e, "Equals"))
+            .is_some_and(|e| e.iter().any(|v| ref_target(v) == Some("AlarmEmail")))),
+        "condition {condition}: only when AlarmEmail is not empty"
+    );
+}
+
+/// The API's 5xx answers (any route) are alarmed.
+#[test]
+fn the_api_5xx_answers_are_alarmed() {
+    let template = template();
+    let api = the_one(&template, "AWS::Serverless::HttpApi");
+    let this_api = |v: &Value| ref_target(v) == Some(api);
+    let (alarm, p) = the_alarm_on(&template, "AWS/ApiGateway", "5xx", ("ApiId", &this_api));
+    assert_eq!(p["Statistic"].as_str(), Some("Sum"), "{alarm}: Statistic");
+    let threshold = number(&p["Threshold"]).unwrap_or_default();
+    assert!(
+        (1..=10).contains(&threshold) && number(&p["Period"]).is_some_and(|s| s <= 300),
+        "{alarm}: a few 5xx within 5 minutes"
+    );
+}
+
+/// The publisher falling behind the table's stream (its event source's
+/// IteratorAge, in milliseconds) is alarmed within minutes.
+#[test]
+fn the_publisher_falling_behind_the_stream_is_alarmed() {
+    let template = template();
+    let id = logical_id(outbox_publisher());
+    let publisher = |v: &Value| ref_target(v) == Some(id.as_str());
+    let (alarm, p) = the_alarm_on(
+        &template,
+        "AWS/Lambda",
+        "IteratorAge",
+        ("FunctionName", &publisher),
+    );
+    assert_eq!(
+        p["Statistic"].as_str(),
+        Some("Maximum"),
+        "{alarm}: Statistic"
+    );
+    let threshold = number(&p["Threshold"]).unwrap_or_default();
+    assert!(
+        (60_000..=900_000).contains(&threshold),
+        "{alarm}: Threshold {threshold} ms: between 1 and 15 minutes behind"
+    );
+}
+
+/// A sweep run that still fails after Lambda's retries (or waited too
+/// long) goes to an on-failure destination: an encrypted queue of its own,
+/// kept 14 days, alarmed on its first message.
+#[test]
+fn a_failed_sweep_run_goes_to_an_alarmed_queue() {
+    let template = template();
+    let id = logical_id(sweep_function());
+    let on_failure = &resource(&template, &id)["Properties"]["EventInvokeConfig"]["DestinationConfig"]
+        ["OnFailure"];
+    assert_eq!(
+        on_failure["Type"].as_str(),
+        Some("SQS"),
+        "{id}: OnFailure.Type"
+    );
+    let queue = get_att(&on_failure["Destination"])
+        .and_then(|a| a.strip_suffix(".Arn").map(str::to_owned))
+        .unwrap_or_else(|| panic!("{id}: OnFailure.Destination is a !GetAtt <queue>.Arn"));
+    let q = resource(&template, &queue);
+    assert_eq!(q["Type"].as_str(), Some("AWS::SQS::Queue"), "{queue}: Type");
+    let others = [
+        payment_queue(&template),
+        dead_letter_queue(&template),
+        sweep_dead_letter_queue(&template),
+    ];
+    assert!(
+        !others.contains(&queue.as_str()),
+        "{queue} is a queue of its own"
+    );
+    let p = &q["Properties"];
+    assert_eq!(
+        p["SqsManagedSseEnabled"].as_bool(),
+        Some(true),
+        "{queue}: SSE-SQS"
+    );
+    assert!(p["KmsMasterKeyId"].is_null(), "{queue}: no KMS key");
+    assert_eq!(
+        number(&p["MessageRetentionPeriod"]),
+        Some(1_209_600),
+        "{queue}: 14 days"
+    );
+    assert_first_message_alarm(&template, &queue);
+}
+
+/// The custom metrics the alarms watch, each with the function that emits
+/// it (its `Function` dimension).
+fn custom_metrics() -> [(&'static str, &'static str); 2] {
+    [
+        ("OldestUnpublishedEventAgeSeconds", sweep_function()),
+        ("RefusedProviderEvents", payment_queue_consumer()),
+    ]
+}
+
+/// The age of the oldest unpublished event, which each sweep run reports
+/// (one value per run, every 5 minutes), is alarmed when it stays over 15
+/// minutes for two runs. No value means no run, which the sweep's own
+/// alarms report: not this one.
+#[test]
+fn an_event_left_unpublished_for_15_minutes_is_alarmed() {
+    let template = template();
+    let [(metric, function), _] = custom_metrics();
+    let sweep = |v: &Value| v.as_str() == Some(function);
+    let (alarm, p) = the_alarm_on(
+        &template,
+        http_api::metrics::NAMESPACE,
+        metric,
+        ("Function", &sweep),
+    );
+    assert_eq!(
+        p["Statistic"].as_str(),
+        Some("Maximum"),
+        "{alarm}: Statistic"
+    );
+    assert!(
+        fires_from(p, 901) || fires_from(p, 900),
+        "{alarm}: over 15 minutes (900 s)"
+    );
+    assert_eq!(
+        number(&p["Period"]),
+        Some(300),
+        "{alarm}: one sweep run per period"
+    );
+    assert_eq!(
+        number(&p["EvaluationPeriods"]),
+        Some(2),
+        "{alarm}: two runs in a row"
+    );
+    assert!(
+        p["DatapointsToAlarm"].is_null() || number(&p["DatapointsToAlarm"]) == Some(2),
+        "{alarm}: both runs"
+    );
+    assert_eq!(
+        p["TreatMissingData"].as_str(),
+        Some("notBreaching"),
+        "{alarm}: no run is the sweep's alarms' business"
+    );
+}
+
+/// A provider event the consumer refuses for good (one count each) is
+/// alarmed on the first one in 5 minutes.
+#[test]
+fn a_refused_provider_event_is_alarmed() {
+    let template = template();
+    let [_, (metric, function)] = custom_metrics();
+    let consumer = |v: &Value| v.as_str() == Some(function);
+    let (alarm, p) = the_alarm_on(
+        &template,
+        http_api::metrics::NAMESPACE,
+        metric,
+        ("Function", &consumer),
+    );
+    assert_eq!(p["Statistic"].as_str(), Some("Sum"), "{alarm}: Statistic");
+    assert!(
+        fires_from(p, 1),
+        "{alarm}: fires on the first refused event"
+    );
+    assert_eq!(number(&p["Period"]), Some(300), "{alarm}: Period");
+    assert_eq!(
+        number(&p["EvaluationPeriods"]),
+        Some(1),
+        "{alarm}: EvaluationPeriods"
+    );
+    assert_eq!(
+        p["TreatMissingData"].as_str(),
+        Some("notBreaching"),
+        "{alarm}"
+    );
+}
+
+/// Every `.rs` file under `dir`, build output aside.
+fn all_rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if !path.ends_with("target") {
+                all_rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The custom metrics the alarms watch are named in the code that emits
+/// them (an alarm on a metric nobody emits never fires), as are the
+/// functions that emit them.
+#[test]
+fn the_alarmed_custom_metrics_are_emitted_by_the_code() {
+    let mut files = Vec::new();
+    for dir in ["shared", "functions"] {
+        all_rust_files(&repo_root().join(dir), &mut files);
+    }
+    let sources: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(repo_root().join("shared/test-kit")))
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    for (metric, function) in custom_metrics() {
+        let quoted = format!("\"{metric}\"");
+        assert!(
+            sources.iter().any(|s| s.contains(&quoted)),
+            "no code under shared/ or functions/ emits {metric} (expected from {function})"
+        );
+        assert!(
+            all_functions().contains(&function),
+            "{function}, the {metric} dimension, is a function"
+        );
+    }
+}
+
+// ---- the API edge ----------------------------------------------------------------
+
+/// The API logs every request as one JSON object to a log group kept
+/// `LogRetentionDays`, with what an operator looks for first: the request
+/// id the functions log too, why the authorizer or the integration failed,
+/// the route, the status, the latencies, the caller.
+#[test]
+fn the_api_writes_json_access_logs_kept_for_the_retention_parameter() {
+    let template = template();
+    let api = the_one(&template, "AWS::Serverless::HttpApi");
+    let settings = &resource(&template, api)["Properties"]["AccessLogSettings"];
+    let destination = get_att(&settings["DestinationArn"])
+        .and_then(|a| a.strip_suffix(".Arn").map(str::to_owned))
+        .unwrap_or_else(|| {
+            panic!("{api}: AccessLogSettings.DestinationArn is a !GetAtt <group>.Arn")
+        });
+    assert_kept_for_the_retention_parameter(&template, &destination);
+    let format = settings["Format"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{api}: AccessLogSettings.Format is a string"));
+    let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(format)
+        .unwrap_or_else(|e| panic!("{api}: the access log format is not a JSON object ({e})"));
+    let values: BTreeSet<&str> = fields
+        .values()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    for variable in [
+        "$context.requestId",
+        "$context.authorizer.error",
+        "$context.routeKey",
+        "$context.status",
+        "$context.responseLatency",
+        "$context.integrationLatency",
+        "$context.integrationErrorMessage",
+        "$context.identity.sourceIp",
+        "$context.identity.userAgent",
+    ] {
+        assert!(
+            values.contains(variable),
+            "{api}: the access log has {variable}"
+        );
+    }
+}
+
+/// The default of a Number parameter a value refers to.
+fn parameter_default(template: &Value, owner: &str, v: &Value) -> i64 {
+    let name = ref_target(v).unwrap_or_else(|| panic!("{owner}: {v:?} is a !Ref of a parameter"));
+    let p = &template["Parameters"][name];
+    assert_eq!(p["Type"].as_str(), Some("Number"), "parameter {name}");
+    number(&p["Default"]).unwrap_or_else(|| panic!("parameter {name}: a Default"))
+}
+
+/// Every route is throttled (the stage's default route settings, from
+/// parameters), and each public route (the providers' webhook, reachable
+/// without a token) below that, by default.
+#[test]
+fn the_api_throttles_every_route_and_the_public_webhook_route_more_strictly() {
+    let template = template();
+    let api = the_one(&template, "AWS::Serverless::HttpApi");
+    let p = &resource(&template, api)["Properties"];
+    let limits = |where_: &str, s: &Value| -> (i64, i64) {
+        (
+            parameter_default(&template, where_, &s["ThrottlingRateLimit"]),
+            parameter_default(&template, where_, &s["ThrottlingBurstLimit"]),
+        )
+    };
+    let (rate, burst) = limits(api, &p["DefaultRouteSettings"]);
+    assert!(
+        rate >= 1 && burst >= rate,
+        "{api}: DefaultRouteSettings {rate}/s, burst {burst}"
+    );
+    let public: Vec<String> = ROUTES
+        .iter()
+        .filter(|r| r.public)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(!public.is_empty(), "ROUTES has a public route");
+    let settings = p["RouteSettings"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{api}: RouteSettings"));
+    let keys: BTreeSet<&str> = settings.keys().filter_map(Value::as_str).collect();
+    let expected: BTreeSet<&str> = public.iter().map(String::as_str).collect();
+    assert_eq!(
+        keys, expected,
+        "{api}: RouteSettings are the public routes'"
+    );
+    for key in &public {
+        let (r, b) = limits(key, &settings[key.as_str()]);
+        assert!(
+            r < rate && b < burst,
+            "{api}: {key} ({r}/s, burst {b}) is throttled below the default ({rate}/s, burst {burst})"
+        );
+    }
+}
+
+/// The webhook function has a reserved concurrency, a parameter (10 by
+/// default), whose description warns that Lambda keeps 100 unreserved.
+#[test]
+fn the_webhook_function_has_a_reserved_concurrency_from_a_parameter() {
+    let template = template();
+    let id = logical_id(webhook::FUNCTION);
+    let reserved = &resource(&template, &id)["Properties"]["ReservedConcurrentExecutions"];
+    let default = parameter_default(&template, &id, reserved);
+    assert!(
+        (1..=100).contains(&default),
+        "{id}: reserved concurrency {default} by default"
+    );
+    let name = ref_target(reserved).unwrap_or_default();
+    let description = template["Parameters"][name]["Description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        description.contains("100"),
+        "parameter {name}: says that the account must keep 100 unreserved"
+    );
+    for id in of_type(&template, "AWS::Serverless::Function") {
+        if id != logical_id(webhook::FUNCTION) {
+            assert!(
+                resource(&template, id)["Properties"]["ReservedConcurrentExecutions"].is_null(),
+                "{id}: only the public webhook's function reserves concurrency"
+            );
+        }
+    }
+}
+
+/// CORS is off unless `CorsAllowedOrigins` lists origins; with origins, the
+/// API allows them the routes' methods, the request headers the API reads
+/// and exposes the response headers it sets.
+#[test]
+fn cors_is_off_unless_origins_are_given() {
+    const PARAMETER: &str = "CorsAllowedOrigins";
+    let template = template();
+    let p = &template["Parameters"][PARAMETER];
+    assert_eq!(
+        p["Type"].as_str(),
+        Some("CommaDelimitedList"),
+        "{PARAMETER}"
+    );
+    assert_eq!(
+        p["Default"].as_str(),
+        Some(""),
+        "{PARAMETER}: none by default"
+    );
+    let api = the_one(&template, "AWS::Serverless::HttpApi");
+    let cors = &resource(&template, api)["Properties"]["CorsConfiguration"];
+    let [condition, on, off] = intrinsic_args(cors, "If")
+        .unwrap_or_else(|| panic!("{api}: CorsConfiguration is !If [<origins>, {{...}}, NoValue]"))
+    else {
+        panic!("{api}: !If takes three arguments");
+    };
+    assert_eq!(
+        ref_target(off),
+        Some("AWS::NoValue"),
+        "{api}: no origins, no CORS"
+    );
+    // The condition: the origins joined are not empty.
+    let condition = condition.as_str().expect("a condition's name");
+    let not = intrinsic_args(&template["Conditions"][condition], "Not")
+        .and_then(|n| n.first())
+        .and_then(|e| intrinsic_args(e, "Equals"))
+        .unwrap_or_else(|| panic!("condition {condition} is !Not [!Equals [...]]"));
+    let joined = not
+        .iter()
+        .find_map(|v| intrinsic_args(v, "Join"))
+        .unwrap_or_else(|| panic!("condition {condition}: the origins joined"));
+    assert_eq!(
+        ref_target(&joined[1]),
+        Some(PARAMETER),
+        "condition {condition}"
+    );
+    assert!(
+        not.contains(&Value::String(String::new())),
+        "condition {condition}"
+    );
+    assert_eq!(
+        ref_target(&on["AllowOrigins"]),
+        Some(PARAMETER),
+        "{api}: AllowOrigins"
+    );
+    let list = |field: &str| -> BTreeSet<String> {
+        one_or_many(&on[field])
+            .into_iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let methods: BTreeSet<String> = ROUTES.iter().map(|r| r.method.to_owned()).collect();
+    assert_eq!(
+        list("AllowMethods"),
+        methods,
+        "{api}: AllowMethods are the routes'"
+    );
+    let headers = ["Authorization", "Content-Type", "Idempotency-Key"].map(str::to_owned);
+    assert_eq!(
+        list("AllowHeaders"),
+        BTreeSet::from(headers),
+        "{api}: AllowHeaders"
+    );
+    let exposed = ["Location", "Retry-After"].map(str::to_owned);
+    assert_eq!(
+        list("ExposeHeaders"),
+        BTreeSet::from(exposed),
+        "{api}: ExposeHeaders"
+    );
+    assert_ne!(
+        on["AllowCredentials"].as_bool(),
+        Some(true),
+        "{api}: tokens, not cookies"
     );
 }
 

@@ -15,6 +15,7 @@ const DOCUMENTS: &[&str] = &[
     "docs/api.md",
     "docs/rules.md",
     "docs/testing.md",
+    "docs/operations.md",
     "docs/quickstart.md",
     "functions/README.md",
     "infra/README.md",

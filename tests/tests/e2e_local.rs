@@ -1195,6 +1195,148 @@ fn a_mismatched_confirmation_is_flagged_until_an_arbiter_accepts_it_on_moto() {
     assert_aws_backend_holds_what_was_published(&app);
 }
 
+/// Every flag of `kind` the arbiter sees, all pages.
+fn flags(app: &App, arbiter: &str, kind: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut path = format!("/v1/flags?kind={kind}&limit=2");
+    loop {
+        let page = app.get(&path, Some(arbiter)).expect(200);
+        out.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/flags?kind={kind}&limit=2&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+fn flags_of(app: &App, arbiter: &str, kind: &str, order: &str) -> Vec<Value> {
+    flags(app, arbiter, kind)
+        .into_iter()
+        .filter(|f| f["order_id"] == order)
+        .collect()
+}
+
+fn what_needs_an_operator_is_listed_until_resolved(app: &App) {
+    let p = parties();
+    let id = confirmed_order(app, &p, &json!({"limit": "50000.00"}));
+    let payment = app.pay(
+        &p.buyer,
+        &id,
+        &json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"}),
+    );
+    // Only arbiters list it; an unknown kind is refused.
+    assert_eq!(app.get("/v1/flags", Some(&p.buyer)).status, 403);
+    assert_eq!(
+        app.get("/v1/flags?kind=everything", Some(&p.arbiter))
+            .status,
+        400
+    );
+
+    // A confirmation of another amount: a flagged payment, with its reason.
+    let mismatch = app.deliver(
+        "card",
+        &payment_event("succeeded", &id, &payment, Some("1.00")),
+        None,
+    );
+    // Its event on the bus is correlated with the delivery; the order's
+    // creation with the request that made it.
+    let events = app.events(&id);
+    let flag_event = events
+        .iter()
+        .find(|e| e["detail-type"] == "PaymentFlagged" || e["type"] == "payment_flagged")
+        .unwrap_or_else(|| panic!("a PaymentFlagged event in {events:?}"));
+    let detail = if flag_event.get("detail").is_some() {
+        &flag_event["detail"]
+    } else {
+        flag_event
+    };
+    assert_eq!(
+        detail["correlation_id"],
+        format!(
+            "card:{}",
+            mismatch["webhook_id"].as_str().expect("webhook id")
+        )
+        .as_str(),
+        "{flag_event}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.get("detail").unwrap_or(e)["correlation_id"].is_string()),
+        "every event carries a correlation id: {events:?}"
+    );
+    let flagged = flags_of(app, &p.arbiter, "flagged_payment", &id);
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert_eq!(flagged[0]["payment_id"], payment["id"]);
+    assert_eq!(flagged[0]["reason"], "amount_mismatch");
+    assert!(flagged[0]["at"].is_string() && flagged[0]["detail"].is_string());
+
+    // The arbiter returns the money: the flag is gone, a refund part is
+    // requested — and every attempt of it fails.
+    let path = format!(
+        "/v1/orders/{id}/payments/{}/resolution",
+        payment["id"].as_str().expect("id")
+    );
+    app.post(&path, Some(&p.arbiter), &json!({"resolution": "refund"}))
+        .expect(200);
+    assert!(flags_of(app, &p.arbiter, "flagged_payment", &id).is_empty());
+    let order = app.order(&p.buyer, &id);
+    let part = order["refunds"][0].clone();
+    let refund_id = part["id"].as_str().expect("refund id").to_owned();
+    for _ in 0..domain::refund::MAX_REFUND_ATTEMPTS {
+        app.deliver(
+            "card",
+            &json!({"type": "refund.failed", "data": {
+                "refund_id": refund_id, "order_id": id, "amount": part["amount"]["amount"]}}),
+            None,
+        );
+    }
+    let failed = flags_of(app, &p.arbiter, "failed_refund", &id);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["refund_id"], refund_id.as_str());
+
+    // A verified event naming a payment the order does not have is kept.
+    let unknown = json!({"type": "payment.succeeded", "data": {
+        "payment_id": "pay_unknown0000000000000000", "order_id": id,
+        "amount": "1.00", "currency": "USD"}});
+    let delivered = app.deliver("card", &unknown, None);
+    let webhook_id = delivered["webhook_id"].as_str().expect("webhook id");
+    let refused: Vec<Value> = flags(app, &p.arbiter, "refused_event")
+        .into_iter()
+        .filter(|f| f["webhook_id"] == webhook_id)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["provider"], "card");
+    assert_eq!(refused[0]["reason"], "unknown_payment");
+    assert_eq!(refused[0]["event_type"], "payment.succeeded");
+    assert_eq!(refused[0]["order_id"], id.as_str());
+    let body: Value =
+        serde_json::from_str(refused[0]["body"].as_str().expect("body")).expect("JSON body");
+    assert_eq!(body, unknown);
+
+    // All kinds together hold both of this order's flags.
+    let all: Vec<Value> = flags(app, &p.arbiter, "failed_refund")
+        .into_iter()
+        .chain(flags(app, &p.arbiter, "refused_event"))
+        .collect();
+    let mut listed = app.get("/v1/flags?limit=100", Some(&p.arbiter)).expect(200)["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    listed.retain(|f| all.contains(f) && (f["order_id"] == id.as_str()));
+    assert_eq!(listed.len(), 2, "{listed:?}");
+}
+
+#[test]
+fn failed_refunds_and_refused_provider_events_are_listed_for_an_operator() {
+    what_needs_an_operator_is_listed_until_resolved(&spawn_app());
+}
+
+#[test]
+fn failed_refunds_and_refused_provider_events_are_listed_for_an_operator_on_moto() {
+    what_needs_an_operator_is_listed_until_resolved(&spawn_app_on_moto());
+}
+
 fn wire_transfer(app: &App) {
     let p = parties();
     // Without a receiving account the supplier cannot be paid by wire.

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use app::consumer::{Applied, consume};
 use app::ports::{
-    Commit, CreditLines, Dedup, LoadRequest, OrderStore, Outbox, ProviderMessage, SupplierLimits,
+    Attention, Commit, CreditLines, Dedup, LoadRequest, OrderStore, Outbox, ProviderMessage,
+    SupplierLimits,
 };
 use app::provider_events::{ProviderEvent, WebhookSecret, sign, verify_any};
 use app::table;
@@ -300,6 +301,7 @@ impl Fixture {
 
     fn commit(&self, order: &Order, expected: Option<u64>, events: &[DomainEvent], now: Timestamp) {
         self.block_on(self.store.commit(Commit {
+            previous_flags: &[],
             order,
             expected_revision: expected,
             events,
@@ -1219,6 +1221,69 @@ fn payment_webhook_answers_its_sample_event() {
 /// Signed with another secret, signed too long ago (the sample as
 /// recorded), or with the body changed after signing: 401 each time, as
 /// problem+json, and nothing on the queue.
+/// On AWS the webhook secrets live in Secrets Manager, named by
+/// `WEBHOOK_SECRET_ID` (no secret in any environment variable): the
+/// function reads them on its first delivery and accepts what they sign.
+#[test]
+fn payment_webhook_reads_its_secrets_from_secrets_manager_on_the_first_delivery() {
+    let fx = Fixture::new();
+    let sqs = MotoSqs::new(&fx.endpoint);
+    let queue = sqs.create_queue(&unique("payment-events-"));
+    let name = unique("trade-assurance/webhook-secrets-");
+    let value = json!({
+        "echeck": LOCAL_DEFAULT_SECRET, "card": LOCAL_DEFAULT_SECRET,
+        "bank": LOCAL_DEFAULT_SECRET, "paylater": LOCAL_DEFAULT_SECRET,
+    });
+    fx.block_on(async {
+        let config = sdk_config(&fx.endpoint).await;
+        aws_sdk_secretsmanager::Client::new(&config)
+            .create_secret()
+            .name(&name)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create secret: {e:?}"))
+    });
+    let forged = webhook_signed_now("whsec_Zm9yZ2VkLWJ5LWEtcHJvYmVy");
+    let raws = fx.run(
+        "payment-webhook",
+        &[
+            ("QUEUE_URL", queue.as_str()),
+            ("WEBHOOK_SECRET_ID", name.as_str()),
+        ],
+        &[webhook_signed_now(LOCAL_DEFAULT_SECRET), forged],
+    );
+    decode("payment-webhook", &raws[0]).expect("payment-webhook", 202);
+    assert_eq!(decode("payment-webhook (forged)", &raws[1]).status, 401);
+    assert_eq!(sqs.receive(&queue).len(), 1, "only the signed delivery");
+}
+
+/// A secret that cannot be read is no reason to drop a delivery: 503 with
+/// `Retry-After`, so the provider retries, and nothing is queued.
+#[test]
+fn payment_webhook_answers_503_while_its_secret_cannot_be_read() {
+    let fx = Fixture::new();
+    let sqs = MotoSqs::new(&fx.endpoint);
+    let queue = sqs.create_queue(&unique("payment-events-"));
+    let missing = unique("trade-assurance/missing-");
+    let raw = fx.run(
+        "payment-webhook",
+        &[
+            ("QUEUE_URL", queue.as_str()),
+            ("WEBHOOK_SECRET_ID", missing.as_str()),
+        ],
+        &[webhook_signed_now(LOCAL_DEFAULT_SECRET)],
+    );
+    let answer = decode("payment-webhook", &raw[0]);
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(
+        answer.header("retry-after").is_some(),
+        "{:?}",
+        answer.headers
+    );
+    assert!(sqs.receive(&queue).is_empty());
+}
+
 #[test]
 fn payment_webhook_refuses_wrong_stale_or_tampered_signatures_and_queues_nothing() {
     let fx = Fixture::new();
@@ -1603,6 +1668,80 @@ fn escalate_dispute_answers_its_sample_event() {
 /// same function) lists it; the sample decides the supplier at fault with
 /// a 750.00 refund (the paid SGS inspection fee, 200.00, refunded on top):
 /// 200, resolved; the queue is empty after.
+#[test]
+fn list_flags_answers_its_sample_event() {
+    let fx = Fixture::new();
+    let refused = app::flags::RefusedEvent {
+        provider: Provider::Card,
+        webhook_id: unique("msg_"),
+        event_type: Some("payment.succeeded".into()),
+        reason: "unknown_order",
+        detail: "the event names an unknown order".into(),
+        order_id: None,
+        body: r#"{"type":"payment.succeeded"}"#.into(),
+        at: Utc::now() - TimeDelta::hours(1),
+    };
+    fx.block_on(fx.store.record_refused(&refused))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let answer = fx.invoke("list-flags");
+    answer.expect("list-flags", 200);
+    let items = answer.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("list-flags: no items array: {}", answer.body));
+    assert_eq!(items.len(), 1, "{}", answer.body);
+    assert_eq!(items[0]["kind"], "refused_event");
+    assert_eq!(items[0]["webhook_id"], refused.webhook_id.as_str());
+    assert_eq!(items[0]["reason"], "unknown_order");
+    assert_eq!(items[0]["provider"], "card");
+}
+
+/// Metrics survive Lambda's log-level filtering and name the function by
+/// its short name: with the application log level at WARN and the
+/// deployed name's stack prefix and suffix, the EMF line of a created order
+/// carries `level` WARN and `Function` `create-order`; and the request is
+/// logged once (route, status, latency, request id) at INFO.
+#[test]
+fn emf_lines_carry_a_level_and_the_short_function_name() {
+    let fx = Fixture::new();
+    let running = fx.start(
+        "create-order",
+        &[
+            (
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "ta-prod-CreateOrderFunction-AbC123dEf",
+            ),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+        ],
+    );
+    running
+        .invoke(&sample_event("create-order"))
+        .unwrap_or_else(|e| panic!("create-order: {e}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let emf = loop {
+        let output = running.process.output();
+        let found: Vec<Value> = output
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect();
+        if !found.is_empty() || std::time::Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let created = emf
+        .iter()
+        .find(|v| v.get("OrdersCreated").is_some())
+        .unwrap_or_else(|| panic!("an OrdersCreated EMF line in {emf:?}"));
+    assert_eq!(created["level"], "WARN", "{created}");
+    assert_eq!(created["Function"], "create-order", "{created}");
+    assert!(
+        emf.iter()
+            .all(|v| v["level"] == "WARN" && v["Function"] == "create-order"),
+        "{emf:?}"
+    );
+}
+
 #[test]
 fn decide_dispute_answers_its_sample_event() {
     let fx = Fixture::new();

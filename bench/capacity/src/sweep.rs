@@ -94,6 +94,7 @@ pub async fn run(
             let (o, events) = order(&p, &limit, at)?;
             store
                 .commit(Commit {
+                    previous_flags: &[],
                     order: &o,
                     expected_revision: None,
                     events: &events,

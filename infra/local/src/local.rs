@@ -6,6 +6,8 @@
 //! POST /_local/clock/advance          {"seconds": N}: move business time forward
 //! POST /_local/schedules/run          fire the schedules now, at business time:
 //!                                     {"runs": [{"schedule", "report", "error"?}]}
+//! GET  /_local/schedules/failures     the sweep's on-failure destination:
+//!                                     every run that did not complete
 //! GET  /_local/dlq                    the payment queue's dead letters
 //! POST /_local/providers/{provider}/events
 //!                                     the provider simulator: the body is a
@@ -65,6 +67,8 @@ pub async fn respond<B: Backend, U: EventBus, Q: StackQueue>(
         ("/_local/clock/advance", _) => method_not_allowed("POST"),
         ("/_local/schedules/run", "POST") => schedules::respond(stack).await,
         ("/_local/schedules/run", _) => method_not_allowed("POST"),
+        ("/_local/schedules/failures", "GET" | "HEAD") => schedules::failures(stack),
+        ("/_local/schedules/failures", _) => method_not_allowed("GET"),
         ("/_local/dlq", "GET" | "HEAD") => dead_letters(stack).await,
         ("/_local/dlq", _) => method_not_allowed("GET"),
         (path, method) => match simulator_provider(path) {

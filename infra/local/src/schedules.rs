@@ -145,6 +145,9 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
             let execution_id = fresh_uuid();
             let event = schedule::scheduled_event(at, &arn, &execution_id);
             let outcome = schedule::handle(&self.api.backend, &self.bus, &event).await;
+            if let Err(e) = &outcome {
+                self.record_sweep_failure(&event, e);
+            }
             runs.push(logged(
                 ScheduleRun {
                     schedule: name,
@@ -158,6 +161,47 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
         }
         runs
     }
+}
+
+impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
+    /// Keep a failed run as Lambda's on-failure destination record has it:
+    /// the condition, the event the function was invoked with and the
+    /// error it returned.
+    fn record_sweep_failure(
+        &self,
+        event: &aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value>,
+        e: &ScheduleError,
+    ) {
+        let record = serde_json::json!({
+            "version": "1.0",
+            "timestamp": self.now(),
+            "requestContext": {
+                "functionArn": "escalate-stale-disputes",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 1,
+            },
+            "requestPayload": event,
+            "responsePayload": {
+                "errorType": "SweepIncomplete",
+                "errorMessage": error_chain(e),
+            },
+        });
+        self.sweep_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record);
+    }
+}
+
+/// `GET /_local/schedules/failures`: the sweep's on-failure destination,
+/// oldest first.
+pub fn failures<B: Backend, U: EventBus, Q: StackQueue>(stack: &Stack<B, U, Q>) -> ApiResponse {
+    let items = stack
+        .sweep_failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    ApiResponse::json(200, serde_json::json!({ "items": items }).to_string())
 }
 
 /// The run with its outcome; a failure logged as a warning with its error
@@ -283,7 +327,8 @@ mod tests {
     use crate::stack::NoUpstream;
 
     #[tokio::test]
-    async fn an_incomplete_run_answers_200_with_its_report_and_error_and_the_next_run_finishes() {
+    async fn an_incomplete_run_answers_200_reaches_the_on_failure_destination_and_the_next_run_finishes()
+     {
         let stack = Stack::new(
             Outage::new(MemoryBackend::new()),
             NoUpstream,
@@ -323,10 +368,29 @@ mod tests {
         let error = run["error"].as_str().expect("an error");
         assert!(error.contains("left for the next run"), "{error}");
 
+        // As on AWS, the failed run reaches the sweep's on-failure
+        // destination, with the event it ran for and its error.
+        let failures = failures(&stack);
+        assert_eq!(failures.status, 200);
+        let failures: Value = serde_json::from_str(&failures.body).expect("JSON");
+        let items = failures["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{failures}");
+        assert_eq!(items[0]["requestContext"]["condition"], "RetriesExhausted");
+        assert_eq!(items[0]["requestPayload"]["id"], run["execution_id"]);
+        let message = items[0]["responsePayload"]["errorMessage"]
+            .as_str()
+            .expect("message");
+        assert!(message.contains("left for the next run"), "{message}");
+
         // The order comes back: the next run does what was left.
         backend.restore(order.id());
         let runs = stack.run_schedules().await;
         assert_eq!(runs[0].error, None);
+        assert_eq!(
+            stack.sweep_failures.lock().expect("lock").len(),
+            1,
+            "a complete run adds no failure"
+        );
         let report = runs[0].report.as_ref().expect("report");
         assert_eq!((report.cancelled, report.released), (1, 1), "{report:?}");
         let published: Vec<&str> = stack

@@ -103,6 +103,10 @@ pub struct Stack<B, U, Q = LocalQueue> {
     publishing: tokio::sync::Mutex<()>,
     /// One journey at a time: the bound check and the move are one step.
     travelling: Mutex<()>,
+    /// The sweep's on-failure destination: every scheduled run that did not
+    /// complete, as Lambda sends a failed asynchronous invocation to the
+    /// sweep's failure queue on AWS (`GET /_local/schedules/failures`).
+    pub sweep_failures: Mutex<Vec<serde_json::Value>>,
 }
 
 impl Stack<MemoryBackend, NoUpstream, LocalQueue> {
@@ -130,6 +134,7 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
             consumed: Consumed::default(),
             clock,
             bus: LocalBus::new(upstream),
+            sweep_failures: Mutex::default(),
             jwt,
             publishing: tokio::sync::Mutex::new(()),
             travelling: Mutex::new(()),

@@ -3,10 +3,14 @@
 //! requests from `/openapi.json` — valid ones and invalid ones — against
 //! the local stack, and checks every answer: no 5xx
 //! (`not_a_server_error`), a status the operation documents
-//! (`status_code_conformance`), a documented content type
-//! (`content_type_conformance`: problem+json for the functions' refusals,
-//! `{"message": …}` JSON for what API Gateway answers by itself), and a
-//! body that matches the documented schema (`response_schema_conformance`).
+//! (`status_code_conformance`: each route lists only what it can answer,
+//! so a status it does not list fails), the one content type documented
+//! for that status (`content_type_conformance`: problem+json for every
+//! refusal of a function, `{"message": …}` JSON for the 401 API Gateway's
+//! authorizer answers by itself), the documented headers (`Location` on a
+//! created order, `Retry-After` on 429 and 503:
+//! `response_headers_conformance`), and a body that matches the documented
+//! schema (`response_schema_conformance`).
 //! `positive_data_acceptance` is not run: requests that the schema allows may
 //! still be refused by business rules (a ship-by date in the past, a
 //! zero price, the wrong order status). Those refusals are documented as
@@ -42,7 +46,8 @@ const SECRET: &str = "schemathesis-test-secret";
 /// minutes on two cores.
 const MAX_EXAMPLES: &str = "10";
 const SEED: &str = "20261121";
-const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+                      response_headers_conformance,response_schema_conformance";
 
 // ---- the stack --------------------------------------------------------------------
 

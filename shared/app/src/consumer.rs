@@ -34,7 +34,8 @@ use domain::{Order, Usd};
 use thiserror::Error;
 
 use crate::error::{ConflictKind, StoreError};
-use crate::ports::{Backend, DedupMark, Loaded, ProviderMessage};
+use crate::flags::RefusedEvent;
+use crate::ports::{Attention, Backend, DedupMark, Loaded, ProviderMessage};
 use crate::provider_events::{EventParseError, ProviderEvent};
 use crate::write::{self, Decide, MAX_ATTEMPTS, Outcome, Target, WriteError, Written};
 
@@ -116,6 +117,22 @@ pub enum ConsumeError {
 }
 
 impl ConsumeError {
+    /// Why a permanent refusal was refused, snake_case, as an operator
+    /// sees it in `GET /v1/flags` (`None`: a store failure, redelivered).
+    pub fn refusal_reason(&self) -> Option<&'static str> {
+        Some(match self {
+            ConsumeError::Malformed(_) => "malformed",
+            ConsumeError::UnknownOrder => "unknown_order",
+            ConsumeError::UnknownPayment => "unknown_payment",
+            ConsumeError::UnknownRefund => "unknown_refund",
+            ConsumeError::UnknownCreditLine => "unknown_credit_line",
+            ConsumeError::WrongProvider { .. } => "wrong_provider",
+            ConsumeError::Refused(_) => "refused",
+            ConsumeError::Store(StoreError::TooLarge) => "too_large",
+            ConsumeError::Store(_) => return None,
+        })
+    }
+
     /// Whether a redelivery may succeed: the backend was unavailable or
     /// throttling, or the order kept changing under the consumer.
     pub fn is_retryable(&self) -> bool {
@@ -137,6 +154,49 @@ impl ConsumeError {
     pub fn report_as_failure(&self) -> bool {
         matches!(self, ConsumeError::Store(e) if !matches!(e, StoreError::TooLarge))
     }
+}
+
+/// Keep a provider event that was verified but refused for good
+/// ([`ConsumeError::refusal_reason`]), so an operator finds it in
+/// `GET /v1/flags` for [`crate::flags::REFUSED_RETENTION`]: its provider,
+/// `webhook-id`, type, reason and the verified body. A redelivery of the
+/// same event is kept once. Returns the reason, or `None` when `error` is
+/// not a refusal (a store failure: the message is redelivered instead).
+/// If keeping it fails, the caller must redeliver the message: a refusal
+/// is never dropped silently.
+pub async fn keep_refusal<B: Attention>(
+    backend: &B,
+    message: &ProviderMessage,
+    error: &ConsumeError,
+    now: Timestamp,
+) -> Result<Option<&'static str>, StoreError> {
+    let Some(reason) = error.refusal_reason() else {
+        return Ok(None);
+    };
+    let parsed = ProviderEvent::parse(message.body.as_bytes()).ok();
+    let event_type = match &parsed {
+        Some(e) => Some(e.event_type().to_owned()),
+        // A malformed event: its `type` if it has a readable one.
+        None => serde_json::from_str::<serde_json::Value>(&message.body)
+            .ok()
+            .and_then(|v| {
+                v.get("type")?
+                    .as_str()
+                    .map(|t| t.chars().take(100).collect())
+            }),
+    };
+    let refused = RefusedEvent {
+        provider: message.provider,
+        webhook_id: message.webhook_id.clone(),
+        event_type,
+        reason,
+        detail: crate::error::error_chain(error),
+        order_id: parsed.as_ref().and_then(|e| e.order_id().cloned()),
+        body: message.body.clone(),
+        at: now,
+    };
+    backend.record_refused(&refused).await?;
+    Ok(Some(reason))
 }
 
 /// Apply one queued provider webhook. `now` is business time (the
@@ -206,8 +266,10 @@ async fn apply_to_order<B: Backend>(
             event.event_type()
         )));
     };
+    let correlation = format!("{}:{}", message.provider, message.webhook_id);
     let target = Target {
         dedup: Some(mark),
+        correlation: Some(&correlation),
         ..Target::order(order_id)
     };
     let outcome = write::change(backend, target, now, &Report { message, event }).await;

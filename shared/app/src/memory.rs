@@ -12,21 +12,23 @@ use domain::coverage::{AssuranceLimit, ReceivingAccount};
 use domain::event::DomainEvent;
 use domain::feedback::{Feedback, RatingSummary};
 use domain::ids::{OrderId, UserId};
+use domain::order::AttentionKind;
 use domain::payment::{CreditLine, CreditLineStatus};
 use domain::{Order, Usd};
 
 use crate::effects::{Net, effects_of};
 use crate::error::{ConflictKind, MessagingError, StoreError};
+use crate::flags::{self, FlagEntry, RefusedEvent};
 use crate::idempotency::{IdemKey, IdemRecord, IdemState};
 use crate::page::{Cursor, CursorPosition, Page, PageRequest};
 use crate::ports::{
-    Commit, CreditLines, DeadlineIndex, Dedup, DedupMark, EventBus, Idempotency, Listing,
-    LoadRequest, Loaded, OrderQueries, OrderStore, Outbox, OutboxEntry, PaymentQueue,
+    Attention, Commit, CreditLines, DeadlineIndex, Dedup, DedupMark, EventBus, Idempotency,
+    Listing, LoadRequest, Loaded, OrderQueries, OrderStore, Outbox, OutboxEntry, PaymentQueue,
     ProviderMessage, StoreResult, SupplierLimits,
 };
 use crate::table::{
-    event_sk, feedback_sk, is_event_sk, is_feedback_sk, is_listing_sk, listing_partition,
-    order_index_keys, order_pk, sort_ts, supplier_pk,
+    REFUSED_SK, event_sk, feedback_sk, is_event_sk, is_feedback_sk, is_listing_sk,
+    listing_partition, order_flag_sk, order_index_keys, order_pk, refused_pk, sort_ts, supplier_pk,
 };
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ struct State {
     credit: HashMap<UserId, CreditLine>,
     idempotency: HashMap<IdemKey, IdemRecord>,
     dedup: HashMap<(Provider, String), Timestamp>,
+    /// Open flags and refused provider events, by item key (pk, sk).
+    flags: BTreeMap<(String, String), FlagEntry>,
 }
 
 /// Every store port over one in-process state. Cheap to clone (shared).
@@ -219,6 +223,18 @@ impl OrderStore for MemoryBackend {
             state
                 .dedup
                 .insert((d.provider, d.event_id.clone()), d.expires_at);
+        }
+        let flag_changes = flags::changes(c.previous_flags, &c.order.open_flags());
+        for (kind, subject) in &flag_changes.delete {
+            state
+                .flags
+                .remove(&(pk.clone(), order_flag_sk(*kind, subject)));
+        }
+        for flag in &flag_changes.put {
+            state.flags.insert(
+                (pk.clone(), order_flag_sk(flag.kind, &flag.subject)),
+                FlagEntry::of_order(id, flag),
+            );
         }
         for limit in limits {
             state.limits.insert(limit.supplier_id.clone(), limit);
@@ -543,6 +559,47 @@ impl Idempotency for MemoryBackend {
         if own_lease {
             state.idempotency.remove(&record.key);
         }
+        Ok(())
+    }
+}
+
+impl Attention for MemoryBackend {
+    async fn flags(
+        &self,
+        kind: Option<AttentionKind>,
+        page: &PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<FlagEntry>> {
+        let after = flags::resume_after(kind, page).map_err(|_| StoreError::InvalidCursor)?;
+        let state = self.lock();
+        let per_partition = flags::partitions(kind)
+            .into_iter()
+            .map(|k| {
+                let mut of_kind: Vec<(String, &FlagEntry)> = state
+                    .flags
+                    .values()
+                    .filter(|e| e.kind == k)
+                    .map(|e| (e.index_sort_key(), e))
+                    .filter(|(sk, _)| after.as_ref().is_none_or(|a| sk > a))
+                    .collect();
+                of_kind.sort_by(|a, b| a.0.cmp(&b.0));
+                of_kind
+                    .into_iter()
+                    .take(page.limit as usize + 1)
+                    .map(|(_, e)| e.clone())
+                    .collect()
+            })
+            .collect();
+        Ok(flags::merge(kind, per_partition, page, now))
+    }
+
+    async fn record_refused(&self, event: &RefusedEvent) -> StoreResult<()> {
+        let mut state = self.lock();
+        let key = (
+            refused_pk(event.provider, &event.webhook_id),
+            REFUSED_SK.to_owned(),
+        );
+        state.flags.entry(key).or_insert_with(|| event.entry());
         Ok(())
     }
 }

@@ -17,11 +17,13 @@ use domain::dispute::DisputeStatus;
 use domain::event::DomainEvent;
 use domain::feedback::{Feedback, RatingSummary};
 use domain::ids::{OrderId, UserId};
+use domain::order::{AttentionKind, OpenFlag};
 use domain::payment::CreditLine;
 use domain::{Order, Usd};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MessagingError, StoreError};
+use crate::flags::{FlagEntry, RefusedEvent};
 use crate::idempotency::{IdemKey, IdemRecord};
 use crate::page::{Page, PageRequest};
 
@@ -73,6 +75,10 @@ pub struct Commit<'a> {
     pub idempotency: Option<&'a IdemRecord>,
     /// The provider event this commit applies, if any.
     pub dedup: Option<&'a DedupMark>,
+    /// The order's open flags as they were at `expected_revision` (none
+    /// for a new order): the commit writes the flag items that opened or
+    /// changed and removes the ones that closed ([`crate::flags::changes`]).
+    pub previous_flags: &'a [OpenFlag],
     pub now: Timestamp,
 }
 
@@ -139,6 +145,24 @@ pub trait Outbox: Send + Sync {
     fn unpublished(&self, limit: u32)
     -> impl Future<Output = StoreResult<Vec<OutboxEntry>>> + Send;
     fn mark_published(&self, ids: &[String]) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// What needs an operator: the open flags of orders (written by order
+/// commits) and refused provider events.
+pub trait Attention: Send + Sync {
+    /// A page of open flags, oldest first, of one kind or all. Reads the
+    /// sparse `flags` index, never the orders.
+    fn flags(
+        &self,
+        kind: Option<AttentionKind>,
+        page: &PageRequest,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Page<FlagEntry>>> + Send;
+
+    /// Keep a verified provider event that could not be applied (for
+    /// [`crate::flags::REFUSED_RETENTION`]). The same (provider,
+    /// `webhook-id`) again is a no-op: a redelivery is not listed twice.
+    fn record_refused(&self, event: &RefusedEvent) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// Suppliers' assurance limits. Reservations and releases travel in order
@@ -285,6 +309,7 @@ pub trait Backend:
     + CreditLines
     + Idempotency
     + Dedup
+    + Attention
     + Clone
     + Send
     + Sync
@@ -301,6 +326,7 @@ impl<T> Backend for T where
         + CreditLines
         + Idempotency
         + Dedup
+        + Attention
         + Clone
         + Send
         + Sync

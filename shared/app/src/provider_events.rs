@@ -54,6 +54,8 @@ pub enum SecretError {
     Empty,
     #[error("a webhook secret's key cannot be used for HMAC-SHA256")]
     UnusableKey,
+    #[error("the secret must be a JSON object with the keys echeck, card, bank and paylater")]
+    NotAnObject,
 }
 
 /// A provider's signing key, from its `whsec_<base64>` form, keyed once

@@ -77,6 +77,9 @@ pub struct SweepReport {
     /// Events published from the outbox by this run: those its own changes
     /// added, and any a failed publish left behind.
     pub published: usize,
+    /// How long the oldest event still in the outbox after this run has
+    /// waited, in seconds (0: none waits).
+    pub oldest_unpublished_seconds: i64,
 }
 
 impl SweepReport {
@@ -100,11 +103,38 @@ impl SweepReport {
                 retried = self.retried,
                 failed = self.failed,
                 published = self.published,
+                oldest_unpublished_seconds = self.oldest_unpublished_seconds,
                 "sweep ran"
             );
         } else {
             tracing::debug!(now = %self.now, due = self.due, "sweep ran; nothing to do");
         }
+    }
+
+    /// The run as metrics: one `SweepActions` data point per action taken
+    /// (by `Action`), and `OldestUnpublishedEventAgeSeconds`, which an
+    /// alarm watches (events that wait mean publishing is failing).
+    pub fn emit_metrics(&self) {
+        for (action, n) in [
+            ("escalated", self.escalated),
+            ("overdue_flagged", self.overdue_flagged),
+            ("expired", self.expired),
+            ("cancelled", self.cancelled),
+            ("closed", self.closed),
+            ("receipt_confirmed", self.receipts_confirmed),
+            ("not_shipped_refund", self.not_shipped_refunds),
+            ("refund_flagged", self.refunds_flagged),
+            ("released", self.released),
+            ("failed", self.failed),
+        ] {
+            for _ in 0..n {
+                crate::metrics::count_by("SweepActions", "Action", action);
+            }
+        }
+        crate::metrics::seconds(
+            "OldestUnpublishedEventAgeSeconds",
+            self.oldest_unpublished_seconds,
+        );
     }
 
     fn count(&mut self, events: &[DomainEvent]) {
@@ -240,6 +270,27 @@ where
         }
         Err(e) => Some(e),
     };
+    // What still waits after this run's publishing: its age is what an
+    // operator is alarmed on. A drain that succeeded without filling its
+    // last round left nothing (no extra read); otherwise the oldest entry
+    // is read. A failed read only loses the figure.
+    let drained =
+        publish.is_none() && report.published < publisher::MAX_ROUNDS * publisher::BATCH as usize;
+    let oldest = if drained {
+        Ok(Vec::new())
+    } else {
+        store.unpublished(1).await
+    };
+    match oldest {
+        Ok(oldest) => {
+            report.oldest_unpublished_seconds = oldest
+                .first()
+                .map_or(0, |e| (now - e.event.at).num_seconds().max(0));
+        }
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "the outbox's oldest event could not be read");
+        }
+    }
     report.log();
     if report.failed > 0 || publish.is_some() {
         return Err(SweepError::Incomplete {

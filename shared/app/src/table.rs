@@ -13,6 +13,8 @@
 //! | credit line | `BUYER#<buyer>` | `CREDIT` | — (`limit`, `reserved`, `available`) |
 //! | idempotency | `IDEM#<digest>` | `IDEM` | `expires_at` (TTL) |
 //! | provider event | `DEDUP#<provider>#<event id>` | `DEDUP` | `expires_at` (TTL) |
+//! | open flag of an order | `ORDER#<order>` | `FLAG#<kind>#<payment or refund id>` | `flag_pk` (`FLAG#<kind>`) + `flag_sk` |
+//! | refused provider event | `REFUSED#<provider>#<webhook id>` | `REFUSED` | `flag_pk` + `flag_sk`; `expires_at` (TTL, 30 days) |
 //!
 //! | access pattern | how |
 //! |---|---|
@@ -24,6 +26,7 @@
 //! | disputes by status, oldest first | Query GSI `by_dispute_status` (sparse, keys only), then BatchGetItem |
 //! | orders the sweep must look at | Query GSI `due` (sparse) `due_sk <= now` |
 //! | events not yet published | Query GSI `outbox` (sparse) |
+//! | what needs an operator, oldest first | Query GSI `flags` (sparse, all attributes) per kind, merged |
 //! | a supplier's limit / rating, a buyer's credit line | GetItem |
 
 use chrono::SecondsFormat;
@@ -32,6 +35,7 @@ use domain::actor::Provider;
 use domain::calendar::Timestamp;
 use domain::dispute::DisputeStatus;
 use domain::ids::{OrderId, UserId};
+use domain::order::{AttentionKind, FlagSubject};
 
 use crate::ports::Listing;
 
@@ -47,6 +51,8 @@ pub const IDEM_SK: &str = "IDEM";
 pub const DEDUP_SK: &str = "DEDUP";
 pub const EVENT_SK_PREFIX: &str = "EVENT#";
 pub const FEEDBACK_SK_PREFIX: &str = "FEEDBACK#";
+pub const FLAG_SK_PREFIX: &str = "FLAG#";
+pub const REFUSED_SK: &str = "REFUSED";
 pub const DUE_PARTITION: &str = "DUE";
 pub const OUTBOX_PARTITION: &str = "OUTBOX";
 
@@ -69,6 +75,33 @@ pub fn idem_pk(key: &crate::idempotency::IdemKey) -> String {
 }
 pub fn dedup_pk(provider: Provider, event_id: &str) -> String {
     format!("DEDUP#{provider}#{event_id}")
+}
+
+/// A refused provider event's partition key.
+pub fn refused_pk(provider: Provider, webhook_id: &str) -> String {
+    format!("REFUSED#{provider}#{webhook_id}")
+}
+
+/// The sort key of an order's open flag (under the order's partition).
+pub fn order_flag_sk(kind: AttentionKind, subject: &FlagSubject) -> String {
+    format!("{FLAG_SK_PREFIX}{}#{}", kind.as_str(), subject.id())
+}
+
+/// The `flags` index partition of one kind.
+pub fn flag_partition(kind: AttentionKind) -> String {
+    format!("{FLAG_SK_PREFIX}{}", kind.as_str())
+}
+
+/// The `flags` index sort key: oldest first, then the order (or the
+/// provider) and the payment or refund part (or the `webhook-id`).
+pub fn flag_sk(at: Timestamp, owner: &str, subject: &str) -> String {
+    format!("{}#{owner}#{subject}", sort_ts(at))
+}
+
+/// Is `sk` a `flags` index sort key (as [`flag_sk`] writes them)?
+pub fn is_flag_sk(sk: &str) -> bool {
+    sk.split_once('#')
+        .is_some_and(|(at, rest)| is_sort_ts(at) && rest.contains('#'))
 }
 
 /// History sort key: by order revision (every stored change, reminders
@@ -218,6 +251,12 @@ pub const SCHEMA: Schema = Schema {
             name: "outbox",
             partition_key: "outbox_pk",
             sort_key: "outbox_sk",
+            project_all: true,
+        },
+        Gsi {
+            name: "flags",
+            partition_key: "flag_pk",
+            sort_key: "flag_sk",
             project_all: true,
         },
     ],

@@ -32,6 +32,7 @@ pub async fn create<S, C>(
     store: &S,
     now: Timestamp,
     idem: Option<&IdemRequest>,
+    correlation: Option<&str>,
     creation: &C,
 ) -> Result<Written, WriteError<C::Error>>
 where
@@ -43,7 +44,7 @@ where
     {
         return Ok(Written::Replayed(r));
     }
-    let (order, events) = match creation.create(now) {
+    let (order, mut events) = match creation.create(now) {
         Ok(created) => created,
         Err(e) => {
             if let Some(request) = idem {
@@ -53,9 +54,11 @@ where
             return Err(WriteError::Refused(e));
         }
     };
+    crate::write::correlate(&mut events, correlation);
     let record = idem.map(|request| request.completed(creation.respond(&order), now));
     let committed = store
         .commit(Commit {
+            previous_flags: &[],
             order: &order,
             expected_revision: None,
             events: &events,
@@ -65,7 +68,10 @@ where
         })
         .await;
     match (committed, idem) {
-        (Ok(()), _) => Ok(Written::Committed { order, events }),
+        (Ok(()), _) => {
+            crate::write::count_events(&events);
+            Ok(Written::Committed { order, events })
+        }
         // The key's record moved on without us: the same request committed
         // (its answer lost and its write retried) or another holds it.
         (Err(StoreError::Conflict(_)), Some(request)) => Ok(Written::Replayed(

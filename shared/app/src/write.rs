@@ -72,6 +72,9 @@ pub struct Target<'a> {
     /// change, even when the order does not change (so that a redelivery
     /// is a duplicate without another read).
     pub dedup: Option<&'a DedupMark>,
+    /// What caused the change (a request's correlation id, a provider
+    /// event's id): stamped on every event it commits.
+    pub correlation: Option<&'a str>,
 }
 
 impl<'a> Target<'a> {
@@ -84,6 +87,7 @@ impl<'a> Target<'a> {
             credit_of: None,
             idempotency: None,
             dedup: None,
+            correlation: None,
         }
     }
 }
@@ -186,9 +190,11 @@ where
             }
         }
         let before = order.revision();
-        let events = decision
+        let previous_flags = order.open_flags();
+        let mut events = decision
             .decide(&mut order, &loaded, now)
             .map_err(WriteError::Refused)?;
+        correlate(&mut events, target.correlation);
         if events.is_empty() && target.dedup.is_none() {
             return Ok(Outcome {
                 written: Written::Unchanged(order),
@@ -205,11 +211,13 @@ where
                 events: &events,
                 idempotency: record.as_ref(),
                 dedup: target.dedup,
+                previous_flags: &previous_flags,
                 now,
             })
             .await;
         match committed {
             Ok(()) => {
+                count_events(&events);
                 return Ok(Outcome {
                     written: Written::Committed { order, events },
                     retried,
@@ -233,6 +241,23 @@ where
         }
     }
     Err(WriteError::Contended(last))
+}
+
+/// Stamp each event with what caused it.
+pub(crate) fn correlate(events: &mut [DomainEvent], correlation: Option<&str>) {
+    if let Some(c) = correlation {
+        for e in events {
+            e.correlation_id = Some(c.to_owned());
+        }
+    }
+}
+
+/// One `Events` data point per committed event, by its type: every
+/// transition, flag and refusal the domain recorded.
+pub(crate) fn count_events(events: &[DomainEvent]) {
+    for e in events {
+        crate::metrics::count_by("Events", "Event", e.body.detail_type());
+    }
 }
 
 impl<E> From<crate::idempotency::GuardError> for WriteError<E> {

@@ -346,6 +346,7 @@ mod tests {
 
     fn event(n: usize) -> DomainEvent {
         DomainEvent {
+            correlation_id: None,
             order_id: OrderId::parse(format!("ord_{n}")).unwrap(),
             at: Utc.with_ymd_and_hms(2027, 3, 1, 9, 0, 0).unwrap()
                 + chrono::TimeDelta::milliseconds(i64::try_from(n).unwrap() * 1_250),

@@ -6,6 +6,8 @@
 pub mod dynamodb;
 #[cfg(feature = "eventbridge")]
 pub mod eventbridge;
+#[cfg(feature = "secretsmanager")]
+pub mod secrets;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 pub mod transient;

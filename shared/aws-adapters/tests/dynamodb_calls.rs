@@ -71,6 +71,7 @@ async fn a_confirmation_with_idempotency_and_the_limit_is_one_read_and_one_write
     );
     let (result, write) = counter
         .during(store.commit(Commit {
+            previous_flags: &[],
             order: &order,
             expected_revision: Some(1),
             events: &events,
@@ -169,6 +170,7 @@ async fn the_sweep_reads_only_the_due_orders_among_a_thousand_that_are_not_due()
         if i < 3 {
             store
                 .commit(Commit {
+                    previous_flags: &[],
                     order: &order,
                     expected_revision: None,
                     events: &events,
@@ -390,6 +392,7 @@ async fn every_clock_of_the_sweep_is_one_read_and_one_write_per_due_order() {
     for (order, events) in &orders {
         store
             .commit(Commit {
+                previous_flags: &[],
                 order,
                 expected_revision: None,
                 events,

@@ -174,6 +174,7 @@ fn twelve_events() -> Vec<DomainEvent> {
             ),
         };
         events.push(DomainEvent {
+            correlation_id: None,
             order_id: order.id().clone(),
             at,
             actor,

@@ -442,6 +442,7 @@ async fn an_order_at_every_bound_stays_under_200_kb_on_dynamodb() {
     let (store, client, table) = store().await;
     store
         .commit(Commit {
+            previous_flags: &[],
             order: &order,
             expected_revision: None,
             events: &[],
@@ -509,6 +510,7 @@ async fn an_item_over_400_kb_is_refused_as_too_large_not_as_a_failure() {
     let (store, _, _) = store().await;
     let result = store
         .commit(Commit {
+            previous_flags: &[],
             order: &forged,
             expected_revision: None,
             events: &[],

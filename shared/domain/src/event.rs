@@ -247,6 +247,11 @@ pub struct DomainEvent {
     pub at: Timestamp,
     pub actor: Actor,
     pub status: OrderStatus,
+    /// What caused it, end to end: the request's `X-Correlation-Id` (or
+    /// API Gateway's request id), a provider event's `<provider>:<webhook-id>`.
+    /// Carried onto the bus so a consumer's logs can be joined to ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
     #[serde(flatten)]
     pub body: EventBody,
 }

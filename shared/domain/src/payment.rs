@@ -341,6 +341,19 @@ pub enum FlagReason {
 }
 
 impl FlagReason {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagReason::AmountMismatch => "amount_mismatch",
+            FlagReason::CurrencyMismatch => "currency_mismatch",
+            FlagReason::ContradictsFinalStatus => "contradicts_final_status",
+            FlagReason::ClosedOrder => "closed_order",
+            FlagReason::Overdue => "overdue",
+            FlagReason::WrongProvider => "wrong_provider",
+            FlagReason::BeyondCoverage => "beyond_coverage",
+        }
+    }
+
     /// Money arrived that was not applied to the order: a confirmation of
     /// another amount or currency, or one contradicting a final status. An
     /// arbiter accepts it as paid or returns it.

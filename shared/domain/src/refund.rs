@@ -36,6 +36,17 @@ pub enum RefundFlagReason {
     Mismatch,
 }
 
+impl RefundFlagReason {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundFlagReason::RefundFailed => "refund_failed",
+            RefundFlagReason::Overdue => "overdue",
+            RefundFlagReason::Mismatch => "mismatch",
+        }
+    }
+}
+
 /// What an arbiter does with a flagged refund part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +71,10 @@ pub struct RefundPart {
     pub flagged: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag_reason: Option<RefundFlagReason>,
+    /// When it was flagged (absent on parts flagged before this was kept:
+    /// their current attempt's time stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flagged_at: Option<Timestamp>,
     pub requested_at: Timestamp,
     /// When the current attempt was requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]

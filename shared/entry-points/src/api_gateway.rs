@@ -95,6 +95,7 @@ pub async fn serve(
     use lambda_http::service_fn;
     lambda_http::tracing::init_default_subscriber();
     http_api::routes::check_served(function, endpoints)?;
+    app::metrics::set_function(function);
     let clocks = crate::config::clocks()?;
     let config = crate::config::load().await;
     let api = Api {

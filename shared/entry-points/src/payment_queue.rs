@@ -5,7 +5,7 @@
 //! ReportBatchItemFailures naming only the records to redeliver. No SQS
 //! client: Lambda reads and deletes the messages.
 
-use app::consumer::{Applied, consume};
+use app::consumer::{Applied, consume, keep_refusal};
 use app::error::error_chain;
 use app::ports::{Backend, Clock, ProviderMessage};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -106,25 +106,45 @@ async fn process_one<B: Backend, C: Clock>(
     span.record("webhook_id", message.webhook_id.as_str());
     match consume(backend, &message, clock.now()).await {
         Ok(Applied::Applied { events }) => {
+            app::metrics::count_by("ProviderEvents", "Outcome", "applied");
             tracing::info!(events, "provider event applied");
             false
         }
         Ok(Applied::Duplicate) => {
+            app::metrics::count_by("ProviderEvents", "Outcome", "duplicate");
             tracing::info!("duplicate provider event acknowledged");
             false
         }
         Ok(Applied::NoChange) => {
+            app::metrics::count_by("ProviderEvents", "Outcome", "no_change");
             tracing::info!("provider event changed nothing");
             false
         }
         Err(e) if e.report_as_failure() => {
+            app::metrics::count_by("ProviderEvents", "Outcome", "redelivered");
             tracing::warn!(error = %error_chain(&e), retryable = e.is_retryable(), "provider event not applied; redelivered");
             true
         }
-        Err(e) => {
-            tracing::error!(error = %error_chain(&e), "provider event refused for good; acknowledged");
-            false
-        }
+        Err(e) => match keep_refusal(backend, &message, &e, clock.now()).await {
+            Ok(reason) => {
+                app::metrics::count("RefusedProviderEvents");
+                app::metrics::count_by("ProviderEvents", "Outcome", "refused");
+                tracing::error!(
+                    error = %error_chain(&e),
+                    reason = reason.unwrap_or("refused"),
+                    "provider event refused for good; kept for an operator (GET /v1/flags) and acknowledged"
+                );
+                false
+            }
+            Err(store) => {
+                tracing::warn!(
+                    error = %error_chain(&e),
+                    store_error = %error_chain(&store),
+                    "provider event refused, but keeping it failed; redelivered"
+                );
+                true
+            }
+        },
     }
 }
 
@@ -134,6 +154,7 @@ async fn process_one<B: Backend, C: Clock>(
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     use lambda_runtime::{LambdaEvent, service_fn};
     lambda_runtime::tracing::init_default_subscriber();
+    app::metrics::set_function("process-payment-events");
     let config = crate::config::load().await;
     let store = crate::config::store(&config)?;
     let store = &store;

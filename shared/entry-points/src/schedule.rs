@@ -68,7 +68,19 @@ where
     U: EventBus,
 {
     let now = sweep_time(event)?;
-    Ok(sweep::run(store, bus, now).await?)
+    // Its actions and the outbox's oldest age as metrics, complete or not.
+    match sweep::run(store, bus, now).await {
+        Ok(report) => {
+            report.emit_metrics();
+            Ok(report)
+        }
+        Err(e) => {
+            if let SweepError::Incomplete { report, .. } = &e {
+                report.emit_metrics();
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// What the runtime reports for a failed run: its kind, and the whole
@@ -99,6 +111,7 @@ pub fn diagnostic(e: &ScheduleError) -> lambda_runtime::Diagnostic {
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     use lambda_runtime::{LambdaEvent, service_fn};
     lambda_runtime::tracing::init_default_subscriber();
+    app::metrics::set_function("escalate-stale-disputes");
     let (store, bus) = crate::config::store_and_bus().await?;
     let (store, bus) = (&store, &bus);
     lambda_runtime::run(service_fn(

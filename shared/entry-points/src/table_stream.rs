@@ -35,6 +35,7 @@ pub async fn handle<S: Outbox, U: EventBus>(
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     use lambda_runtime::{LambdaEvent, service_fn};
     lambda_runtime::tracing::init_default_subscriber();
+    app::metrics::set_function("publish-events");
     let (store, bus) = crate::config::store_and_bus().await?;
     let (store, bus) = (&store, &bus);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {

@@ -47,10 +47,13 @@ impl<B: Backend, C: Clock> Api<B, C> {
     /// (any other route is 404 there); `None` answers every route, as the
     /// local stack does.
     pub async fn handle(&self, serves: Option<&[Endpoint]>, req: &ApiRequest) -> ApiResponse {
-        match self.dispatch(serves, req).await {
+        let started = std::time::Instant::now();
+        let response = match self.dispatch(serves, req).await {
             Ok(r) => r,
             Err(e) => e.logged_response(&req.request_id),
-        }
+        };
+        log_request(req, &response, started);
+        response
     }
 
     async fn dispatch(&self, serves: Option<&[Endpoint]>, req: &ApiRequest) -> Result<ApiResponse> {
@@ -70,6 +73,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             Endpoint::Disputes(e) => self.disputes(e, req, c, &params).await,
             Endpoint::Suppliers(e) => self.suppliers(e, req, c, &params).await,
             Endpoint::Credit(e) => self.credit(e, req, c).await,
+            Endpoint::Flags(e) => self.flags(e, req, c).await,
             // Answered by `webhook::Webhooks::handle`: its own function and
             // its own authentication (a signature, not a token).
             Endpoint::ProviderWebhook => Err(ApiError::RouteNotFound),
@@ -111,6 +115,7 @@ impl<B: Backend, C: Clock> Api<B, C> {
             credit_of: needs.credit_line.then_some(&caller.id),
             idempotency: idem.as_ref().map(|i| (i, &change as &(dyn Respond + Sync))),
             dedup: None,
+            correlation: req.correlation_id(),
         };
         let outcome = write::change(&self.backend, target, self.now(), &change).await?;
         match outcome.written {
@@ -240,6 +245,25 @@ impl Respond for OrderChange<'_> {
             self.request.status,
             &self.request.view.render(order),
         ))
+    }
+}
+
+/// One INFO line per request (route, status, latency, request id), and a
+/// `Refusals` data point (by status) for every 4xx the API answers.
+pub(crate) fn log_request(req: &ApiRequest, response: &ApiResponse, started: std::time::Instant) {
+    let route = routes::find(&req.method, &req.path).map_or("(no route)", |(r, _)| r.path);
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    tracing::info!(
+        method = %req.method,
+        route,
+        status = response.status,
+        latency_us,
+        request_id = %req.request_id,
+        correlation_id = req.correlation_id().unwrap_or_default(),
+        "request answered"
+    );
+    if (400..500).contains(&response.status) {
+        crate::metrics::count_by("Refusals", "Status", &response.status.to_string());
     }
 }
 

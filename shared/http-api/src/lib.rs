@@ -1,7 +1,7 @@
 //! The HTTP API every routed function runs, and the local stack: the route
 //! table ([`routes`]), one file per resource with its routes at the top and
 //! its endpoints below ([`orders`], [`payments`], [`disputes`],
-//! [`suppliers`], [`credit`]), the providers' webhook ([`webhook`]), and
+//! [`suppliers`], [`credit`], [`flags`]), the providers' webhook ([`webhook`]), and
 //! what they share ([`api`]: dispatch, answers and replays, the one way an
 //! endpoint changes an order), strict decoding ([`dto`]), problem+json
 //! errors ([`problem`]), response shapes ([`view`]) and the OpenAPI
@@ -14,6 +14,7 @@ pub mod api;
 pub mod credit;
 pub mod disputes;
 pub mod dto;
+pub mod flags;
 pub mod metrics;
 pub mod openapi;
 pub mod orders;

@@ -228,7 +228,15 @@ impl<B: Backend, C: Clock> Api<B, C> {
                 clocks: self.clocks,
             },
         };
-        match usecases::create(&self.backend, now, idem.as_ref(), &creation).await? {
+        match usecases::create(
+            &self.backend,
+            now,
+            idem.as_ref(),
+            req.correlation_id(),
+            &creation,
+        )
+        .await?
+        {
             Written::Replayed(r) => Ok(replayed(r)),
             Written::Committed { order, .. } | Written::Unchanged(order) => {
                 metrics::count("OrdersCreated");

@@ -42,7 +42,27 @@ pub struct ApiRequest {
     pub request_id: String,
 }
 
+/// The header a client may send to correlate its request with the events
+/// it causes.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// Is `s` usable as a correlation id (1–128 of `A–Z a–z 0–9 . _ : -`)?
+pub fn is_correlation_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
 impl ApiRequest {
+    /// What the events this request causes are correlated by: the client's
+    /// `X-Correlation-Id` when it is well formed (anything else is
+    /// ignored, never refused), else API Gateway's request id.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.header(CORRELATION_HEADER)
+            .filter(|c| is_correlation_id(c))
+            .or((!self.request_id.is_empty()).then_some(self.request_id.as_str()))
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -3,12 +3,12 @@
 //! are checked against. Each resource keeps its routes at the top of its
 //! own file, each route naming the endpoint that answers it
 //! ([`crate::orders`], [`crate::payments`], [`crate::disputes`],
-//! [`crate::suppliers`], [`crate::credit`], and the providers' webhook in
+//! [`crate::suppliers`], [`crate::credit`], [`crate::flags`], and the providers' webhook in
 //! [`crate::webhook`]); [`ROUTES`] is all of them.
 
 use std::sync::LazyLock;
 
-use crate::{credit, disputes, orders, payments, suppliers, webhook};
+use crate::{credit, disputes, flags, orders, payments, suppliers, webhook};
 
 /// What answers a route: an endpoint of one resource, or the providers'
 /// webhook (its own function and authentication, [`crate::webhook`]).
@@ -19,6 +19,7 @@ pub enum Endpoint {
     Disputes(disputes::Endpoint),
     Suppliers(suppliers::Endpoint),
     Credit(credit::Endpoint),
+    Flags(flags::Endpoint),
     ProviderWebhook,
 }
 
@@ -83,6 +84,7 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         disputes::ROUTES,
         suppliers::ROUTES,
         credit::ROUTES,
+        flags::ROUTES,
         webhook::ROUTES,
     ]
     .concat()
@@ -357,7 +359,7 @@ mod tests {
 
     #[test]
     fn every_function_serves_at_least_one_route() {
-        assert_eq!(functions().len(), 19);
-        assert_eq!(all_functions().len(), 22);
+        assert_eq!(functions().len(), 20);
+        assert_eq!(all_functions().len(), 23);
     }
 }

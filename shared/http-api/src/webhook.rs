@@ -104,6 +104,32 @@ impl ProviderSecrets {
         Ok(ProviderSecrets { secrets })
     }
 
+    /// From a Secrets Manager secret's JSON string: an object with the keys
+    /// `echeck`, `card`, `bank` and `paylater`, each one `whsec_…` secret or
+    /// several separated by spaces while a provider rotates its key. A
+    /// provider without a key gets no secret (its webhooks are refused and
+    /// a warning is logged); anything but such an object is an error.
+    pub fn from_json(secret_string: &str) -> Result<Self, SecretConfigError> {
+        let not_an_object = || SecretConfigError {
+            variable: "the webhook secret".to_owned(),
+            source: SecretError::NotAnObject,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(secret_string).map_err(|_| not_an_object())?;
+        let object = value.as_object().ok_or_else(not_an_object)?;
+        Self::from_lookup(
+            |variable| {
+                Provider::ALL
+                    .into_iter()
+                    .find(|p| secret_variable(*p) == variable)
+                    .and_then(|p| object.get(p.as_str()))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            },
+            None,
+        )
+    }
+
     /// The same secrets for every provider (tests).
     pub fn uniform(secret: WebhookSecret) -> Self {
         ProviderSecrets {
@@ -138,10 +164,13 @@ impl<Q: PaymentQueue> Webhooks<Q> {
         real_now_unix: i64,
         received_at: Timestamp,
     ) -> ApiResponse {
-        match self.accept(req, real_now_unix, received_at).await {
+        let started = std::time::Instant::now();
+        let response = match self.accept(req, real_now_unix, received_at).await {
             Ok(response) => response,
             Err(e) => e.logged_response(&req.request_id),
-        }
+        };
+        crate::api::log_request(req, &response, started);
+        response
     }
 
     async fn accept(
@@ -212,6 +241,28 @@ mod tests {
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const NOW: i64 = 1_800_000_000;
     const BODY: &str = r#"{"type":"payment.succeeded","data":{"payment_id":"pay_1","order_id":"ord_1","amount":"1500.00","currency":"USD","provider_reference":"ch_1"}}"#;
+
+    #[test]
+    fn secrets_from_a_secrets_manager_json_give_each_provider_its_keys() {
+        let second = "whsec_dGVzdC1zZWNvbmQta2V5";
+        let json = format!(r#"{{"card": "{SECRET} {second}", "bank": "{SECRET}", "unused": "x"}}"#);
+        let secrets = ProviderSecrets::from_json(&json).unwrap();
+        assert_eq!(
+            secrets.of(Provider::Card).len(),
+            2,
+            "both keys during a rotation"
+        );
+        assert_eq!(secrets.of(Provider::Bank).len(), 1);
+        assert!(secrets.of(Provider::Echeck).is_empty(), "no key: refused");
+        assert!(secrets.of(Provider::Paylater).is_empty());
+    }
+
+    #[test]
+    fn a_secret_that_is_not_a_json_object_of_secrets_is_refused() {
+        for bad in ["whsec_abc", "[]", r#"{"card": "not-a-secret"}"#] {
+            assert!(ProviderSecrets::from_json(bad).is_err(), "{bad}");
+        }
+    }
 
     fn secret() -> WebhookSecret {
         WebhookSecret::parse(SECRET).expect("secret")

@@ -131,6 +131,8 @@ fn table() -> Vec<Row> {
         row("POST", "/v1/orders/{id}/dispute/escalate",    DisputeRejected,         [401,  404,  200,   404,   403,  404,   403]),
         row("POST", "/v1/orders/{id}/dispute/decision",    DisputeEscalated,        [401,  404,  403,   404,   403,  404,   200]),
         row("GET",  "/v1/disputes",                        DisputeEscalated,        [401,  403,  403,   403,   403,  403,   200]),
+        // What needs an operator: arbiters only.
+        row("GET",  "/v1/flags",                           FlaggedPayment,          [401,  403,  403,   403,   403,  403,   200]),
         // Pay Later: buyers apply; each reads only their own line.
         row("POST", "/v1/credit-line",                     NoOrder,                 [401,  403,  201,   201,   403,  403,   403]),
         row("GET",  "/v1/credit-line",                     CreditApplied,           [401,  403,  200,   404,   403,  403,   403]),

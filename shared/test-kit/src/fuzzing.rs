@@ -515,6 +515,7 @@ fn create_fixture_order(api: &FuzzApi) {
     block_on(app::ports::OrderStore::commit(
         &api.backend,
         app::ports::Commit {
+            previous_flags: &[],
             order: &order,
             expected_revision: None,
             events: &events,

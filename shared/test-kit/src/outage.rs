@@ -158,3 +158,18 @@ impl<B: Dedup> Dedup for Outage<B> {
         self.inner.seen(provider, event_id, now).await
     }
 }
+
+impl<B: app::ports::Attention> app::ports::Attention for Outage<B> {
+    async fn flags(
+        &self,
+        kind: Option<domain::order::AttentionKind>,
+        page: &PageRequest,
+        now: Timestamp,
+    ) -> StoreResult<Page<app::flags::FlagEntry>> {
+        self.inner.flags(kind, page, now).await
+    }
+
+    async fn record_refused(&self, event: &app::flags::RefusedEvent) -> StoreResult<()> {
+        self.inner.record_refused(event).await
+    }
+}

@@ -28,9 +28,11 @@ use domain::{Order, Usd};
 
 use app::consumer::{self, Applied, ConsumeError};
 use app::error::{ConflictKind, StoreError};
+use app::flags::{FlagEntry, RefusedEvent};
 use app::idempotency::{IdemDecision, IdemKey, IdemRecord, PayloadHash, StoredResponse, decide};
 use app::page::PageRequest;
 use app::ports::{Commit, DedupMark, Listing, LoadRequest, ProviderMessage};
+use domain::order::AttentionKind;
 
 pub use app::ports::Backend;
 
@@ -128,8 +130,19 @@ pub async fn commit_ok<B: Backend>(
     events: &[DomainEvent],
     now: Timestamp,
 ) {
+    // The flags the order had at the revision it is saved on: the commit
+    // writes what opened and removes what closed.
+    let previous_flags = match expected {
+        Some(_) => load(backend, order.id(), None, now)
+            .await
+            .order
+            .map(|o| o.open_flags())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     backend
         .commit(Commit {
+            previous_flags: &previous_flags,
             order,
             expected_revision: expected,
             events,
@@ -190,6 +203,7 @@ pub async fn confirm_with_retry<B: Backend>(
         };
         let result = backend
             .commit(Commit {
+                previous_flags: &[],
                 order: &order,
                 expected_revision: Some(before),
                 events: &events,
@@ -218,6 +232,7 @@ pub async fn concurrent_saves_conflict_on_version<B: Backend>(backend: B) {
     let order = create(&backend, &p, t0()).await;
     let dup = backend
         .commit(Commit {
+            previous_flags: &[],
             order: &order,
             expected_revision: None,
             events: &[],
@@ -244,6 +259,7 @@ pub async fn concurrent_saves_conflict_on_version<B: Backend>(backend: B) {
             let events = copy.cancel(&caller, t0()).unwrap_or_else(|e| panic!("{e}"));
             backend
                 .commit(Commit {
+                    previous_flags: &[],
                     order: &copy,
                     expected_revision: Some(1),
                     events: &events,
@@ -529,6 +545,7 @@ pub async fn idempotency_record_rides_with_the_order_commit<B: Backend>(backend:
         .unwrap_or_else(|e| panic!("{e}"));
     backend
         .commit(Commit {
+            previous_flags: &[],
             order: &cancelled,
             expected_revision: Some(1),
             events: &events,
@@ -570,6 +587,7 @@ pub async fn idempotency_record_rides_with_the_order_commit<B: Backend>(backend:
     let mut again = cancelled.clone();
     let r = backend
         .commit(Commit {
+            previous_flags: &[],
             order: &again,
             expected_revision: Some(2),
             events: &[],
@@ -682,6 +700,7 @@ async fn consume<B: Backend>(backend: &B, id: &OrderId, pay: &PaymentId, event_i
         };
         let r = backend
             .commit(Commit {
+                previous_flags: &[],
                 order: &o,
                 expected_revision: Some(before),
                 events: &events,
@@ -1317,6 +1336,7 @@ pub async fn credit_lines_reserve_with_payments_and_decide_once<B: Backend>(back
             .unwrap_or_else(|e| panic!("{e}"));
         let r = backend
             .commit(Commit {
+                previous_flags: &[],
                 order: &o,
                 expected_revision: Some(v),
                 events: &events,
@@ -1935,6 +1955,166 @@ pub async fn consumer_refuses_malformed_and_unknown_events<B: Backend>(backend: 
     );
 }
 
+/// Every page of `kind`'s flags at `now`, `limit` at a time, checking each
+/// cursor on the way: oldest first, nothing twice.
+async fn all_flags<B: Backend>(
+    backend: &B,
+    kind: Option<AttentionKind>,
+    limit: u32,
+    now: Timestamp,
+) -> Vec<FlagEntry> {
+    let mut out: Vec<FlagEntry> = Vec::new();
+    let mut page = PageRequest::first(limit);
+    for _ in 0..10_000 {
+        let got = backend
+            .flags(kind, &page, now)
+            .await
+            .unwrap_or_else(|e| panic!("flags: {e:?}"));
+        assert!(got.items.len() <= limit as usize);
+        out.extend(got.items);
+        match got.next_cursor {
+            Some(c) => {
+                page = PageRequest::new(Some(limit), Some(c)).unwrap_or_else(|e| panic!("{e}"))
+            }
+            None => break,
+        }
+    }
+    let keys: Vec<String> = out.iter().map(FlagEntry::index_sort_key).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys, sorted, "oldest first, each flag once");
+    out
+}
+
+/// The flags index follows the orders' flags: a mismatched confirmation
+/// opens a flagged payment, the arbiter's resolution closes it, a refund
+/// part that failed every attempt opens a failed refund; a refused provider
+/// event is kept once (and listed only while kept); each kind lists alone,
+/// all kinds page together oldest first, and a cursor of one listing is
+/// refused by another.
+pub async fn open_flags_are_listed_from_their_index_and_close_with_the_order<B: Backend>(
+    backend: B,
+) {
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    let mismatch = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &id, &pay, "399.99", "USD"),
+    );
+    consumed(&backend, &mismatch).await;
+    let ours = |flags: &[FlagEntry], kind: AttentionKind| -> Vec<FlagEntry> {
+        flags
+            .iter()
+            .filter(|f| f.kind == kind && f.order_id.as_ref() == Some(&id))
+            .cloned()
+            .collect()
+    };
+    let flagged = all_flags(&backend, Some(AttentionKind::FlaggedPayment), 3, t0()).await;
+    let mine = ours(&flagged, AttentionKind::FlaggedPayment);
+    assert_eq!(mine.len(), 1, "{flagged:?}");
+    assert_eq!(mine[0].payment_id.as_deref(), Some(pay.as_str()));
+    assert_eq!(mine[0].reason, "amount_mismatch");
+    assert_eq!(
+        mine[0].amount,
+        Some(Usd::dollars(400).unwrap_or_else(|e| panic!("{e}")))
+    );
+    assert_eq!(mine[0].at, t0());
+
+    // The arbiter refunds it: the payment's flag closes.
+    let part = arbiter_refunds(&backend, &id, &pay).await;
+    let flagged = all_flags(&backend, Some(AttentionKind::FlaggedPayment), 50, t0()).await;
+    assert!(
+        ours(&flagged, AttentionKind::FlaggedPayment).is_empty(),
+        "{flagged:?}"
+    );
+
+    // Every attempt of the refund part fails: it waits for an operator.
+    for _ in 0..domain::refund::MAX_REFUND_ATTEMPTS {
+        let failed = provider_message(
+            Provider::Card,
+            &unique("msg_"),
+            serde_json::json!({
+                "type": "refund.failed",
+                "data": {"refund_id": part.id.as_str(), "order_id": id.as_str(),
+                         "amount": part.amount.to_string()}
+            }),
+        );
+        consumed(&backend, &failed).await;
+    }
+    let refunds = all_flags(&backend, Some(AttentionKind::FailedRefund), 50, t0()).await;
+    let mine = ours(&refunds, AttentionKind::FailedRefund);
+    assert_eq!(mine.len(), 1, "{refunds:?}");
+    assert_eq!(mine[0].refund_id.as_deref(), Some(part.id.as_str()));
+    assert_eq!(mine[0].reason, "refund_failed");
+
+    // A refused event, delivered twice, is kept once.
+    let webhook_id = unique("msg_");
+    let refused = RefusedEvent {
+        provider: Provider::Card,
+        webhook_id: webhook_id.clone(),
+        event_type: Some("payment.succeeded".into()),
+        reason: "unknown_payment",
+        detail: "the event names a payment that is not part of its order".into(),
+        order_id: Some(id.clone()),
+        body: "{\"type\":\"payment.succeeded\"}".into(),
+        at: t0() + TimeDelta::seconds(1),
+    };
+    for _ in 0..2 {
+        backend
+            .record_refused(&refused)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    let kept: Vec<FlagEntry> = all_flags(&backend, Some(AttentionKind::RefusedEvent), 50, t0())
+        .await
+        .into_iter()
+        .filter(|f| f.webhook_id.as_deref() == Some(webhook_id.as_str()))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].provider, Some(Provider::Card));
+    assert_eq!(kept[0].reason, "unknown_payment");
+    assert_eq!(kept[0].body.as_deref(), Some(refused.body.as_str()));
+    assert_eq!(kept[0].order_id.as_ref(), Some(&id));
+
+    // Every kind together, two at a time: ours are there, once each.
+    let all = all_flags(&backend, None, 2, t0()).await;
+    assert_eq!(ours(&all, AttentionKind::FailedRefund).len(), 1);
+    assert!(ours(&all, AttentionKind::FlaggedPayment).is_empty());
+    assert_eq!(
+        all.iter()
+            .filter(|f| f.webhook_id.as_deref() == Some(webhook_id.as_str()))
+            .count(),
+        1
+    );
+
+    // Past its retention a refused event is no longer listed.
+    let later = t0() + app::flags::REFUSED_RETENTION + TimeDelta::seconds(2);
+    let kept = all_flags(&backend, Some(AttentionKind::RefusedEvent), 50, later).await;
+    assert!(
+        !kept
+            .iter()
+            .any(|f| f.webhook_id.as_deref() == Some(webhook_id.as_str())),
+        "{kept:?}"
+    );
+
+    // A cursor belongs to its listing.
+    let first = backend
+        .flags(None, &PageRequest::first(1), t0())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let cursor = first
+        .next_cursor
+        .unwrap_or_else(|| panic!("more than one flag"));
+    let other = PageRequest::new(Some(1), Some(cursor)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        backend
+            .flags(Some(AttentionKind::FailedRefund), &other, t0())
+            .await,
+        Err(StoreError::InvalidCursor)
+    ));
+}
+
 /// Expands to one `#[tokio::test]` per contract case for a backend.
 #[macro_export]
 macro_rules! contract_suite {
@@ -1962,6 +2142,7 @@ macro_rules! contract_suite {
             consumer_approves_a_credit_line,
             consumer_applies_concurrent_deliveries_once,
             consumer_refuses_malformed_and_unknown_events,
+            open_flags_are_listed_from_their_index_and_close_with_the_order,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

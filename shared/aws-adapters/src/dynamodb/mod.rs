@@ -14,6 +14,7 @@
 
 mod codec;
 mod credit;
+mod flags;
 mod idempotency;
 mod orders;
 mod schema;

@@ -243,6 +243,7 @@ impl OrderStore for DynamoStore {
                 kind: ConflictKind::Version,
             });
         }
+        tx.extend(self.flag_writes(order.id(), c.previous_flags, &order.open_flags())?);
         if let Some(rec) = c.idempotency {
             tx.push(TxItem {
                 item: self.idem_put(rec, c.now)?,

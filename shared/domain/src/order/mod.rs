@@ -9,6 +9,7 @@
 //! acts on them are in [`sweep`]; the bounds that keep an order small
 //! enough to store, whatever the parties write, in [`bounds`].
 
+mod attention;
 mod bounds;
 mod command;
 mod contract;
@@ -18,6 +19,7 @@ mod refunds;
 mod shipment;
 mod sweep;
 
+pub use attention::{AttentionKind, FlagSubject, OpenFlag};
 pub use command::{Command, Context, Needs};
 
 use serde::{Deserialize, Serialize};
@@ -602,6 +604,7 @@ impl Order {
         ch.events
             .into_iter()
             .map(|body| DomainEvent {
+                correlation_id: None,
                 order_id: self.id.clone(),
                 at: ch.at,
                 actor: ch.actor.clone(),

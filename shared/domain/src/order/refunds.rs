@@ -43,6 +43,7 @@ impl Order {
                 attempts: 1,
                 flagged: false,
                 flag_reason: None,
+                flagged_at: None,
                 requested_at: ch.at,
                 attempted_at: Some(ch.at),
                 settled_at: None,
@@ -124,6 +125,7 @@ impl Order {
         part.status = RefundStatus::Succeeded;
         part.flagged = false;
         part.flag_reason = None;
+        part.flagged_at = None;
         part.settled_at = Some(ch.at);
         part.settled_outside = outside;
         let (refund_id, payment_id, amount) =
@@ -155,6 +157,7 @@ impl Order {
         }
         part.flagged = true;
         part.flag_reason = Some(reason);
+        part.flagged_at = Some(ch.at);
         ch.emit(EventBody::RefundFlagged {
             refund_id: part.id.clone(),
             reason: Some(reason),
@@ -213,6 +216,7 @@ impl Order {
         part.attempted_at = Some(ch.at);
         part.flagged = false;
         part.flag_reason = None;
+        part.flagged_at = None;
         ch.emit(EventBody::RefundRequested {
             refund_id: part.id.clone(),
             payment_id: part.payment_id.clone(),
