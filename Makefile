@@ -108,7 +108,9 @@ token:
 	@$(CARGO) build --quiet --locked -p local-stack
 	@"$(LOCAL_STACK)" token --sub "$(SUB)" --role "$(ROLE)" --ttl-seconds "$(TTL)"
 
-## Walk an order through every step against a running stack (`make run`).
+## Walk orders through every step against a running stack (`make run`, its
+## sandbox provider on: PROVIDER_SANDBOX=auto, the default), moving only the
+## business clock; the sandbox confirms every payment and refund.
 demo:
 	@python3 tools/demo.py
 

@@ -1,7 +1,12 @@
 """Walk orders through every step the running local stack offers, as the
-buyer, the supplier, an arbiter, the payment providers and the scheduler
-would, printing each request and the part of the answer that matters (the
-order's status after every step): one order from contract to feedback, then
+buyer, the supplier, an arbiter and the scheduler would, printing each
+request and the part of the answer that matters (the order's status after
+every step). The payment providers are the stack's sandbox provider
+(`PROVIDER_SANDBOX=auto`, the default of `make run`): the service asks it
+for every payment and refund through the provider adapter, and it confirms
+by signed webhook as business time passes, so the demo only ever moves the
+clock (`POST /_local/clock/advance`) — it posts no webhook itself. One
+order from contract to feedback, then
 one whose quality dispute the supplier leaves unanswered until the sweep
 escalates it, an arbiter decides it and the split refund settles, one
 settled with a small compensation that goes on to completion, and orders
@@ -14,10 +19,10 @@ non-zero exit.
     make run            # in one terminal
     make demo           # in another (URL from $TA_URL, default http://127.0.0.1:3000)
 
-The dispute part moves the stack's business time forward (past the
-supplier's response deadline, `POST /_local/clock/advance`), as far as that
-deadline needs from wherever the clock is, and the last part moves it on by
-about 100 days, so the demo can run again against the same stack.
+Business time moves a day at a time until each provider has confirmed
+(payments on the first day of their arrival window, refunds a working day
+on), past the supplier's response deadline in the dispute, and by about
+100 days at the end, so the demo can run again against the same stack.
 
 Standard library only. Tokens are HS256-signed with LOCAL_JWT_SECRET
 (default `local-dev-secret`), like the stack's emulated JWT authorizer.
@@ -121,24 +126,59 @@ def expect_status(order, want: str):
     return order
 
 
-def provider_event(provider: str, kind: str, data: dict, webhook_id=None):
-    """The provider simulator signs the body with the provider's secret and
-    delivers it to POST /v1/webhooks/{provider}; it answers once the
-    payment consumer has handled the delivery."""
-    headers = {"webhook-id": webhook_id} if webhook_id else None
-    answer = call("POST", f"/_local/providers/{provider}/events", body={"type": kind, "data": data},
-                  expect=(202,), headers=headers, label=provider)
-    if answer.get("consumer") != "acknowledged":
-        sys.exit(f"the payment consumer did not apply the delivery: {json.dumps(answer)}")
-    print(f"     {kind} delivered as {answer['webhook_id']}: the consumer {answer['consumer']} it")
+def sandbox_on() -> None:
+    """The sandbox provider must be on: it is what confirms payments."""
+    listed = call("GET", "/_local/providers/requests?provider=none", label="sandbox")
+    if listed.get("mode") != "auto":
+        sys.exit("the stack's sandbox provider is off (PROVIDER_SANDBOX=manual): "
+                 "restart it with PROVIDER_SANDBOX=auto (the default of `make run`)")
+
+
+def asked(some_id: str):
+    """What the sandbox provider was asked about an order, payment or
+    refund part (the listing waits for the provider-action step)."""
+    return call("GET", f"/_local/providers/requests?id={some_id}", label="sandbox")["items"]
+
+
+def show_asked(request) -> None:
+    answer = request.get("answer") or {}
+    body = answer.get("body") or {}
+    nxt = body.get("next_action")
+    step = ""
+    if nxt:
+        step = f", next: {nxt['type']} " + (nxt.get("url") or nxt.get("instructions", {}).get("reference", ""))
+    due = ", ".join(f"{c['type']} due {c['due'][:10]}" for c in request["confirmations"]) or "nothing to confirm"
+    print(f"     {request['provider']} was asked {request['kind']} {request['idempotency_key']}"
+          f" ({request['request']['amount'] if 'amount' in request['request'] else '-'}):"
+          f" {answer.get('status')} {body.get('reference')}{step}; {due}")
+
+
+def advance(seconds: int = 86400):
+    """Business time moves on (a day by default); print what the sandbox
+    provider delivered as it did."""
+    answer = call("POST", "/_local/clock/advance", body={"seconds": seconds}, label="clock")
+    for e in answer.get("provider_events", []):
+        data = e["data"]
+        what = data.get("payment_id") or data.get("refund_id") or data.get("application_id")
+        if e.get("consumer") != "acknowledged":
+            sys.exit(f"the payment consumer did not apply the sandbox's delivery: {json.dumps(e)}")
+        print(f"     {answer['now'][:10]} {e['provider']} {e['type']} for {what}"
+              f" ({e['webhook_id'][:20]}…): the consumer {e['consumer']} it")
     return answer
 
 
-def confirm_payment(provider: str, oid: str, payment: dict, webhook_id=None):
-    return provider_event(provider, "payment.succeeded", {
-        "payment_id": payment["id"], "order_id": oid,
-        "amount": payment["amount"]["amount"], "currency": payment["amount"]["currency"],
-        "provider_reference": f"ch_{uuid.uuid4().hex[:10]}"}, webhook_id)
+def until(who, oid: str, done, what: str, days: int = 10):
+    """Advance a day at a time until the order satisfies `done`."""
+    for _ in range(days):
+        advance()
+        order = call("GET", f"/v1/orders/{oid}", who)
+        if done(order):
+            return order
+    sys.exit(f"{oid} is not {what} after {days} days: {json.dumps(order)}")
+
+
+def until_status(who, oid: str, want: str, days: int = 10):
+    return until(who, oid, lambda o: o["status"] == want, want, days)
 
 
 def show(order) -> None:
@@ -173,8 +213,9 @@ def main() -> None:
     buyer, supplier, arbiter = (BUYER, "buyer"), (SUPPLIER, "supplier"), (ARBITER, "arbiter")
     print(f"Trade Assurance demo against {URL}\n")
 
-    print("1. The stack is up")
+    print("1. The stack is up, its sandbox provider on")
     call("GET", "/health")
+    sandbox_on()
 
     print("\n2. An arbiter makes the supplier a Trade Assurance supplier")
     limit = call("PUT", f"/v1/suppliers/{SUPPLIER}/assurance-limit", arbiter, {
@@ -237,16 +278,19 @@ def main() -> None:
     print(f"     {payment['id']}: {money(payment['amount'])} by card, {payment['status']},"
           f" expected {arrival['earliest']} to {arrival['latest']}")
     show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "initial_payment_processing"))
+    print("     the service asks the card provider (the sandbox) for it:")
+    requests = asked(payment["id"])
+    expect(len(requests) == 1, "one request for the payment", requests)
+    show_asked(requests[0])
+    taken = payment_in(call("GET", f"/v1/orders/{oid}", buyer), payment)
+    print(f"     the payment's next step: {taken['next_action']['type']} at {taken['next_action']['url']}")
 
-    print("\n9. The card provider confirms by signed webhook; a retried delivery changes nothing")
-    first = confirm_payment("card", oid, payment)
-    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "awaiting_shipment"))
-    confirm_payment("card", oid, payment, webhook_id=first["webhook_id"])
+    print("\n9. Business time passes; the card provider confirms on the first day of the window")
+    show(until_status(buyer, oid, "awaiting_shipment"))
     history = call("GET", f"/v1/orders/{oid}/history", buyer)
     succeeded = [e for e in history["items"] if e["event"] == "PaymentSucceeded"]
-    if len(succeeded) != 1:
-        sys.exit(f"expected one PaymentSucceeded after a duplicate delivery, got {len(succeeded)}")
-    print("     still one PaymentSucceeded in the history")
+    expect(len(succeeded) == 1, "one PaymentSucceeded", history)
+    print("     one PaymentSucceeded in the history, settled in business time")
 
     print("\n10. The supplier ships; the balance is now due")
     order = call("POST", f"/v1/orders/{oid}/shipment", supplier,
@@ -260,9 +304,8 @@ def main() -> None:
     print(f"     {balance['id']}: {money(balance['amount'])} by card, {balance['status']}")
     show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "balance_payment_processing"))
 
-    print("\n12. The card provider confirms the balance")
-    confirm_payment("card", oid, balance)
-    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "awaiting_receipt_confirmation"))
+    print("\n12. Business time passes; the card provider confirms the balance")
+    show(until_status(buyer, oid, "awaiting_receipt_confirmation"))
 
     print("\n13. The buyer confirms receipt")
     show(expect_status(call("POST", f"/v1/orders/{oid}/receipt", buyer, {}), "completed"))
@@ -312,8 +355,7 @@ def dispute(buyer, arbiter) -> str:
     initial = call("POST", f"/v1/orders/{oid}/payments", buyer,
                    {"stage": "initial", "method": "credit_card", "card_brand": "visa"}, expect=(201,))
     print(f"     {initial['id']}: {money(initial['amount'])} by card")
-    confirm_payment("card", oid, initial)
-    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "awaiting_shipment"))
+    show(until_status(buyer, oid, "awaiting_shipment"))
     order = call("POST", f"/v1/orders/{oid}/shipment", supplier,
                  {"carrier": "DHL", "tracking_number": f"JD{RUN.upper()}0043"})
     show(expect_status(order, "shipped"))
@@ -324,8 +366,8 @@ def dispute(buyer, arbiter) -> str:
                     "account_type": "checking"}, expect=(201,))
     expect_status(balance, "processing")
     print(f"     {balance['id']}: {money(balance['amount'])} by e-check, fee {money(balance['fee'])}")
-    confirm_payment("echeck", oid, balance)
-    show(expect_status(call("GET", f"/v1/orders/{oid}", buyer), "awaiting_receipt_confirmation"))
+    show_asked(asked(balance["id"])[0])
+    show(until_status(buyer, oid, "awaiting_receipt_confirmation"))
 
     print("\n19. 40 of 100 panels flicker: the buyer opens a quality dispute with evidence")
     opened = call("POST", f"/v1/orders/{oid}/dispute", buyer, {
@@ -397,13 +439,13 @@ def dispute(buyer, arbiter) -> str:
            "the parts add up to the refund and the fee", parts)
     for r in parts:
         print(f"     {r['id']}: {money(r['amount'])} back through {r['provider']} ({r['payment_id']}), {r['status']}")
+    for r in parts:
+        requests = asked(r["id"])
+        expect(len(requests) == 1, "each part asked of its provider once", requests)
+        show_asked(requests[0])
 
-    print("\n25. Each provider confirms its part by webhook; the last one closes the order")
-    for i, r in enumerate(parts):
-        provider_event(r["provider"], "refund.succeeded", {
-            "refund_id": r["id"], "order_id": oid, "amount": r["amount"]["amount"]})
-        show(expect_status(call("GET", f"/v1/orders/{oid}", buyer),
-                           "refunded" if i == len(parts) - 1 else "refund_pending"))
+    print("\n25. Business time passes; each provider confirms its part a working day on")
+    show(until_status(buyer, oid, "refunded"))
     order = call("GET", f"/v1/orders/{oid}", buyer)
     expect(all(r["status"] == "succeeded" for r in order["refunds"]), "every part settled", order)
     expect(dec(order["coverage"]["reserved"]) == 0, "the reservation released", order)
@@ -418,11 +460,12 @@ def dispute(buyer, arbiter) -> str:
     return oid
 
 
-def new_order(buyer, supplier_id: str, coverage="pre_shipment", ship_by="2030-06-28"):
+def new_order(buyer, supplier_id: str, coverage="pre_shipment", ship_by="2030-06-28",
+              initial="400.00"):
     order = call("POST", "/v1/orders", buyer, {
         "supplier_id": supplier_id,
         "items": [{"description": "Driver", "quantity": 100, "unit_price": "10.00"}],
-        "currency": "USD", "initial_payment": "400.00", "ship_by": ship_by,
+        "currency": "USD", "initial_payment": initial, "ship_by": ship_by,
         "quality_terms": "CE marked", "destination_country": "DE", "coverage": coverage},
         expect=(201,))
     return order
@@ -436,10 +479,13 @@ def confirmed_order(buyer, supplier, **kw) -> str:
 
 
 def paid_by_card(buyer, oid: str, stage: str, confirm=True) -> dict:
+    """A card payment; with `confirm`, business time passes until the card
+    provider has confirmed it."""
     payment = call("POST", f"/v1/orders/{oid}/payments", buyer,
                    {"stage": stage, "method": "credit_card", "card_brand": "visa"}, expect=(201,))
     if confirm:
-        confirm_payment("card", oid, payment)
+        until(buyer, oid, lambda o: payment_in(o, payment)["status"] == "succeeded",
+              f"paid ({payment['id']})")
     return payment
 
 
@@ -473,8 +519,9 @@ def compensation(buyer, arbiter) -> str:
     part = order["refunds"][0]
     print(f"     dispute {agreed['outcome']}; order still {order['status']};"
           f" reserved {money(order['coverage']['reserved'])}; refund {part['id']} {part['status']}")
-    provider_event(part["provider"], "refund.succeeded", {
-        "refund_id": part["id"], "order_id": oid, "amount": part["amount"]["amount"]})
+    until(buyer, oid, lambda o: o["refunds"][0]["status"] == "succeeded", "compensated")
+    print(f"     refund {part['id']} settled in the background; order still"
+          f" {call('GET', f'/v1/orders/{oid}', buyer)['status']}")
 
     print("\n29. The order goes on: shipped, balance paid, receipt confirmed")
     expect_status(ship(supplier, oid), "shipped")
@@ -489,11 +536,13 @@ def every_order_ends(buyer, arbiter) -> str:
     """Orders nobody finishes: the sweep takes each to its end as business
     time runs on. A summary."""
     supplier = (SUPPLIER3, "supplier")
-    print("\n30. Orders nobody finishes: a draft, a card payment never confirmed,"
-          " a balance never paid, a receipt never confirmed")
+    print("\n30. Orders nobody finishes: a draft, a card payment never confirmed"
+          " (the sandbox never answers an amount ending in .03), a balance never paid,"
+          " a receipt never confirmed")
     draft = new_order(buyer, SUPPLIER3)["id"]
-    silent = confirmed_order(buyer, supplier)
+    silent = confirmed_order(buyer, supplier, initial="400.03")
     never = paid_by_card(buyer, silent, "initial", confirm=False)
+    show_asked(asked(never["id"])[0])
     unpaid = confirmed_order(buyer, supplier)
     paid_by_card(buyer, unpaid, "initial")
     expect_status(ship(supplier, unpaid), "shipped")
@@ -514,7 +563,7 @@ def every_order_ends(buyer, arbiter) -> str:
 
     print("\n31. Business time runs on for 100 days, the sweep running every 10 days")
     for _ in range(10):
-        call("POST", "/_local/clock/advance", body={"seconds": 10 * 86400}, label="clock")
+        advance(10 * 86400)
         run_schedules()
     ended = {oid: call("GET", f"/v1/orders/{oid}", buyer) for oid in (draft, silent, unpaid, unreceived)}
     expect_status(ended[draft], "cancelled")

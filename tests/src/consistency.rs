@@ -4,7 +4,11 @@
 //! the route table, its table is `app::table::SCHEMA`, its payment-events
 //! queue joins the webhook function to the triggered consumer (dead-letter
 //! queue, alarm, visibility), the table's stream wakes the outbox publisher
-//! on new history items only (filter, bounded retries), EventBridge
+//! on new history items only (filter, bounded retries), a rule on the bus
+//! sends the payment and refund requests — and nothing the step causes
+//! itself — to the queue of the provider-action step (only that rule may
+//! send; dead-letter queue, alarm, visibility; the providers' URLs and
+//! keys from parameters and a secret), EventBridge
 //! Scheduler runs the sweep with the input `entry_points::schedule` parses
 //! (bounded retries, dead-letter queue, failed-run queue, alarms, a role
 //! that can do nothing else), new orders get their clocks from the
@@ -564,6 +568,11 @@ fn the_triggered_consumer_reads_the_webhook_queue_and_reports_batch_item_failure
                     "{where_}: the consumer answers with the records to redeliver"
                 );
             }
+            // Its queue, batches, redrive and rule: the tests of the
+            // provider-action step below.
+            Trigger::ProviderActionsQueue => {
+                assert_eq!(event["Type"].as_str(), Some("SQS"), "{where_}: Type");
+            }
             // The stream, its filter and its retries: the tests of
             // the outbox publisher below.
             Trigger::TableStream => {
@@ -775,6 +784,12 @@ const SECRET_ID_VARIABLE: &str = "WEBHOOK_SECRET_ID";
 /// that name with Secrets Manager's six-character suffix (`-??????`; `-*`
 /// would also match another secret, `<name>-old`).
 fn assert_is_the_webhook_secret(template: &Value, id: &str, resource: &Value) {
+    assert_is_the_secret_named_by(template, id, resource, SECRET_PARAMETER);
+}
+
+/// The one secret `parameter` names (a name or an ARN), as a policy's
+/// resource: [`assert_is_the_webhook_secret`] for any secret parameter.
+fn assert_is_the_secret_named_by(template: &Value, id: &str, resource: &Value, parameter: &str) {
     let [condition, arn, named] = intrinsic_args(resource, "If").unwrap_or_else(|| {
         panic!(
             "{id}: the secret's resource is !If [<an ARN>, <it>, <the name's ARN>]: {resource:?}"
@@ -784,14 +799,14 @@ fn assert_is_the_webhook_secret(template: &Value, id: &str, resource: &Value) {
     };
     assert_eq!(
         ref_target(arn),
-        Some(SECRET_PARAMETER),
+        Some(parameter),
         "{id}: an ARN is the resource"
     );
     assert_eq!(
         sub(named),
         Some(
             format!(
-                "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{{SECRET_PARAMETER}}}-??????"
+                "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{{parameter}}}-??????"
             )
             .as_str()
         ),
@@ -806,18 +821,14 @@ fn assert_is_the_webhook_secret(template: &Value, id: &str, resource: &Value) {
     };
     assert_eq!(literal.as_str(), Some("arn"), "condition {condition}");
     let [index, list] = intrinsic_args(first, "Select").expect("!Select [0, !Split ...]") else {
-        panic!("condition {condition}: !Select [0, !Split [\":\", !Ref {SECRET_PARAMETER}]]");
+        panic!("condition {condition}: !Select [0, !Split [\":\", !Ref {parameter}]]");
     };
     assert_eq!(number(index), Some(0), "condition {condition}");
     let [separator, source] = intrinsic_args(list, "Split").expect("!Split") else {
-        panic!("condition {condition}: !Split [\":\", !Ref {SECRET_PARAMETER}]");
+        panic!("condition {condition}: !Split [\":\", !Ref {parameter}]");
     };
     assert_eq!(separator.as_str(), Some(":"), "condition {condition}");
-    assert_eq!(
-        ref_target(source),
-        Some(SECRET_PARAMETER),
-        "condition {condition}"
-    );
+    assert_eq!(ref_target(source), Some(parameter), "condition {condition}");
 }
 
 /// The webhook secrets stay out of the template and the function's
@@ -923,16 +934,18 @@ fn no_function_has_a_secret_in_its_environment() {
     }
 }
 
-/// Only the webhook function may read a secret, and only its own: one
-/// `secretsmanager:GetSecretValue` on the secret `WebhookSecretName` names.
-/// No other function, no role, may reach Secrets Manager, SSM parameters
-/// or KMS.
+/// Only the webhook function and the provider-action step may read a
+/// secret, each only its own: one `secretsmanager:GetSecretValue` on the
+/// secret `WebhookSecretName`, respectively `ProviderKeysSecretName`,
+/// names. No other function, no role, may reach Secrets Manager, SSM
+/// parameters or KMS.
 #[test]
-fn only_the_webhook_function_may_read_a_secret_and_only_its_own() {
+fn only_the_webhook_and_provider_action_functions_may_read_a_secret_each_only_its_own() {
     let template = template();
     let webhook_id = logical_id(webhook::FUNCTION);
+    let step_id = logical_id(provider_action_step());
     let secret_services = ["secretsmanager:", "ssm:", "kms:"];
-    let mut reads = 0;
+    let mut reads = BTreeSet::new();
     for id in of_type(&template, "AWS::Serverless::Function") {
         for s in statements(&template, id) {
             let secret: Vec<&String> = s
@@ -943,7 +956,13 @@ fn only_the_webhook_function_may_read_a_secret_and_only_its_own() {
             if secret.is_empty() {
                 continue;
             }
-            assert_eq!(id, webhook_id, "{id}: {secret:?}");
+            let parameter = if id == webhook_id {
+                SECRET_PARAMETER
+            } else if id == step_id {
+                PROVIDER_KEYS_PARAMETER
+            } else {
+                panic!("{id} may read no secret: {secret:?}")
+            };
             assert_eq!(
                 s.actions,
                 BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()]),
@@ -955,11 +974,15 @@ fn only_the_webhook_function_may_read_a_secret_and_only_its_own() {
                     s.resources
                 );
             };
-            assert_is_the_webhook_secret(&template, id, resource);
-            reads += 1;
+            assert_is_the_secret_named_by(&template, id, resource, parameter);
+            assert!(reads.insert(id), "{id}: one statement reads its secret");
         }
     }
-    assert_eq!(reads, 1, "{webhook_id} reads its secret (one statement)");
+    assert_eq!(
+        reads,
+        BTreeSet::from([webhook_id.as_str(), step_id.as_str()]),
+        "each reads its secret (one statement)"
+    );
     for role in of_type(&template, "AWS::IAM::Role") {
         for (action, _) in role_grants(&template, role) {
             assert!(
@@ -981,6 +1004,495 @@ fn the_consumer_sample_event_comes_from_the_payment_queue_of_the_deployed_stack(
     let name = pattern.replace("${AWS::StackName}", &stack_name());
     assert!(!name.contains("${"), "{queue}: QueueName {pattern}");
     let function = payment_queue_consumer();
+    let event = sample_event(function);
+    let records = event["Records"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| panic!("events/{function}.json: no Records"));
+    for r in records {
+        let arn = r["eventSourceARN"].as_str().unwrap_or_default();
+        let region = r["awsRegion"].as_str().unwrap_or_default();
+        assert_eq!(r["eventSource"], "aws:sqs", "events/{function}.json");
+        assert!(
+            arn.starts_with(&format!("arn:aws:sqs:{region}:"))
+                && arn.ends_with(&format!(":{name}")),
+            "events/{function}.json: eventSourceARN {arn:?} is not the queue {name} in {region}"
+        );
+    }
+}
+
+// ---- provider actions: bus → rule → queue → provider-action step ------------------
+
+/// The parameter naming the providers' API keys' secret.
+const PROVIDER_KEYS_PARAMETER: &str = "ProviderKeysSecretName";
+
+/// The variable that names that secret to the provider-action step.
+const PROVIDER_KEYS_VARIABLE: &str = "PROVIDER_KEYS_SECRET_ID";
+
+/// The detail-types of the events that ask a provider for something
+/// (what `app::provider_actions::act` acts on).
+const PROVIDER_REQUESTS: [&str; 2] = ["PaymentRequested", "RefundRequested"];
+
+/// The one function the provider-action queue triggers.
+fn provider_action_step() -> &'static str {
+    triggered_by(Trigger::ProviderActionsQueue)
+}
+
+/// The step's one event, its trigger: where it is, and its Properties.
+fn provider_action_event(template: &Value) -> (String, &Value) {
+    let id = logical_id(provider_action_step());
+    let events = resource(template, &id)["Properties"]["Events"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{id}: the provider-action queue is its event"));
+    let [(name, event)] = events.iter().collect::<Vec<_>>()[..] else {
+        panic!("{id}: exactly one event, the provider-action queue; has {events:?}");
+    };
+    let where_ = format!("{id}.Events.{}", name.as_str().unwrap_or("?"));
+    assert_eq!(event["Type"].as_str(), Some("SQS"), "{where_}: Type");
+    (where_, &event["Properties"])
+}
+
+/// The SQS queue of a `!GetAtt <queue>.Arn`, which must be in the template.
+fn queue_of_arn<'a>(template: &'a Value, owner: &str, arn: &Value) -> &'a str {
+    let att = get_att(arn).unwrap_or_else(|| panic!("{owner}: {arn:?} is no !GetAtt <queue>.Arn"));
+    let name = att
+        .strip_suffix(".Arn")
+        .unwrap_or_else(|| panic!("{owner}: {att} is not an Arn"));
+    let queue = resources(template)
+        .iter()
+        .find_map(|(id, _)| id.as_str().filter(|id| *id == name))
+        .unwrap_or_else(|| panic!("{owner}: {name} is not in {TEMPLATE}"));
+    assert_eq!(
+        resource(template, queue)["Type"].as_str(),
+        Some("AWS::SQS::Queue"),
+        "{owner}: {queue} is not an SQS queue"
+    );
+    queue
+}
+
+/// The provider-action queue: the one the step's event source reads.
+fn provider_actions_queue(template: &Value) -> &str {
+    let (where_, p) = provider_action_event(template);
+    queue_of_arn(template, &where_, &p["Queue"])
+}
+
+/// The provider-action queue's dead-letter queue (its redrive target).
+fn provider_actions_dead_letter_queue(template: &Value) -> &str {
+    let queue = provider_actions_queue(template);
+    let target = &resource(template, queue)["Properties"]["RedrivePolicy"]["deadLetterTargetArn"];
+    queue_of_arn(template, queue, target)
+}
+
+/// The one rule targeting the provider-action queue: (logical id, its
+/// Properties).
+fn provider_actions_rule(template: &Value) -> (&str, &Value) {
+    let queue_arn = format!("{}.Arn", provider_actions_queue(template));
+    let rules: Vec<&str> = of_type(template, "AWS::Events::Rule")
+        .into_iter()
+        .filter(|id| {
+            one_or_many(&resource(template, id)["Properties"]["Targets"])
+                .into_iter()
+                .any(|t| get_att(&t["Arn"]).as_deref() == Some(queue_arn.as_str()))
+        })
+        .collect();
+    let [rule] = rules.as_slice() else {
+        panic!("one rule sends to the provider-action queue, found {rules:?}");
+    };
+    (rule, &resource(template, rule)["Properties"])
+}
+
+/// `detail` in the envelope EventBridge delivers to an SQS target.
+fn bus_envelope(detail_type: &str, source: &str, detail: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0",
+        "id": "0d7e4c1b-5a9f-4e2d-8c36-7b1a0f9e2d45",
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": "2027-03-01T09:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    })
+}
+
+/// The step reads its own queue (not the payment-events queue) in batches
+/// of at most 10 gathered for at most a few seconds, and answers with the
+/// records to redeliver (ReportBatchItemFailures).
+#[test]
+fn the_provider_action_step_reads_its_queue_in_small_batches_and_reports_batch_item_failures() {
+    let template = template();
+    let (where_, p) = provider_action_event(&template);
+    let queue = provider_actions_queue(&template);
+    assert!(
+        ![payment_queue(&template), dead_letter_queue(&template)].contains(&queue),
+        "{where_}: a queue of its own, not {queue}"
+    );
+    let batch = number(&p["BatchSize"]).unwrap_or(10);
+    assert!(
+        (1..=10).contains(&batch),
+        "{where_}: BatchSize {batch}: a batch is a provider call per record"
+    );
+    let window = number(&p["MaximumBatchingWindowInSeconds"]).unwrap_or(0);
+    assert!(
+        (0..=5).contains(&window),
+        "{where_}: MaximumBatchingWindowInSeconds {window}: a buyer waits for the checkout"
+    );
+    let types: Vec<&str> = one_or_many(&p["FunctionResponseTypes"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        types,
+        ["ReportBatchItemFailures"],
+        "{where_}: the step answers with the records to redeliver"
+    );
+    assert_ne!(p["Enabled"].as_bool(), Some(false), "{where_}: Enabled");
+}
+
+/// A record the step names as failed comes back once the queue's
+/// visibility timeout has run out: it is both Lambda's guard (at least six
+/// times the function's timeout) and the retry's backoff, at least 5
+/// minutes between two tries of a provider that is down.
+#[test]
+fn the_provider_actions_visibility_timeout_is_six_times_the_step_timeout_and_the_retry_backoff() {
+    let template = template();
+    let queue = provider_actions_queue(&template);
+    let step = logical_id(provider_action_step());
+    let visibility = number(&resource(&template, queue)["Properties"]["VisibilityTimeout"])
+        .unwrap_or_else(|| panic!("{queue}: VisibilityTimeout is set (SQS's default is 30 s)"));
+    let timeout = timeout(&template, &step);
+    assert!(
+        visibility >= 6 * timeout,
+        "{queue}: VisibilityTimeout {visibility} s < 6 × {step}'s Timeout {timeout} s"
+    );
+    assert!(
+        (300..=900).contains(&visibility),
+        "{queue}: VisibilityTimeout {visibility} s: a retry every 5 to 15 minutes"
+    );
+    assert!(
+        timeout >= 30,
+        "{step}: Timeout {timeout} s: room for a provider call (10 s) per record"
+    );
+}
+
+/// A request that keeps failing is received 5 times, then moved to the
+/// dead-letter queue, which keeps it 14 days — longer than the queue — and
+/// redrives nowhere; both are encrypted with SQS-managed keys (the step's
+/// role has no kms:); the dead-letter queue is alarmed on its first
+/// message.
+#[test]
+fn the_provider_actions_queue_dead_letters_after_five_receives_to_an_alarmed_encrypted_queue() {
+    let template = template();
+    let queue = provider_actions_queue(&template);
+    let dlq = provider_actions_dead_letter_queue(&template);
+    assert_ne!(queue, dlq, "{queue} dead-letters to itself");
+    assert!(
+        ![
+            dead_letter_queue(&template),
+            sweep_dead_letter_queue(&template)
+        ]
+        .contains(&dlq),
+        "{queue}: a dead-letter queue of its own, not {dlq}"
+    );
+    let redrive = &resource(&template, queue)["Properties"]["RedrivePolicy"];
+    assert_eq!(
+        number(&redrive["maxReceiveCount"]),
+        Some(5),
+        "{queue}: maxReceiveCount"
+    );
+    let retention = |id: &str| {
+        number(&resource(&template, id)["Properties"]["MessageRetentionPeriod"]).unwrap_or(345_600)
+    };
+    assert_eq!(retention(dlq), 1_209_600, "{dlq}: 14 days");
+    assert!(retention(dlq) > retention(queue), "{dlq} outlives {queue}");
+    assert!(
+        resource(&template, dlq)["Properties"]["RedrivePolicy"].is_null(),
+        "{dlq}: the dead-letter queue redrives nowhere"
+    );
+    for id in [queue, dlq] {
+        let p = &resource(&template, id)["Properties"];
+        assert_eq!(
+            p["SqsManagedSseEnabled"].as_bool(),
+            Some(true),
+            "{id}: SqsManagedSseEnabled"
+        );
+        assert!(p["KmsMasterKeyId"].is_null(), "{id}: no KMS key");
+        assert_ne!(p["FifoQueue"].as_bool(), Some(true), "{id}: standard");
+    }
+    assert_first_message_alarm(&template, dlq);
+}
+
+/// The rule on the stack's bus sends the step exactly what it acts on: the
+/// payment and refund requests this service publishes (the outbox
+/// publisher's source), the sample event's among them; never what the
+/// step's own commits publish (a request accepted, a payment failed or
+/// flagged), which would make it call itself, nor another source's
+/// events. What it cannot deliver goes to the step's dead-letter queue.
+#[test]
+fn the_provider_actions_rule_sends_only_the_service_payment_and_refund_requests_to_the_queue() {
+    let template = template();
+    let bus = the_one(&template, "AWS::Events::EventBus");
+    let (rule, p) = provider_actions_rule(&template);
+    assert_eq!(
+        ref_target(&p["EventBusName"]),
+        Some(bus),
+        "{rule}: EventBusName is the stack's bus"
+    );
+    assert!(
+        matches!(p["State"].as_str(), None | Some("ENABLED")),
+        "{rule}: State {:?}",
+        p["State"]
+    );
+    let targets = one_or_many(&p["Targets"]);
+    let [target] = targets.as_slice() else {
+        panic!("{rule}: one target, the queue; has {targets:?}");
+    };
+    assert!(
+        target["InputPath"].is_null()
+            && target["Input"].is_null()
+            && target["InputTransformer"].is_null(),
+        "{rule}: the whole event goes to the queue (the step reads its envelope)"
+    );
+    assert_eq!(
+        queue_of_arn(&template, rule, &target["DeadLetterConfig"]["Arn"]),
+        provider_actions_dead_letter_queue(&template),
+        "{rule}: what it cannot deliver goes to the step's dead-letter queue"
+    );
+    let pattern = serde_json::to_value(&p["EventPattern"])
+        .unwrap_or_else(|e| panic!("{rule}: EventPattern ({e})"));
+    let source = aws_adapters::eventbridge::SOURCE;
+    let detail = serde_json::json!({"order_id": "ord_1", "type": "whatever"});
+    for detail_type in PROVIDER_REQUESTS {
+        let event = bus_envelope(detail_type, source, detail.clone());
+        assert!(
+            pattern_matches(&pattern, &event),
+            "{rule}: must send {detail_type} from {source}"
+        );
+        let foreign = bus_envelope(detail_type, "aws.partner/other", detail.clone());
+        assert!(
+            !pattern_matches(&pattern, &foreign),
+            "{rule}: must not send another source's {detail_type}"
+        );
+    }
+    for detail_type in [
+        "PaymentRequestAccepted",
+        "RefundRequestAccepted",
+        "PaymentFailed",
+        "PaymentFlagged",
+        "RefundFlagged",
+        "PaymentSucceeded",
+        "OrderCreated",
+    ] {
+        let event = bus_envelope(detail_type, source, detail.clone());
+        assert!(
+            !pattern_matches(&pattern, &event),
+            "{rule}: must not send {detail_type}"
+        );
+    }
+    // The sample event's body is an event the rule sends, carrying a
+    // provider request of this service as its detail.
+    let function = provider_action_step();
+    let sample = sample_event(function);
+    let records = sample["Records"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| panic!("events/{function}.json: no Records"));
+    for r in records {
+        let body: serde_json::Value = serde_json::from_str(r["body"].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("events/{function}.json: the body is not JSON ({e})"));
+        assert!(
+            pattern_matches(&pattern, &body),
+            "events/{function}.json: {rule} would not send this event: {body}"
+        );
+        let event: domain::event::DomainEvent = serde_json::from_value(body["detail"].clone())
+            .unwrap_or_else(|e| panic!("events/{function}.json: detail is no DomainEvent ({e})"));
+        assert_eq!(
+            body["detail-type"],
+            event.body.detail_type(),
+            "events/{function}.json: detail-type"
+        );
+    }
+}
+
+/// Only EventBridge may send to the provider-action queue and its
+/// dead-letter queue, and only for the rule: one queue policy, one
+/// statement (sqs:SendMessage, principal events.amazonaws.com, aws:SourceArn
+/// the rule's ARN) on those two queues and nothing else.
+#[test]
+fn only_the_provider_actions_rule_may_send_to_the_provider_action_queues() {
+    let template = template();
+    let queue = provider_actions_queue(&template);
+    let dlq = provider_actions_dead_letter_queue(&template);
+    let (rule, _) = provider_actions_rule(&template);
+    let policies: Vec<&str> = of_type(&template, "AWS::SQS::QueuePolicy")
+        .into_iter()
+        .filter(|id| {
+            one_or_many(&resource(&template, id)["Properties"]["Queues"])
+                .into_iter()
+                .any(|q| matches!(ref_target(q), Some(q) if q == queue || q == dlq))
+        })
+        .collect();
+    let [policy] = policies.as_slice() else {
+        panic!("one queue policy on {queue} and {dlq}, found {policies:?}");
+    };
+    let p = &resource(&template, policy)["Properties"];
+    let queues: BTreeSet<&str> = one_or_many(&p["Queues"])
+        .into_iter()
+        .filter_map(ref_target)
+        .collect();
+    assert_eq!(queues, BTreeSet::from([queue, dlq]), "{policy}: Queues");
+    let statements = one_or_many(&p["PolicyDocument"]["Statement"]);
+    let [s] = statements.as_slice() else {
+        panic!("{policy}: one statement, has {statements:?}");
+    };
+    assert_eq!(s["Effect"].as_str(), Some("Allow"), "{policy}: Effect");
+    let principal = s["Principal"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{policy}: Principal is a service, not {:?}", s["Principal"]));
+    assert_eq!(
+        principal.len(),
+        1,
+        "{policy}: the service is the only principal"
+    );
+    let services: Vec<&str> = one_or_many(&s["Principal"]["Service"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(services, ["events.amazonaws.com"], "{policy}: Principal");
+    let actions: Vec<&str> = one_or_many(&s["Action"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(actions, ["sqs:SendMessage"], "{policy}: Action");
+    let resources: BTreeSet<String> = one_or_many(&s["Resource"])
+        .into_iter()
+        .map(|r| get_att(r).unwrap_or_else(|| panic!("{policy}: resource {r:?}")))
+        .collect();
+    assert_eq!(
+        resources,
+        BTreeSet::from([format!("{queue}.Arn"), format!("{dlq}.Arn")]),
+        "{policy}: Resource"
+    );
+    let conditions = s["Condition"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{policy}: a Condition on the rule"));
+    assert_eq!(conditions.len(), 1, "{policy}: one condition operator");
+    assert_eq!(
+        get_att(&s["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        Some(format!("{rule}.Arn")),
+        "{policy}: only for {rule} (ArnEquals aws:SourceArn)"
+    );
+}
+
+/// The step gets exactly the item actions of its load and commit on the
+/// table (GetItem for the strongly consistent load; ConditionCheck, Put,
+/// Update, Delete for the one transaction recording an answer, the flags
+/// included) and GetSecretValue on its keys' secret; no Query, no index,
+/// no queue (SAM adds the event source's poller permissions), no bus.
+#[test]
+fn the_provider_action_step_can_only_load_and_commit_orders_and_read_its_keys_secret() {
+    let template = template();
+    let table = the_one(&template, "AWS::DynamoDB::Table");
+    let id = logical_id(provider_action_step());
+    let mut table_grants = BTreeSet::new();
+    let mut secret_reads = 0;
+    for s in statements(&template, &id) {
+        if s.actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+            let [resource] = s.resources.as_slice() else {
+                panic!("{id}: one secret, not {:?}", s.resources);
+            };
+            assert_is_the_secret_named_by(&template, &id, resource, PROVIDER_KEYS_PARAMETER);
+            secret_reads += 1;
+            continue;
+        }
+        for resource in &s.resources {
+            for action in &s.actions {
+                table_grants.insert((
+                    action.clone(),
+                    get_att(resource)
+                        .unwrap_or_else(|| panic!("{id}: resource {resource:?} is no !GetAtt")),
+                ));
+            }
+        }
+    }
+    assert_eq!(secret_reads, 1, "{id}: one statement reads its secret");
+    let commit: Vec<(&str, On)> = ORDER_COMMIT.iter().map(|a| (*a, On::Table)).collect();
+    assert_eq!(
+        table_grants,
+        expected_table_grants(table, &commit),
+        "{id}: (action, resource)"
+    );
+}
+
+/// The step gets each provider's base URL from a parameter of its own
+/// (`PROVIDER_URL_<PROVIDER>`), empty by default, whose description says
+/// that an empty one leaves the provider unconfigured; and the keys'
+/// secret by name (`PROVIDER_KEYS_SECRET_ID`, the `ProviderKeysSecretName`
+/// parameter, whose description names every provider's key of its JSON).
+/// Nothing else of its own: the table is the Globals' `TABLE_NAME`.
+#[test]
+fn the_provider_action_step_gets_the_provider_urls_and_keys_secret_from_parameters() {
+    let template = template();
+    let id = logical_id(provider_action_step());
+    let env = resource(&template, &id)["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{id}: Environment.Variables"));
+    let names: BTreeSet<&str> = env.keys().filter_map(Value::as_str).collect();
+    let urls: Vec<String> = Provider::ALL
+        .iter()
+        .map(|p| format!("PROVIDER_URL_{}", p.as_str().to_ascii_uppercase()))
+        .collect();
+    let mut expected: BTreeSet<&str> = urls.iter().map(String::as_str).collect();
+    expected.insert(PROVIDER_KEYS_VARIABLE);
+    assert_eq!(names, expected, "{id}: Environment.Variables");
+    for variable in &urls {
+        let parameter = ref_target(&env[variable.as_str()])
+            .unwrap_or_else(|| panic!("{id}: {variable} is the !Ref of a parameter"));
+        let p = &template["Parameters"][parameter];
+        assert_eq!(p["Type"].as_str(), Some("String"), "parameter {parameter}");
+        assert_eq!(
+            p["Default"].as_str(),
+            Some(""),
+            "parameter {parameter}: no provider URL can be known in advance"
+        );
+        let description = p["Description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("Empty") && description.contains("unconfigured"),
+            "parameter {parameter}: says that an empty URL leaves the provider unconfigured"
+        );
+    }
+    assert_eq!(
+        ref_target(&env[PROVIDER_KEYS_VARIABLE]),
+        Some(PROVIDER_KEYS_PARAMETER),
+        "{id}: {PROVIDER_KEYS_VARIABLE} is the !Ref of {PROVIDER_KEYS_PARAMETER}"
+    );
+    let parameter = &template["Parameters"][PROVIDER_KEYS_PARAMETER];
+    assert_eq!(
+        parameter["Type"].as_str(),
+        Some("String"),
+        "parameter {PROVIDER_KEYS_PARAMETER}"
+    );
+    let description = parameter["Description"].as_str().unwrap_or_default();
+    for provider in Provider::ALL {
+        assert!(
+            description.contains(provider.as_str()),
+            "parameter {PROVIDER_KEYS_PARAMETER}: its description names the key {provider}"
+        );
+    }
+}
+
+/// The step's sample event is a batch from the provider-action queue as
+/// the template names it for the stack samconfig.toml deploys.
+#[test]
+fn the_provider_action_sample_event_comes_from_the_queue_of_the_deployed_stack() {
+    let template = template();
+    let queue = provider_actions_queue(&template);
+    let pattern = sub(&resource(&template, queue)["Properties"]["QueueName"])
+        .unwrap_or_else(|| panic!("{queue}: QueueName is a !Sub of the stack name"));
+    let name = pattern.replace("${AWS::StackName}", &stack_name());
+    assert!(!name.contains("${"), "{queue}: QueueName {pattern}");
+    let function = provider_action_step();
     let event = sample_event(function);
     let records = event["Records"]
         .as_array()

@@ -17,7 +17,13 @@
 //! The payment scenarios go the whole way a provider's confirmation goes:
 //! the provider simulator (`POST /_local/providers/{provider}/events`) signs
 //! and delivers to the webhook route, which queues (in process, or on SQS);
-//! the consumer applies; the simulator answers once it has.
+//! the consumer applies; the simulator answers once it has. Those stacks
+//! run with `PROVIDER_SANDBOX=manual`, so that nothing but the test's own
+//! deliveries moves a payment. The sandbox scenarios (`spawn_app_with_sandbox`,
+//! `make demo`) run as `make run` does, `PROVIDER_SANDBOX=auto`: the
+//! provider-action step asks the stack's sandbox provider through the
+//! provider adapter, and the sandbox confirms by signed webhook as the test
+//! advances business time — no hand-made webhook.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -107,30 +113,46 @@ fn keep(output: &Arc<Mutex<String>>, line: &str) {
     }
 }
 
-/// Start the stack on the embedded backend.
+/// Start the stack on the embedded backend, the sandbox provider off
+/// (`PROVIDER_SANDBOX=manual`: the test delivers every webhook).
 fn spawn_app() -> App {
-    spawn(None)
+    spawn(None, "manual")
 }
 
 /// Start the stack in AWS-endpoint mode on the shared moto server, with a
-/// table, a bus and a payment queue of its own.
+/// table, a bus and a payment queue of its own; the sandbox off.
 fn spawn_app_on_moto() -> App {
+    spawn(Some(moto_target_fresh()), "manual")
+}
+
+/// The embedded stack as `make run` starts it: the sandbox provider on.
+fn spawn_app_with_sandbox() -> App {
+    spawn(None, "auto")
+}
+
+/// AWS-endpoint mode on moto with the sandbox provider on.
+fn spawn_app_on_moto_with_sandbox() -> App {
+    spawn(Some(moto_target_fresh()), "auto")
+}
+
+fn moto_target_fresh() -> AwsTarget {
     let moto = MotoServer::shared();
-    spawn(Some(AwsTarget {
+    AwsTarget {
         endpoint: moto.endpoint.clone(),
         table: unique("ta-e2e-"),
         bus: unique("ta-e2e-bus-"),
         queue: unique("ta-e2e-payments-"),
-    }))
+    }
 }
 
-/// Start the stack on a free port (`PORT=0`) and wait for the port it
-/// reports on its first stdout line.
-fn spawn(aws: Option<AwsTarget>) -> App {
+/// Start the stack on a free port (`PORT=0`) with `PROVIDER_SANDBOX=sandbox`
+/// and wait for the port it reports on its first stdout line.
+fn spawn(aws: Option<AwsTarget>, sandbox: &str) -> App {
     let mut command = Command::new(binary());
     command
         .arg("serve")
         .env("PORT", "0")
+        .env("PROVIDER_SANDBOX", sandbox)
         .env("LOCAL_JWT_SECRET", SECRET)
         .env_remove("LOCAL_JWT_ISSUER")
         .env_remove("LOCAL_JWT_AUDIENCE")
@@ -147,6 +169,15 @@ fn spawn(aws: Option<AwsTarget>) -> App {
         .env_remove("WEBHOOK_SECRET_PAYLATER")
         .env_remove("PAYMENT_DLQ_NAME")
         .env_remove("PAYMENT_QUEUE_WAIT_SECONDS")
+        // The sandbox provider's own URLs and keys.
+        .env_remove("PROVIDER_URL_ECHECK")
+        .env_remove("PROVIDER_URL_CARD")
+        .env_remove("PROVIDER_URL_BANK")
+        .env_remove("PROVIDER_URL_PAYLATER")
+        .env_remove("PROVIDER_KEY_ECHECK")
+        .env_remove("PROVIDER_KEY_CARD")
+        .env_remove("PROVIDER_KEY_BANK")
+        .env_remove("PROVIDER_KEY_PAYLATER")
         // Sweeps run when a test asks (`POST /_local/schedules/run`), never
         // behind its back; dispute deadlines are the defaults.
         .env("SCHEDULE_INTERVAL_SECONDS", "0")
@@ -222,6 +253,10 @@ fn spawn(aws: Option<AwsTarget>) -> App {
         }
         None => assert!(banner.contains("backend   embedded"), "{banner}"),
     }
+    assert!(
+        banner.contains(&format!("providers sandbox {sandbox}")),
+        "{banner}"
+    );
     app
 }
 
@@ -1480,24 +1515,35 @@ fn demo(app: &App) -> String {
         "order balance_payment_processing",
         "order awaiting_receipt_confirmation",
         "order completed",
+        "order refunded",
     ] {
         assert!(stdout.contains(step), "{step} in:\n{stdout}");
     }
+    // Every confirmation came from the sandbox as the clock moved: none
+    // was posted by hand.
     assert!(
-        stdout.contains("POST /_local/providers/card/events -> 202"),
+        !stdout.contains("/_local/providers/card/events"),
         "{stdout}"
     );
+    for delivered in [
+        "card payment.succeeded",
+        "echeck payment.succeeded",
+        "card refund.succeeded",
+    ] {
+        assert!(stdout.contains(delivered), "{delivered} in:\n{stdout}");
+    }
+    assert_eq!(app.provider_dead_letters(), Vec::<Value>::new());
     stdout.into_owned()
 }
 
 #[test]
 fn the_demo_completes_against_a_running_stack() {
-    demo(&spawn_app());
+    demo(&spawn_app_with_sandbox());
 }
 
 #[test]
 fn the_demo_completes_against_a_running_stack_on_moto() {
-    let app = spawn_app_on_moto();
+    let app = spawn_app_on_moto_with_sandbox();
     demo(&app);
     let orders = assert_aws_backend_holds_what_was_published(&app);
     assert!(
@@ -2024,5 +2070,323 @@ fn orders_nobody_finishes_are_ended_by_the_sweep_on_moto() {
     assert_eq!(
         statuses,
         ["cancelled", "cancelled", "closed", "completed", "completed"]
+    );
+}
+
+// ---- the sandbox provider: the clock alone moves money ---------------------------
+
+const DAY: i64 = 24 * 3600;
+
+impl App {
+    /// Advance business time a day at a time (at most `days`) until the
+    /// order satisfies `done`: the order then, and every provider event the
+    /// sandbox delivered meanwhile.
+    #[track_caller]
+    fn advance_until(
+        &self,
+        token: &str,
+        id: &str,
+        days: u32,
+        done: impl Fn(&Value) -> bool,
+    ) -> (Value, Vec<Value>) {
+        let mut delivered = Vec::new();
+        for _ in 0..days {
+            let moved = self.advance(DAY);
+            let sent = moved["provider_events"]
+                .as_array()
+                .unwrap_or_else(|| panic!("provider_events in {moved}"));
+            for event in sent {
+                assert_eq!(event["status"], 202, "{event}");
+                assert_eq!(event["consumer"], "acknowledged", "{event}");
+            }
+            delivered.extend(sent.iter().cloned());
+            let order = self.order(token, id);
+            if done(&order) {
+                return (order, delivered);
+            }
+        }
+        panic!(
+            "{id} not there after {days} days: {}\ndelivered: {delivered:?}",
+            self.order(token, id)
+        );
+    }
+
+    /// What the sandbox was asked about `id` (an order, payment or refund
+    /// part), once the provider-action step is idle.
+    fn sandbox_requests(&self, id: &str) -> Vec<Value> {
+        let listed = self
+            .get(&format!("/_local/providers/requests?id={id}"), None)
+            .expect(200);
+        assert_eq!(listed["mode"], "auto", "{listed}");
+        assert_eq!(listed["settled"], true, "{listed}");
+        listed["items"].as_array().expect("items").clone()
+    }
+
+    fn provider_dead_letters(&self) -> Vec<Value> {
+        self.get("/_local/providers/dlq", None).expect(200)["items"]
+            .as_array()
+            .expect("items")
+            .clone()
+    }
+}
+
+/// Every key the sandbox was asked with for `id` once, and answered 201
+/// once.
+#[track_caller]
+fn one_request_per_key(requests: &[Value]) {
+    let mut keys: Vec<&str> = requests
+        .iter()
+        .map(|r| r["idempotency_key"].as_str().expect("key"))
+        .collect();
+    let asked = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), asked, "one record per key: {requests:?}");
+    for r in requests {
+        let answered = r["attempts"]
+            .as_array()
+            .expect("attempts")
+            .iter()
+            .filter(|a| a["status"] == 201 && a.get("replayed").is_none())
+            .count();
+        assert_eq!(answered, 1, "answered once: {r}");
+    }
+}
+
+/// An order paid by card and by e-check, shipped and received, with every
+/// confirmation from the sandbox as the clock moves; then a disputed order
+/// escalated on time, decided by an arbiter while the card provider is
+/// down for three requests, refunded once per part and settled. Both
+/// orders' ids.
+fn sandbox_walk(app: &App) -> (String, String) {
+    let p = parties();
+    let id = confirmed_order(app, &p, &json!({"limit": "50000.00"}));
+    let initial = app.pay(
+        &p.buyer,
+        &id,
+        &json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"}),
+    );
+    let (_, delivered) =
+        app.advance_until(&p.buyer, &id, 6, |o| o["status"] == "awaiting_shipment");
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["data"]["payment_id"], initial["id"]);
+    app.post(
+        &format!("/v1/orders/{id}/shipment"),
+        Some(&p.supplier),
+        &json!({"carrier": "DHL", "tracking_number": "JD014600007001"}),
+    )
+    .expect(200);
+    let balance = app.pay(
+        &p.buyer,
+        &id,
+        &json!({"stage": "balance", "method": "e_checking", "bank_country": "US",
+            "account_type": "checking"}),
+    );
+    // e-Checking: asked for (and confirmed) the balance; the fee is the
+    // platform's.
+    let asked = app.sandbox_requests(balance["id"].as_str().expect("id"));
+    assert_eq!(asked[0]["request"]["amount"], "1500.00", "{asked:?}");
+    assert_eq!(
+        asked[0]["answer"]["body"]["next_action"]["type"],
+        "authorize"
+    );
+    app.advance_until(&p.buyer, &id, 8, |o| {
+        o["status"] == "awaiting_receipt_confirmation"
+    });
+    let done = app
+        .post(
+            &format!("/v1/orders/{id}/receipt"),
+            Some(&p.buyer),
+            &json!({}),
+        )
+        .expect(200);
+    assert_eq!(done["status"], "completed");
+    one_request_per_key(&app.sandbox_requests(&id));
+    assert_eq!(detail_types(&app.events(&id)), app.history(&p.buyer, &id));
+
+    // A post-delivery order, paid in full, disputed.
+    let mut body = order_body(date_in(400));
+    body["coverage"] = json!("post_delivery");
+    let order = app.post("/v1/orders", Some(&p.buyer), &body).expect(201);
+    let disputed = order["id"].as_str().expect("id").to_owned();
+    app.post(
+        &format!("/v1/orders/{disputed}/confirm"),
+        Some(&p.supplier),
+        &json!({"version": order["version"]}),
+    )
+    .expect(200);
+    let card = json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"});
+    app.pay(&p.buyer, &disputed, &card);
+    app.advance_until(&p.buyer, &disputed, 6, |o| {
+        o["status"] == "awaiting_shipment"
+    });
+    app.post(
+        &format!("/v1/orders/{disputed}/shipment"),
+        Some(&p.supplier),
+        &json!({"carrier": "DHL", "tracking_number": "JD014600007002"}),
+    )
+    .expect(200);
+    let mut card_balance = card.clone();
+    card_balance["stage"] = json!("balance");
+    app.pay(&p.buyer, &disputed, &card_balance);
+    app.advance_until(&p.buyer, &disputed, 6, |o| {
+        o["status"] == "awaiting_receipt_confirmation"
+    });
+    let opened = app
+        .post(
+            &format!("/v1/orders/{disputed}/dispute"),
+            Some(&p.buyer),
+            &json!({"reason": "quality", "requested_refund": "3000.00",
+                "description": "40 of 100 panels flicker"}),
+        )
+        .expect(201);
+    let due = instant(&opened["supplier_response_due"]);
+    let now = instant(&app.get("/_local/clock", None).expect(200)["now"]);
+    app.advance((due - now).num_seconds() + 60);
+    assert_eq!(app.run_schedules()["escalated"], 1);
+
+    // The card provider is down for its next three requests.
+    app.post(
+        "/_local/providers/outage",
+        None,
+        &json!({"provider": "card", "status": 503, "requests": 3}),
+    )
+    .expect(200);
+    let decided = app
+        .post(
+            &format!("/v1/orders/{disputed}/dispute/decision"),
+            Some(&p.arbiter),
+            &json!({"outcome": "supplier_at_fault", "refund_amount": "3000.00"}),
+        )
+        .expect(200);
+    assert_eq!(decided["order_status"], "refund_pending");
+    // Each part reached the sandbox once, the first after three 503s.
+    let refunds: Vec<Value> = app
+        .sandbox_requests(&disputed)
+        .into_iter()
+        .filter(|r| r["kind"] == "refund")
+        .collect();
+    assert_eq!(refunds.len(), 2, "{refunds:?}");
+    let statuses: Vec<Vec<u64>> = refunds
+        .iter()
+        .map(|r| {
+            r["attempts"]
+                .as_array()
+                .expect("attempts")
+                .iter()
+                .map(|a| a["status"].as_u64().expect("status"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(statuses, [vec![503, 503, 503, 201], vec![201]]);
+    let parts = app.order(&p.buyer, &disputed)["refunds"].clone();
+    for (request, part) in refunds.iter().zip(parts.as_array().expect("parts")) {
+        assert_eq!(
+            request["idempotency_key"],
+            format!("{}:1", part["id"].as_str().expect("id"))
+        );
+        assert_eq!(request["request"]["amount"], part["amount"]["amount"]);
+    }
+    let (order, delivered) =
+        app.advance_until(&p.buyer, &disputed, 4, |o| o["status"] == "refunded");
+    let types: Vec<&str> = delivered
+        .iter()
+        .map(|d| d["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(types, ["refund.succeeded", "refund.succeeded"]);
+    assert_eq!(order["coverage"]["reserved"]["amount"], "0.00");
+
+    let history = app.history(&p.buyer, &disputed);
+    assert_eq!(count(&history, "RefundRequested"), 2, "{history:?}");
+    assert_eq!(count(&history, "RefundRequestAccepted"), 2, "{history:?}");
+    assert_eq!(count(&history, "RefundSucceeded"), 2, "{history:?}");
+    one_request_per_key(&app.sandbox_requests(&disputed));
+    assert_eq!(detail_types(&app.events(&disputed)), history);
+    assert!(app.dead_letters().is_empty());
+    assert!(app.provider_dead_letters().is_empty());
+    (id, disputed)
+}
+
+#[test]
+fn the_sandbox_confirms_payments_and_refunds_as_business_time_passes() {
+    sandbox_walk(&spawn_app_with_sandbox());
+}
+
+#[test]
+fn the_sandbox_confirms_payments_and_refunds_as_business_time_passes_on_moto() {
+    let app = spawn_app_on_moto_with_sandbox();
+    let (completed, refunded) = sandbox_walk(&app);
+    let orders = assert_aws_backend_holds_what_was_published(&app);
+    for (id, status) in [(completed, "completed"), (refunded, "refunded")] {
+        assert!(
+            orders.iter().any(|(o, s)| *o == id && s == status),
+            "{id} {status} in {orders:?}"
+        );
+    }
+}
+
+/// A card payment of an amount ending in `.02` is declined by the
+/// sandbox: the payment fails and the order waits for another; a second
+/// payment goes through.
+fn declined_card_payment(app: &App) -> String {
+    let p = parties();
+    app.call(
+        "PUT",
+        "/v1/suppliers/sup-1/assurance-limit",
+        Some(&p.arbiter),
+        Some(&json!({"limit": "50000.00"})),
+    )
+    .expect(200);
+    // 1500.02 plus the 200.00 inspection fee.
+    let mut body = order_body(date_in(400));
+    body["initial_payment"] = json!("1500.02");
+    let order = app.post("/v1/orders", Some(&p.buyer), &body).expect(201);
+    let id = order["id"].as_str().expect("id").to_owned();
+    app.post(
+        &format!("/v1/orders/{id}/confirm"),
+        Some(&p.supplier),
+        &json!({"version": order["version"]}),
+    )
+    .expect(200);
+    let card = json!({"stage": "initial", "method": "credit_card", "card_brand": "visa"});
+    let declined = app.pay(&p.buyer, &id, &card);
+    assert!(
+        declined["amount"]["amount"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(".02")),
+        "{declined}"
+    );
+    let (order, delivered) = app.advance_until(&p.buyer, &id, 1, |o| {
+        o["status"] == "awaiting_initial_payment"
+    });
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["type"], "payment.failed");
+    let failed = payment_in(&order, &declined);
+    assert_eq!(failed["status"], "failed", "{order}");
+    let asked = app.sandbox_requests(&id);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0]["behaviour"], "declined");
+    let history = app.history(&p.buyer, &id);
+    assert_eq!(count(&history, "PaymentFailed"), 1, "{history:?}");
+    assert_eq!(count(&history, "PaymentSucceeded"), 0, "{history:?}");
+    assert_eq!(detail_types(&app.events(&id)), history);
+    id
+}
+
+#[test]
+fn a_card_payment_ending_in_02_is_declined_and_the_order_waits_for_another() {
+    declined_card_payment(&spawn_app_with_sandbox());
+}
+
+#[test]
+fn a_card_payment_ending_in_02_is_declined_and_the_order_waits_for_another_on_moto() {
+    let app = spawn_app_on_moto_with_sandbox();
+    let id = declined_card_payment(&app);
+    let orders = assert_aws_backend_holds_what_was_published(&app);
+    assert!(
+        orders
+            .iter()
+            .any(|(o, s)| *o == id && s == "awaiting_initial_payment"),
+        "{orders:?}"
     );
 }

@@ -2454,6 +2454,7 @@ fn every_function_has_a_sample_event_and_an_invocation_test() {
             Trigger::PaymentQueue => check_sqs_sample(t.function),
             Trigger::TableStream => check_stream_sample(t.function),
             Trigger::Schedule => check_schedule_sample(t.function),
+            Trigger::ProviderActionsQueue => check_provider_queue_sample(t.function),
         }
     }
     for function in all_functions() {
@@ -2464,6 +2465,498 @@ fn every_function_has_a_sample_event_and_an_invocation_test() {
         assert!(
             this_file.contains(&test),
             "{function}: no test `{test}` here"
+        );
+    }
+}
+
+// ---- provider actions: bus rule → queue → provider-action step --------------------
+
+/// The card provider's key the tests configure (`PROVIDER_KEY_CARD`).
+const CARD_KEY: &str = "sk_test_card_local";
+
+/// What the stand-in provider answers an accepted payment.
+fn checkout_answer() -> Value {
+    json!({
+        "reference": "ch_1",
+        "next_action": {"type": "checkout", "url": "https://checkout.card.example/ch_1"},
+    })
+}
+
+/// One request the stand-in provider received.
+#[derive(Debug, Clone)]
+struct ProviderCall {
+    method: String,
+    path: String,
+    /// Header names in lower case.
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl ProviderCall {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A payment provider's API on loopback, standing in for the card
+/// provider: every request is answered `status` with `body` (and the
+/// connection closed), and kept. The accepting thread lives as long as
+/// the test process.
+struct ProviderStub {
+    url: String,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<ProviderCall>>>,
+}
+
+impl ProviderStub {
+    fn start(status: u16, body: Value) -> ProviderStub {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("provider stub: bind: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("provider stub: {e}"));
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&calls);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else {
+                    continue;
+                };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let Some(call) = read_provider_call(&mut stream) else {
+                    continue;
+                };
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(call);
+                let text = body.to_string();
+                let reason = match status {
+                    200 => "OK",
+                    201 => "Created",
+                    402 => "Payment Required",
+                    503 => "Service Unavailable",
+                    _ => "Status",
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = stream.flush();
+            }
+        });
+        ProviderStub {
+            url: format!("http://{addr}"),
+            calls,
+        }
+    }
+
+    fn calls(&self) -> Vec<ProviderCall> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// One HTTP/1.1 request with a Content-Length body, or `None` if the
+/// stream breaks off.
+fn read_provider_call(stream: &mut TcpStream) -> Option<ProviderCall> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(ProviderCall {
+        method,
+        path,
+        headers,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    })
+}
+
+/// The message id of the sample's one record.
+fn provider_actions_sample_message_id() -> String {
+    sample_event("request-provider-actions")["Records"][0]["messageId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("request-provider-actions: no messageId"))
+        .to_owned()
+}
+
+/// The domain event the sample's record carries.
+fn provider_actions_sample_detail() -> DomainEvent {
+    let sample = sample_event("request-provider-actions");
+    let body: Value = serde_json::from_str(
+        sample["Records"][0]["body"]
+            .as_str()
+            .unwrap_or_else(|| panic!("request-provider-actions: no record body")),
+    )
+    .unwrap_or_else(|e| panic!("request-provider-actions: the body is not JSON: {e}"));
+    serde_json::from_value(body["detail"].clone())
+        .unwrap_or_else(|e| panic!("request-provider-actions: detail is no DomainEvent: {e}"))
+}
+
+/// ord_sample1 with pay_sample1 initiated at the sample event's instant:
+/// the order whose `PaymentRequested` the sample carries (checked: the
+/// history holds exactly that event).
+fn seed_the_requested_payment(fx: &Fixture) -> Order {
+    let detail = provider_actions_sample_detail();
+    let order = fx.paying("1500.00", detail.at);
+    let history = fx
+        .block_on(
+            fx.store
+                .history(order.id(), &app::page::PageRequest::first(100)),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .items;
+    let requested: Vec<&DomainEvent> = history
+        .iter()
+        .filter(|e| e.body.detail_type() == "PaymentRequested")
+        .collect();
+    assert_eq!(
+        requested,
+        [&detail],
+        "events/request-provider-actions.json carries the PaymentRequested that initiating \
+         pay_sample1 records"
+    );
+    order
+}
+
+fn stored_payment(fx: &Fixture) -> domain::payment::Payment {
+    fx.stored(ORDER)
+        .payment(&payment_id(PAYMENT))
+        .cloned()
+        .unwrap_or_else(|| panic!("payment {PAYMENT} missing"))
+}
+
+/// The card provider takes the sample's payment request (201, its
+/// reference and a checkout): the answer asks for no redelivery, the
+/// provider got one `POST /v1/payments` with the payment id as its
+/// idempotency key, the card key as bearer token and the amount due, and
+/// the payment now carries the reference and the buyer's checkout. The
+/// same batch again (a redelivery) asks the provider nothing more and
+/// changes nothing.
+#[test]
+fn request_provider_actions_answers_its_sample_event() {
+    let fx = Fixture::new();
+    let seeded = seed_the_requested_payment(&fx);
+    let provider = ProviderStub::start(201, checkout_answer());
+    let sample = sample_event("request-provider-actions");
+    let raws = fx.run(
+        "request-provider-actions",
+        &[
+            ("PROVIDER_URL_CARD", provider.url.as_str()),
+            ("PROVIDER_KEY_CARD", CARD_KEY),
+        ],
+        &[sample.clone(), sample],
+    );
+    for raw in &raws {
+        assert_eq!(
+            raw,
+            &json!({"batchItemFailures": []}),
+            "request-provider-actions"
+        );
+    }
+    let calls = provider.calls();
+    let [call] = calls.as_slice() else {
+        panic!("one request to the provider, got {calls:#?}");
+    };
+    assert_eq!(
+        (call.method.as_str(), call.path.as_str()),
+        ("POST", "/v1/payments")
+    );
+    assert_eq!(call.header("idempotency-key"), Some(PAYMENT));
+    assert_eq!(
+        call.header("authorization"),
+        Some(format!("Bearer {CARD_KEY}").as_str())
+    );
+    assert_eq!(call.body["payment_id"], PAYMENT, "{}", call.body);
+    assert_eq!(call.body["order_id"], ORDER, "{}", call.body);
+    let payment = stored_payment(&fx);
+    assert_eq!(payment.provider_reference.as_deref(), Some("ch_1"));
+    assert_eq!(
+        payment.next_action,
+        Some(domain::payment::NextAction::Checkout {
+            url: "https://checkout.card.example/ch_1".into()
+        })
+    );
+    assert_eq!(call.body["amount"], json!(payment.amount.to_string()));
+    assert_eq!(payment.status, PaymentStatus::Processing);
+    assert_eq!(
+        fx.stored(ORDER).version(),
+        seeded.version() + 1,
+        "recorded once, not twice"
+    );
+}
+
+/// The provider is unavailable (503), or not configured at all (no
+/// `PROVIDER_URL_CARD`): the record is handed back for redelivery, and
+/// nothing is recorded on the payment.
+#[test]
+fn request_provider_actions_redelivers_what_the_provider_cannot_take_yet() {
+    let fx = Fixture::new();
+    let seeded = seed_the_requested_payment(&fx);
+    let provider = ProviderStub::start(503, json!({"title": "Service Unavailable"}));
+    let sample = sample_event("request-provider-actions");
+    let id = provider_actions_sample_message_id();
+    let raws = fx.run(
+        "request-provider-actions",
+        &[
+            ("PROVIDER_URL_CARD", provider.url.as_str()),
+            ("PROVIDER_KEY_CARD", CARD_KEY),
+        ],
+        std::slice::from_ref(&sample),
+    );
+    assert_eq!(
+        batch_item_failures(&raws[0]),
+        std::slice::from_ref(&id),
+        "503"
+    );
+    assert_eq!(provider.calls().len(), 1, "asked once");
+    let unconfigured = fx.run(
+        "request-provider-actions",
+        &[("PROVIDER_KEY_CARD", CARD_KEY)],
+        std::slice::from_ref(&sample),
+    );
+    assert_eq!(
+        batch_item_failures(&unconfigured[0]),
+        [id],
+        "no URL for the card provider"
+    );
+    let payment = stored_payment(&fx);
+    assert_eq!(payment.provider_reference, None);
+    assert_eq!(payment.next_action, None);
+    assert_eq!(
+        fx.stored(ORDER).version(),
+        seeded.version(),
+        "nothing recorded"
+    );
+}
+
+/// On AWS the providers' keys live in Secrets Manager, named by
+/// `PROVIDER_KEYS_SECRET_ID`: a key found there replaces the environment's.
+/// While the secret cannot be read, the whole batch is redelivered and no
+/// provider is asked; the next batch reads it.
+#[test]
+fn request_provider_actions_reads_the_provider_keys_from_secrets_manager() {
+    let fx = Fixture::new();
+    seed_the_requested_payment(&fx);
+    let provider = ProviderStub::start(201, checkout_answer());
+    let missing = unique("trade-assurance/provider-keys-missing-");
+    let sample = sample_event("request-provider-actions");
+    let id = provider_actions_sample_message_id();
+    let raws = fx.run(
+        "request-provider-actions",
+        &[
+            ("PROVIDER_URL_CARD", provider.url.as_str()),
+            ("PROVIDER_KEYS_SECRET_ID", missing.as_str()),
+        ],
+        std::slice::from_ref(&sample),
+    );
+    assert_eq!(batch_item_failures(&raws[0]), [id], "the secret is missing");
+    assert!(provider.calls().is_empty(), "no key, no call");
+
+    let name = unique("trade-assurance/provider-keys-");
+    fx.block_on(async {
+        let config = sdk_config(&fx.endpoint).await;
+        aws_sdk_secretsmanager::Client::new(&config)
+            .create_secret()
+            .name(&name)
+            .secret_string(json!({"card": "sk_live_from_the_secret"}).to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create secret: {e:?}"))
+    });
+    let raws = fx.run(
+        "request-provider-actions",
+        &[
+            ("PROVIDER_URL_CARD", provider.url.as_str()),
+            ("PROVIDER_KEY_CARD", "sk_stale_from_the_environment"),
+            ("PROVIDER_KEYS_SECRET_ID", name.as_str()),
+        ],
+        std::slice::from_ref(&sample),
+    );
+    assert_eq!(raws[0], json!({"batchItemFailures": []}));
+    let calls = provider.calls();
+    let [call] = calls.as_slice() else {
+        panic!("one request to the provider, got {calls:#?}");
+    };
+    assert_eq!(
+        call.header("authorization"),
+        Some("Bearer sk_live_from_the_secret")
+    );
+    assert_eq!(
+        stored_payment(&fx).provider_reference.as_deref(),
+        Some("ch_1")
+    );
+}
+
+/// The template's `ProviderActionsRule` pattern, as JSON.
+fn provider_actions_rule_pattern() -> Value {
+    let path = repo_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("template: {e}"));
+    let template: serde_norway::Value =
+        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("template: {e}"));
+    serde_json::to_value(
+        &template["Resources"]["ProviderActionsRule"]["Properties"]["EventPattern"],
+    )
+    .unwrap_or_else(|e| panic!("ProviderActionsRule.EventPattern: {e}"))
+}
+
+/// The whole chain on moto: `publish-events` drains ord_sample1's outbox
+/// onto a bus carrying the template's `ProviderActionsRule`, which queues
+/// only the `PaymentRequested` (not the creation, the confirmation or the
+/// coverage); the message as SQS hands it to Lambda is what the step
+/// parses and acts on, and the provider's answer is recorded. The step's
+/// own `PaymentRequestAccepted`, published in turn, is not queued again.
+#[test]
+fn request_provider_actions_acts_on_what_the_bus_rule_queues() {
+    let fx = Fixture::new();
+    let sqs = MotoSqs::new(&fx.endpoint);
+    let bus = unique("ta-events-");
+    let queue = sqs.create_queue(&unique("provider-actions-"));
+    let queue_arn = sqs.queue_arn(&queue);
+    let client = eventbridge(&fx);
+    fx.block_on(async {
+        create_bus_if_missing(&client, &bus)
+            .await
+            .unwrap_or_else(|e| panic!("create bus {bus}: {e:?}"));
+        client
+            .put_rule()
+            .name("provider-actions")
+            .event_bus_name(&bus)
+            .event_pattern(provider_actions_rule_pattern().to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put rule on {bus}: {e:?}"));
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("provider-actions-queue")
+            .arn(&queue_arn)
+            .build()
+            .unwrap_or_else(|e| panic!("target: {e}"));
+        let out = client
+            .put_targets()
+            .rule("provider-actions")
+            .event_bus_name(&bus)
+            .targets(target)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put targets on {bus}: {e:?}"));
+        assert_eq!(out.failed_entry_count(), 0, "{out:?}");
+    });
+    seed_the_requested_payment(&fx);
+    let wake = sample_event("publish-events");
+    let bus_env = [("EVENT_BUS_NAME", bus.as_str())];
+    fx.run("publish-events", &bus_env, std::slice::from_ref(&wake));
+    let messages = sqs.receive_all(&queue);
+    let [message] = messages.as_slice() else {
+        panic!("the rule queues the PaymentRequested alone, found {messages:#?}");
+    };
+    let body = message["Body"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a message without a body: {message}"));
+    let mut record = sample_event("request-provider-actions")["Records"][0].clone();
+    record["messageId"] = message["MessageId"].clone();
+    record["body"] = json!(body);
+    if let Some(r) = record.as_object_mut() {
+        r.remove("md5OfBody");
+    }
+    let provider = ProviderStub::start(201, checkout_answer());
+    let raws = fx.run(
+        "request-provider-actions",
+        &[
+            ("PROVIDER_URL_CARD", provider.url.as_str()),
+            ("PROVIDER_KEY_CARD", CARD_KEY),
+        ],
+        &[json!({"Records": [record]})],
+    );
+    assert_eq!(raws[0], json!({"batchItemFailures": []}));
+    assert_eq!(provider.calls().len(), 1);
+    assert_eq!(
+        stored_payment(&fx).provider_reference.as_deref(),
+        Some("ch_1")
+    );
+    // The answer's own event reaches the bus, and the rule leaves it.
+    fx.run("publish-events", &bus_env, &[wake]);
+    assert!(
+        sqs.receive_all(&queue).is_empty(),
+        "PaymentRequestAccepted must not come back to the step"
+    );
+}
+
+/// The provider-action step's sample event: an SQS batch as Lambda hands
+/// it over from the queue the bus rule fills, each record's body an
+/// EventBridge event of this service (source, detail-type) carrying a
+/// provider request as its detail, and no message attributes (EventBridge
+/// sets none).
+fn check_provider_queue_sample(function: &str) {
+    let ev = sample_event(function);
+    let records = ev["Records"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| panic!("{function}: an SQS event has Records"));
+    for r in records {
+        for field in ["messageId", "receiptHandle", "awsRegion"] {
+            assert!(
+                r[field].as_str().is_some_and(|v| !v.is_empty()),
+                "{function}: {field}"
+            );
+        }
+        assert_eq!(r["eventSource"], "aws:sqs", "{function}: eventSource");
+        assert!(
+            r["eventSourceARN"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("arn:aws:sqs:")),
+            "{function}: eventSourceARN"
+        );
+        assert!(
+            r["attributes"]["ApproximateReceiveCount"].is_string(),
+            "{function}: attributes.ApproximateReceiveCount"
+        );
+        assert!(
+            r["messageAttributes"]
+                .as_object()
+                .is_some_and(|a| a.is_empty()),
+            "{function}: EventBridge sets no message attributes"
+        );
+        let body: Value = serde_json::from_str(r["body"].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{function}: the body is not JSON: {e}"));
+        assert_eq!(body["source"], SOURCE, "{function}: source");
+        for field in ["version", "id", "account", "region", "time"] {
+            assert!(
+                body[field].as_str().is_some_and(|v| !v.is_empty()),
+                "{function}: the envelope's {field}"
+            );
+        }
+        let event: DomainEvent = serde_json::from_value(body["detail"].clone())
+            .unwrap_or_else(|e| panic!("{function}: detail is no DomainEvent: {e}"));
+        assert_eq!(
+            body["detail-type"],
+            event.body.detail_type(),
+            "{function}: detail-type"
+        );
+        assert!(
+            ["PaymentRequested", "RefundRequested"].contains(&event.body.detail_type()),
+            "{function}: a provider request, not {}",
+            event.body.detail_type()
         );
     }
 }

@@ -16,9 +16,9 @@ use http_api::request::{ApiRequest, ApiResponse, Claims};
 use http_api::routes;
 
 use crate::jwt::{self, Rejection};
-use crate::local;
 use crate::queue::StackQueue;
 use crate::stack::Stack;
+use crate::{local, sandbox};
 
 /// API Gateway's payload limit (the handlers refuse more than 64 KiB).
 pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
@@ -142,6 +142,7 @@ pub async fn respond<B: Backend, U: EventBus, Q: StackQueue>(
             _ => local::method_not_allowed("GET"),
         },
         path if path.starts_with("/_local/") => local::respond(stack, &req, request_id).await,
+        path if path.starts_with(sandbox::PREFIX) => sandbox::respond(stack, &req).await,
         _ => api(stack, req, request_id).await,
     }
 }
@@ -190,8 +191,40 @@ pub async fn api<B: Backend, U: EventBus, Q: StackQueue>(
     let response = stack.api.handle(None, &request).await;
     if changes_state && (200..300).contains(&response.status) {
         stack.publish_pending().await;
+        if route.function == CREDIT_LINE_FUNCTION {
+            send_credit_line_application(stack, &response);
+        }
     }
     response
+}
+
+/// The function behind `POST /v1/credit-line`.
+const CREDIT_LINE_FUNCTION: &str = "apply-credit-line";
+
+/// A new credit-line application (201, not a replay) goes to the lender
+/// through the provider-action step: a local stand-in, as the service
+/// itself does not ask the lender yet.
+fn send_credit_line_application<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
+    response: &ApiResponse,
+) {
+    let replayed = response
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("idempotent-replayed"));
+    if response.status != 201 || replayed {
+        return;
+    }
+    let Ok(line) = serde_json::from_str::<serde_json::Value>(&response.body) else {
+        return;
+    };
+    let id = |field: &str| line.get(field).and_then(|v| v.as_str()).map(str::to_owned);
+    let parsed = id("buyer_id")
+        .and_then(|b| domain::ids::UserId::parse(b).ok())
+        .zip(id("application_id").and_then(|a| domain::ids::ApplicationId::parse(a).ok()));
+    if let Some((buyer_id, application_id)) = parsed {
+        stack.actions.offer_credit_line(buyer_id, application_id);
+    }
 }
 
 #[cfg(test)]

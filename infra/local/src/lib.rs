@@ -9,10 +9,13 @@
 //! the outbox ([`stack`]), a ticker and an endpoint firing the schedules
 //! at business time into the handler the scheduled Lambda runs
 //! ([`schedules`]), time travel, the provider simulator and the other
-//! local-only endpoints ([`local`]). With `AWS_ENDPOINT_URL` set it
+//! local-only endpoints ([`local`]), and the sandbox provider
+//! ([`sandbox`]) that the provider-action step ([`actions`]) asks through
+//! the one provider adapter. With `AWS_ENDPOINT_URL` set it
 //! runs on the real DynamoDB, SQS and EventBridge adapters instead
 //! ([`aws`], `sqs`).
 
+pub mod actions;
 #[cfg(feature = "aws")]
 pub mod aws;
 #[cfg(feature = "aws")]
@@ -21,6 +24,7 @@ pub mod gateway;
 pub mod jwt;
 pub mod local;
 pub mod queue;
+pub mod sandbox;
 pub mod schedules;
 pub mod server;
 #[cfg(feature = "aws")]

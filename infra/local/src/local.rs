@@ -12,7 +12,18 @@
 //! POST /_local/providers/{provider}/events
 //!                                     the provider simulator: the body is a
 //!                                     webhook body, signed and delivered
+//! GET  /_local/providers/requests[?provider=…][&id=…]
+//!                                     what the sandbox provider was asked,
+//!                                     answered, and confirms when
+//! GET|POST /_local/providers/outage   {"provider", "status", "requests"}:
+//!                                     a provider answers 5xx/429 for a while
+//! GET  /_local/providers/dlq          the provider-action step's dead letters
 //! ```
+//!
+//! With the sandbox provider on (`PROVIDER_SANDBOX=auto`, [`crate::sandbox`])
+//! `POST /_local/clock/advance` and `POST /_local/schedules/run` first let
+//! the provider-action step finish, then deliver the sandbox's
+//! confirmations that have come due, and list them in `provider_events`.
 //!
 //! The provider simulator signs the body with the provider's secret
 //! (`WEBHOOK_SECRET_<PROVIDER>`, the same the webhook route verifies with),
@@ -42,10 +53,11 @@ use http_api::request::ApiResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::actions::IDLE_TIMEOUT;
 use crate::gateway::{self, Incoming, not_found};
-use crate::queue::{StackQueue, fresh_uuid};
-use crate::schedules;
+use crate::queue::{Outcome, StackQueue, fresh_uuid};
 use crate::stack::{Stack, TravelError};
+use crate::{sandbox, schedules};
 
 /// How long the simulator waits for the consumer to handle its delivery.
 pub const CONSUMED_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,7 +75,7 @@ pub async fn respond<B: Backend, U: EventBus, Q: StackQueue>(
         ("/_local/events", _) => method_not_allowed("GET"),
         ("/_local/clock", "GET" | "HEAD") => clock(stack, 200),
         ("/_local/clock", _) => method_not_allowed("GET"),
-        ("/_local/clock/advance", "POST") => advance(stack, &req.body),
+        ("/_local/clock/advance", "POST") => advance(stack, &req.body).await,
         ("/_local/clock/advance", _) => method_not_allowed("POST"),
         ("/_local/schedules/run", "POST") => schedules::respond(stack).await,
         ("/_local/schedules/run", _) => method_not_allowed("POST"),
@@ -71,6 +83,12 @@ pub async fn respond<B: Backend, U: EventBus, Q: StackQueue>(
         ("/_local/schedules/failures", _) => method_not_allowed("GET"),
         ("/_local/dlq", "GET" | "HEAD") => dead_letters(stack).await,
         ("/_local/dlq", _) => method_not_allowed("GET"),
+        ("/_local/providers/requests", "GET" | "HEAD") => sandbox::requests(stack, req).await,
+        ("/_local/providers/requests", _) => method_not_allowed("GET"),
+        ("/_local/providers/outage", "GET" | "HEAD" | "POST") => sandbox::outage(stack, req),
+        ("/_local/providers/outage", _) => method_not_allowed("GET, POST"),
+        ("/_local/providers/dlq", "GET" | "HEAD") => sandbox::dead_letters(stack),
+        ("/_local/providers/dlq", _) => method_not_allowed("GET"),
         (path, method) => match simulator_provider(path) {
             Some(_) if method != "POST" => method_not_allowed("POST"),
             Some(provider) => simulate(stack, req, provider, request_id).await,
@@ -130,17 +148,6 @@ async fn simulate<B: Backend, U: EventBus, Q: StackQueue>(
             &format!("no such provider; one of {}", known.join(", ")),
         );
     };
-    let Some(secret) = stack.webhooks.secrets.of(provider).first() else {
-        return problem(
-            409,
-            "no-webhook-secret",
-            "Conflict",
-            &format!(
-                "no webhook secret is configured for {provider} ({})",
-                http_api::webhook::secret_variable(provider)
-            ),
-        );
-    };
     let webhook_id = req
         .header("webhook-id")
         .map(str::trim)
@@ -149,43 +156,22 @@ async fn simulate<B: Backend, U: EventBus, Q: StackQueue>(
             || format!("msg_{}", fresh_uuid().replace('-', "")),
             str::to_owned,
         );
-    let timestamp = gateway::real_now();
-    let signature = app::provider_events::sign(secret, &webhook_id, timestamp, &req.body);
     let content_type = req.header("content-type").unwrap_or("application/json");
-    let delivery = Incoming {
-        method: "POST".into(),
-        path: format!("/v1/webhooks/{provider}"),
-        raw_query: String::new(),
-        headers: vec![
-            ("content-type".into(), content_type.to_owned()),
-            ("user-agent".into(), "local-stack-provider-simulator".into()),
-            ("webhook-id".into(), webhook_id.clone()),
-            ("webhook-timestamp".into(), timestamp.to_string()),
-            ("webhook-signature".into(), signature),
-        ],
-        body: req.body.clone(),
+    let Delivery { answer, consumer } = match deliver(
+        stack,
+        provider,
+        &req.body,
+        &webhook_id,
+        content_type,
+        request_id,
+    )
+    .await
+    {
+        Ok(delivery) => delivery,
+        Err(problem) => return problem,
     };
-    let handled_before = stack.consumed.times(provider, &webhook_id);
-    let answer = gateway::api(stack, delivery, request_id).await;
-    let consumer = if answer.status == 202 {
-        let handled = stack
-            .consumed
-            .wait_beyond(provider, &webhook_id, handled_before, CONSUMED_TIMEOUT)
-            .await;
-        if handled.is_none() {
-            tracing::warn!(%provider, webhook_id, "the payment consumer did not handle the delivery in time");
-            let detail = format!(
-                "webhook {webhook_id} was accepted, but the payment consumer had not handled \
-                 it after {} s",
-                CONSUMED_TIMEOUT.as_secs()
-            );
-            return problem(504, "consumer-timeout", "Gateway Timeout", &detail)
-                .with_header("webhook-id", &webhook_id);
-        }
-        handled
-    } else {
-        None
-    };
+    // What the delivery caused reaches the providers before the answer.
+    stack.actions.wait_idle(IDLE_TIMEOUT).await;
     let mut body = serde_json::from_str::<Value>(&answer.body).unwrap_or_else(|_| json!({}));
     if let Some(fields) = body.as_object_mut() {
         fields.insert("webhook_id".into(), Value::String(webhook_id.clone()));
@@ -200,6 +186,83 @@ async fn simulate<B: Backend, U: EventBus, Q: StackQueue>(
         headers: answer.headers,
     }
     .with_header("webhook-id", &webhook_id)
+}
+
+/// A delivery through the webhook route: what the route answered and, once
+/// it accepted, what the payment consumer did.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub answer: ApiResponse,
+    pub consumer: Option<Outcome>,
+}
+
+/// Sign `body` with `provider`'s (first) webhook secret as a provider
+/// would — `webhook_id`, the real clock's timestamp — post it to
+/// `POST /v1/webhooks/{provider}` through the gateway, and, once accepted,
+/// wait until the payment consumer has handled it (and published what it
+/// applied). The provider simulator and the sandbox provider both deliver
+/// so. A problem answer when there is no secret, or the consumer did not
+/// handle the delivery within [`CONSUMED_TIMEOUT`].
+pub async fn deliver<B: Backend, U: EventBus, Q: StackQueue>(
+    stack: &Stack<B, U, Q>,
+    provider: Provider,
+    body: &[u8],
+    webhook_id: &str,
+    content_type: &str,
+    request_id: &str,
+) -> Result<Delivery, ApiResponse> {
+    let Some(secret) = stack.webhooks.secrets.of(provider).first() else {
+        return Err(problem(
+            409,
+            "no-webhook-secret",
+            "Conflict",
+            &format!(
+                "no webhook secret is configured for {provider} ({})",
+                http_api::webhook::secret_variable(provider)
+            ),
+        ));
+    };
+    let timestamp = gateway::real_now();
+    let signature = app::provider_events::sign(secret, webhook_id, timestamp, body);
+    let delivery = Incoming {
+        method: "POST".into(),
+        path: format!("/v1/webhooks/{provider}"),
+        raw_query: String::new(),
+        headers: vec![
+            ("content-type".into(), content_type.to_owned()),
+            ("user-agent".into(), "local-stack-provider-simulator".into()),
+            ("webhook-id".into(), webhook_id.to_owned()),
+            ("webhook-timestamp".into(), timestamp.to_string()),
+            ("webhook-signature".into(), signature),
+        ],
+        body: body.to_vec(),
+    };
+    let handled_before = stack.consumed.times(provider, webhook_id);
+    let answer = gateway::api(stack, delivery, request_id).await;
+    if answer.status != 202 {
+        return Ok(Delivery {
+            answer,
+            consumer: None,
+        });
+    }
+    let handled = stack
+        .consumed
+        .wait_beyond(provider, webhook_id, handled_before, CONSUMED_TIMEOUT)
+        .await;
+    if handled.is_none() {
+        tracing::warn!(%provider, webhook_id, "the payment consumer did not handle the delivery in time");
+        let detail = format!(
+            "webhook {webhook_id} was accepted, but the payment consumer had not handled \
+             it after {} s",
+            CONSUMED_TIMEOUT.as_secs()
+        );
+        return Err(problem(504, "consumer-timeout", "Gateway Timeout", &detail)
+            .with_header("webhook-id", webhook_id));
+    }
+    Ok(Delivery {
+        answer,
+        consumer: handled,
+    })
 }
 
 pub fn method_not_allowed(allow: &str) -> ApiResponse {
@@ -257,7 +320,7 @@ struct Advance {
     seconds: i64,
 }
 
-fn advance<B: Backend, U: EventBus, Q: StackQueue>(
+async fn advance<B: Backend, U: EventBus, Q: StackQueue>(
     stack: &Stack<B, U, Q>,
     body: &[u8],
 ) -> ApiResponse {
@@ -265,6 +328,8 @@ fn advance<B: Backend, U: EventBus, Q: StackQueue>(
         Ok(input) => input,
         Err(e) => return e.to_response(),
     };
+    // Requests already made reach the providers at the time they were made.
+    stack.actions.wait_idle(IDLE_TIMEOUT).await;
     match stack.advance(input.seconds) {
         Ok(()) => {
             tracing::info!(
@@ -272,7 +337,15 @@ fn advance<B: Backend, U: EventBus, Q: StackQueue>(
                 offset_seconds = stack.offset().num_seconds(),
                 "time travelled"
             );
-            clock(stack, 200)
+            let sent = sandbox::time_passes(stack).await;
+            let mut answer = json!({
+                "now": stack.now(),
+                "offset_seconds": stack.offset().num_seconds(),
+            });
+            if stack.sandbox.confirming() {
+                answer["provider_events"] = json!(sent);
+            }
+            ApiResponse::json(200, answer.to_string())
         }
         Err(TravelError::NotPositive) => ApiError::bad_request(vec![FieldError::new(
             "seconds",

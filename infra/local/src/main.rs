@@ -7,6 +7,7 @@ use app::ports::{Backend, EventBus};
 use http_api::webhook::{LOCAL_DEFAULT_SECRET, ProviderSecrets};
 use local_stack::jwt::{self, JwtConfig};
 use local_stack::queue::StackQueue;
+use local_stack::sandbox::Mode;
 use local_stack::schedules::TickerConfig;
 use local_stack::server;
 use local_stack::stack::Stack;
@@ -32,6 +33,16 @@ environment:
   WEBHOOK_SECRET_ECHECK, WEBHOOK_SECRET_CARD, WEBHOOK_SECRET_BANK, WEBHOOK_SECRET_PAYLATER
                        each provider's whsec_ secret(s), space-separated while
                        rotating (default whsec_bG9jYWwtd2ViaG9vay1zZWNyZXQ=)
+  PROVIDER_SANDBOX     auto (default): the provider-action step asks each
+                       payment, refund and credit-line application of the
+                       sandbox provider at /_sandbox/<provider> through the
+                       provider adapter, and the sandbox confirms by signed
+                       webhook as business time passes; manual: neither, only
+                       POST /_local/providers/<provider>/events moves payments
+  PROVIDER_URL_<PROVIDER>, PROVIDER_KEY_<PROVIDER>
+                       auto only: send that provider's requests elsewhere (a
+                       base URL) or with another key (default sk_sandbox_<provider>,
+                       which the sandbox then expects)
   SCHEDULE_INTERVAL_SECONDS
                        how often the ticker fires the schedules (the deadline
                        sweep of escalate-stale-disputes) at business time,
@@ -176,6 +187,7 @@ fn serve() -> ExitCode {
         }
         let stack = Arc::new(Stack::embedded(jwt, secrets).with_clocks(config.clocks));
         tokio::spawn(local_stack::queue::run_consumer(Arc::clone(&stack)));
+        start_providers(&stack, bound, config.sandbox);
         run(
             listener,
             bound,
@@ -194,6 +206,7 @@ fn serve() -> ExitCode {
 struct Config {
     ticker: TickerConfig,
     clocks: domain::clocks::Clocks,
+    sandbox: Mode,
 }
 
 impl Config {
@@ -201,7 +214,28 @@ impl Config {
         Ok(Config {
             ticker: TickerConfig::from_env()?,
             clocks: domain::clocks::Clocks::from_lookup(|k| std::env::var(k).ok())?,
+            sandbox: Mode::from_lookup(|k| std::env::var(k).ok())?,
         })
+    }
+}
+
+/// `PROVIDER_SANDBOX=auto`: the provider-action step and the sandbox's
+/// confirmations, the adapter pointed at this stack's sandbox (or at
+/// `PROVIDER_URL_<PROVIDER>`).
+fn start_providers<B: Backend, U: EventBus + 'static, Q: StackQueue>(
+    stack: &Arc<Stack<B, U, Q>>,
+    port: u16,
+    mode: Mode,
+) {
+    let env = |k: &str| std::env::var(k).ok();
+    match mode {
+        Mode::Auto => {
+            local_stack::actions::start(stack, port, env);
+        }
+        // The sandbox still answers (with these keys); nothing asks it.
+        Mode::Manual => stack
+            .sandbox
+            .set_keys(local_stack::sandbox::keys_from_lookup(env)),
     }
 }
 
@@ -273,6 +307,7 @@ async fn serve_aws(
         Stack::new(connected.store, connected.bus, webhooks, jwt).with_clocks(config.clocks),
     );
     tokio::spawn(local_stack::sqs::run_poller(Arc::clone(&stack)));
+    start_providers(&stack, bound, config.sandbox);
     run(listener, bound, stack, backend, "aws", config).await
 }
 
@@ -325,6 +360,7 @@ async fn run<B: Backend, U: EventBus + 'static, Q: StackQueue>(
 fn quickstart(port: u16, backend: &str, config: &Config) -> String {
     let url = format!("http://127.0.0.1:{port}");
     let ticker = config.ticker.describe();
+    let providers = providers_banner(&url, config.sandbox);
     let c = &config.clocks;
     let (respond, resolve) = (
         c.disputes.supplier_response_days,
@@ -352,10 +388,35 @@ fn quickstart(port: u16, backend: &str, config: &Config) -> String {
             every order ends: drafts cancelled after {draft} days, unpaid orders
             after {unpaid}, balance due {balance} days after delivery, receipt
             confirmed {receipt} days in (CLOCK_<NAME> in days sets each clock)
-  provider  POST {url}/_local/providers/card/events  (body: a webhook body, e.g.
-            {{\"type\":\"payment.succeeded\",\"data\":{{...}}}}; signed and delivered)
+{providers}
   stop      Ctrl-C"
     )
+}
+
+fn providers_banner(url: &str, mode: Mode) -> String {
+    let simulator = format!(
+        "POST {url}/_local/providers/card/events  (body: a webhook body, e.g.
+            {{\"type\":\"payment.succeeded\",\"data\":{{...}}}}; signed and delivered)"
+    );
+    match mode {
+        Mode::Auto => format!(
+            "  providers sandbox auto (PROVIDER_SANDBOX): the service asks the sandbox provider
+            at {url}/_sandbox/<provider> for every payment, refund and
+            credit-line application; it confirms by signed webhook as business
+            time passes (clock advance, schedules run, ticker): payments on the
+            first day of their arrival window, refunds and credit lines a working
+            day on; amounts ending .02 are declined, .03 never confirmed, and a
+            refund of a payment ending .04 fails once
+            GET {url}/_local/providers/requests  (asked, answered, confirmed when)
+            POST {url}/_local/providers/outage  {{\"provider\":\"card\",\"status\":503,\"requests\":3}}
+            GET {url}/_local/providers/dlq  (the provider-action step's dead letters)
+  simulator {simulator}"
+        ),
+        Mode::Manual => format!(
+            "  providers sandbox manual (PROVIDER_SANDBOX): nothing asks or confirms by itself
+  provider  {simulator}"
+        ),
+    }
 }
 
 fn init_logging() {

@@ -23,6 +23,12 @@
 //! scheduled invocation acts on it. Between the two, the order is as a user
 //! would find it before the scheduler came by.
 //!
+//! With the sandbox provider on (`PROVIDER_SANDBOX=auto`) each firing —
+//! ticker or endpoint — first delivers the sandbox's confirmations that
+//! have come due ([`crate::sandbox::time_passes`]), then sweeps, so a
+//! payment confirmed on its earliest day is never flagged overdue by the
+//! same run; the endpoint lists those deliveries in `provider_events`.
+//!
 //! A run that fails (the store or the bus unreachable, some orders left
 //! for the next run) is logged with its error chain and answered with its
 //! report; what it left is picked up by the next run. A run that panics is
@@ -229,17 +235,33 @@ fn logged(mut run: ScheduleRun, outcome: Result<SweepReport, ScheduleError>) -> 
     run
 }
 
+impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
+    /// What a firing of the schedules does: the sandbox's confirmations
+    /// due (none in `manual` mode), then every schedule, then the
+    /// provider-action step left to finish what the sweep asked.
+    pub async fn fire(&self) -> (Vec<crate::sandbox::Sent>, Vec<ScheduleRun>) {
+        let sent = crate::sandbox::time_passes(self).await;
+        let runs = self.run_schedules().await;
+        self.actions.wait_idle(crate::actions::IDLE_TIMEOUT).await;
+        (sent, runs)
+    }
+}
+
 /// `POST /_local/schedules/run`: 200 with every run's report, complete or
-/// not.
+/// not (and, with the sandbox on, the confirmations delivered first).
 pub async fn respond<B: Backend, U: EventBus, Q: StackQueue>(
     stack: &Stack<B, U, Q>,
 ) -> ApiResponse {
     #[derive(Serialize)]
     struct Runs {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        provider_events: Option<Vec<crate::sandbox::Sent>>,
         runs: Vec<ScheduleRun>,
     }
+    let (sent, runs) = stack.fire().await;
     let runs = Runs {
-        runs: stack.run_schedules().await,
+        provider_events: stack.sandbox.confirming().then_some(sent),
+        runs,
     };
     let body = serde_json::to_string(&runs).unwrap_or_else(|e| {
         serde_json::json!({ "runs": [], "error": format!("the report could not be encoded: {e}") })
@@ -296,7 +318,7 @@ async fn tick<B: Backend, U: EventBus + 'static, Q: StackQueue>(
         // the ticker.
         let stack = Arc::clone(&stack);
         let mut run = AbortOnDrop(tokio::spawn(async move {
-            stack.run_schedules().await;
+            stack.fire().await;
         }));
         match (&mut run.0).await {
             Ok(()) => {}

@@ -4,6 +4,10 @@
 //! can travel, the in-process event bus, what the payment consumer has
 //! handled, and the emulated authorizer's configuration.
 //!
+//! The bus feeds the provider-action step ([`crate::actions`]) and the
+//! stack serves the sandbox provider ([`crate::sandbox`]); both stay off
+//! (`PROVIDER_SANDBOX=manual`) until [`crate::actions::start`].
+//!
 //! Publishing takes turns (`Stack::publishing_turn`): the drain after a
 //! write and the scheduled sweep (which drains too, see
 //! [`crate::schedules`]) run one at a time, so each event reaches the bus
@@ -28,8 +32,10 @@ use http_api::Api;
 use http_api::problem::error_chain;
 use http_api::webhook::{ProviderSecrets, Webhooks};
 
+use crate::actions::ActionQueue;
 use crate::jwt::JwtConfig;
 use crate::queue::{Consumed, LocalQueue, StackQueue};
+use crate::sandbox::Sandbox;
 
 /// How far business time may travel in total: a hundred years.
 pub const MAX_OFFSET_SECONDS: i64 = 100 * 366 * 24 * 3600;
@@ -55,18 +61,27 @@ impl EventBus for NoUpstream {
 }
 
 /// The in-process event bus: every event published is kept (for
-/// `GET /_local/events`) after the upstream bus, if any, accepted it.
+/// `GET /_local/events`) after the upstream bus, if any, accepted it, and
+/// what asks a provider for something goes on to the provider-action step
+/// (when it runs), as the EventBridge rule routes it on AWS.
 #[derive(Debug, Clone, Default)]
 pub struct LocalBus<U> {
     recorded: MemoryBus,
     upstream: U,
+    actions: Arc<ActionQueue>,
 }
 
 impl<U: EventBus> LocalBus<U> {
     pub fn new(upstream: U) -> Self {
+        LocalBus::feeding(upstream, Arc::default())
+    }
+
+    /// A bus whose publications feed `actions`.
+    pub fn feeding(upstream: U, actions: Arc<ActionQueue>) -> Self {
         LocalBus {
             recorded: MemoryBus::default(),
             upstream,
+            actions,
         }
     }
 
@@ -79,7 +94,9 @@ impl<U: EventBus> LocalBus<U> {
 impl<U: EventBus> EventBus for LocalBus<U> {
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), MessagingError> {
         self.upstream.publish(events).await?;
-        self.recorded.publish(events).await
+        self.recorded.publish(events).await?;
+        self.actions.offer(events);
+        Ok(())
     }
 }
 
@@ -98,6 +115,11 @@ pub struct Stack<B, U, Q = LocalQueue> {
     pub consumed: Consumed,
     pub clock: BusinessClock,
     pub bus: LocalBus<U>,
+    /// The provider-action step's queue (fed by `bus`; runs once
+    /// [`crate::actions::start`] turned it on).
+    pub actions: Arc<ActionQueue>,
+    /// The sandbox provider (`/_sandbox/{provider}`).
+    pub sandbox: Sandbox,
     pub jwt: JwtConfig,
     /// One drain at a time, so events are published once and in order.
     publishing: tokio::sync::Mutex<()>,
@@ -123,6 +145,7 @@ impl Stack<MemoryBackend, NoUpstream, LocalQueue> {
 impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
     pub fn new(backend: B, upstream: U, webhooks: Webhooks<Q>, jwt: JwtConfig) -> Self {
         let clock = BusinessClock::default();
+        let actions = Arc::new(ActionQueue::default());
         Stack {
             api: Api {
                 backend,
@@ -133,7 +156,9 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
             webhooks,
             consumed: Consumed::default(),
             clock,
-            bus: LocalBus::new(upstream),
+            bus: LocalBus::feeding(upstream, Arc::clone(&actions)),
+            actions,
+            sandbox: Sandbox::default(),
             sweep_failures: Mutex::default(),
             jwt,
             publishing: tokio::sync::Mutex::new(()),

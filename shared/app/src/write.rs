@@ -152,20 +152,42 @@ where
     S: OrderStore + SupplierLimits,
     D: Decide,
 {
+    change_from(store, target, now, decision, None).await
+}
+
+/// [`change`], deciding first on what the caller already read for the
+/// target (`first`, read with the same request: nothing is read twice);
+/// a lost race reads again as [`change`] does.
+pub async fn change_from<S, D>(
+    store: &S,
+    target: Target<'_>,
+    now: Timestamp,
+    decision: &D,
+    mut first: Option<Loaded>,
+) -> Result<Outcome, WriteError<D::Error>>
+where
+    S: OrderStore + SupplierLimits,
+    D: Decide,
+{
     let idempotency = target.idempotency.map(|(request, _)| request);
     let mut last = ConflictKind::Version;
     for retried in 0..MAX_ATTEMPTS {
-        let mut loaded = store
-            .load(
-                LoadRequest {
-                    order: target.order,
-                    idempotency: idempotency.map(|i| &i.key),
-                    limit_of: target.limit_of,
-                    credit_of: target.credit_of,
-                },
-                now,
-            )
-            .await?;
+        let mut loaded = match first.take() {
+            Some(loaded) => loaded,
+            None => {
+                store
+                    .load(
+                        LoadRequest {
+                            order: target.order,
+                            idempotency: idempotency.map(|i| &i.key),
+                            limit_of: target.limit_of,
+                            credit_of: target.credit_of,
+                        },
+                        now,
+                    )
+                    .await?
+            }
+        };
         let Some(mut order) = loaded.order.take() else {
             return Err(WriteError::NotFound);
         };

@@ -6,6 +6,8 @@
 pub mod dynamodb;
 #[cfg(feature = "eventbridge")]
 pub mod eventbridge;
+#[cfg(feature = "providers")]
+pub mod providers;
 #[cfg(feature = "secretsmanager")]
 pub mod secrets;
 #[cfg(feature = "sqs")]

@@ -113,6 +113,36 @@ async fn a_provider_event_is_one_read_and_one_write_fresh_or_duplicated() {
     assert_eq!(calls, ["GetItem", "TransactWriteItems"]);
 }
 
+/// The provider-action step: one read and one conditional write for a
+/// requested payment, and one read alone (no provider call, no write) for
+/// its redelivery.
+#[tokio::test]
+async fn a_provider_action_is_one_read_and_one_write_and_a_redelivery_one_read() {
+    use app::ports::OrderStore as _;
+    use app::provider_actions::{Acted, act};
+    use test_kit::providers::ScriptedProviders;
+    use test_kit::store_contract::order_paying_by_card;
+    let (store, counter) = counted().await;
+    let (_, id, _) = order_paying_by_card(&store).await;
+    let event = store
+        .history(&id, &app::page::PageRequest::first(100))
+        .await
+        .expect("history")
+        .items
+        .into_iter()
+        .find(|e| e.body.detail_type() == "PaymentRequested")
+        .expect("PaymentRequested");
+    let providers = ScriptedProviders::new();
+    counter.reset();
+    let (acted, calls) = counter.during(act(&store, &providers, &event, t0())).await;
+    assert!(matches!(acted.expect("acted"), Acted::Requested { .. }));
+    assert_eq!(calls, ["GetItem", "TransactWriteItems"]);
+    let (again, calls) = counter.during(act(&store, &providers, &event, t0())).await;
+    assert_eq!(again.expect("redelivery"), Acted::AlreadyDone);
+    assert_eq!(calls, ["GetItem"]);
+    assert_eq!(providers.calls().len(), 1);
+}
+
 /// The sweep reads what is due, not the table: among 1,000 confirmed
 /// orders that are in the deadline index but not due yet, and 3 that are
 /// due, one run reads the index (a page of 3, then an empty page once they

@@ -84,6 +84,14 @@ pub enum EventBody {
         amount: Usd,
         fee: Usd,
     },
+    /// The provider took the payment request: its reference, and the
+    /// buyer's next step if there is one.
+    PaymentRequestAccepted {
+        payment_id: PaymentId,
+        reference: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_action: Option<crate::payment::NextAction>,
+    },
     CreditReserved {
         buyer_id: UserId,
         payment_id: PaymentId,
@@ -174,6 +182,11 @@ pub enum EventBody {
         amount: Usd,
         attempt: u32,
     },
+    /// The provider took the refund request (its reference).
+    RefundRequestAccepted {
+        refund_id: RefundId,
+        reference: String,
+    },
     RefundSucceeded {
         refund_id: RefundId,
         amount: Usd,
@@ -208,6 +221,7 @@ impl EventBody {
             EventBody::OrderClosed { .. } => "OrderClosed",
             EventBody::ReservationReleased { .. } => "ReservationReleased",
             EventBody::PaymentRequested { .. } => "PaymentRequested",
+            EventBody::PaymentRequestAccepted { .. } => "PaymentRequestAccepted",
             EventBody::CreditReserved { .. } => "CreditReserved",
             EventBody::CreditReleased { .. } => "CreditReleased",
             EventBody::PaymentProcessing { .. } => "PaymentProcessing",
@@ -230,6 +244,7 @@ impl EventBody {
             EventBody::DisputeEscalated { .. } => "DisputeEscalated",
             EventBody::DisputeResolved { .. } => "DisputeResolved",
             EventBody::RefundRequested { .. } => "RefundRequested",
+            EventBody::RefundRequestAccepted { .. } => "RefundRequestAccepted",
             EventBody::RefundSucceeded { .. } => "RefundSucceeded",
             EventBody::RefundFailed { .. } => "RefundFailed",
             EventBody::RefundFlagged { .. } => "RefundFlagged",
@@ -292,6 +307,9 @@ impl EventBody {
                 "{stage} payment of US ${amount} started by {}",
                 method_name(*method)
             ),
+            EventBody::PaymentRequestAccepted { reference, .. } => {
+                format!("payment taken by the provider ({reference})")
+            }
             EventBody::CreditReserved { amount, .. } => {
                 format!("US ${amount} of Pay Later credit reserved")
             }
@@ -371,6 +389,9 @@ impl EventBody {
             }
             EventBody::RefundSucceeded { amount, .. } => format!("refund of US ${amount} settled"),
             EventBody::RefundFailed { .. } => "refund failed".into(),
+            EventBody::RefundRequestAccepted { reference, .. } => {
+                format!("refund taken by the provider ({reference})")
+            }
             EventBody::RefundFlagged { .. } => "refund flagged for an operator".into(),
             EventBody::RefundResolved { resolution, .. } => match resolution {
                 RefundResolution::Retry => "refund to be requested again".into(),
@@ -401,6 +422,7 @@ fn flag_name(r: FlagReason) -> &'static str {
         FlagReason::Overdue => "overdue",
         FlagReason::WrongProvider => "signed by the wrong provider",
         FlagReason::BeyondCoverage => "paid beyond the coverage; not refunded automatically",
+        FlagReason::ProviderRefused => "refused by the provider",
     }
 }
 

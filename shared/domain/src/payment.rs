@@ -338,6 +338,8 @@ pub enum FlagReason {
     /// Goods never shipped: what this payment holds beyond the coverage was
     /// not refunded by the sweep; an operator refunds it or lets it stand.
     BeyondCoverage,
+    /// The provider refused to take the payment (a 4xx to the request).
+    ProviderRefused,
 }
 
 impl FlagReason {
@@ -351,6 +353,7 @@ impl FlagReason {
             FlagReason::Overdue => "overdue",
             FlagReason::WrongProvider => "wrong_provider",
             FlagReason::BeyondCoverage => "beyond_coverage",
+            FlagReason::ProviderRefused => "provider_refused",
         }
     }
 
@@ -392,6 +395,19 @@ pub struct Flag {
     pub at: Timestamp,
 }
 
+/// The buyer's next step with the provider, as the provider answered the
+/// payment's request: pay at a checkout (card), authorise a debit
+/// (e-Checking), wire to the given account quoting the reference (T/T),
+/// sign the loan agreement (Pay Later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NextAction {
+    Checkout { url: String },
+    Authorize { url: String },
+    Wire { instructions: WireInstructions },
+    LoanAgreement { url: String },
+}
+
 /// Where and how to wire a T/T payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireInstructions {
@@ -427,6 +443,9 @@ pub struct Payment {
     pub expected_arrival: ArrivalWindow,
     pub instructions: Option<WireInstructions>,
     pub provider_reference: Option<String>,
+    /// The buyer's next step, as the provider answered the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextAction>,
     pub initiated_at: Timestamp,
     pub agreement_completed_at: Option<Timestamp>,
     pub settled_at: Option<Timestamp>,

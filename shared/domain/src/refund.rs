@@ -34,6 +34,8 @@ pub enum RefundFlagReason {
     Overdue,
     /// Confirmed for another amount, or by the wrong provider.
     Mismatch,
+    /// The provider refused the refund request (a 4xx).
+    ProviderRefused,
 }
 
 impl RefundFlagReason {
@@ -43,6 +45,7 @@ impl RefundFlagReason {
             RefundFlagReason::RefundFailed => "refund_failed",
             RefundFlagReason::Overdue => "overdue",
             RefundFlagReason::Mismatch => "mismatch",
+            RefundFlagReason::ProviderRefused => "provider_refused",
         }
     }
 }
@@ -75,6 +78,10 @@ pub struct RefundPart {
     /// their current attempt's time stands in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flagged_at: Option<Timestamp>,
+    /// The provider's reference of the current attempt, as it answered the
+    /// request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_reference: Option<String>,
     pub requested_at: Timestamp,
     /// When the current attempt was requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2600,7 +2600,7 @@ fn about_money(reason: FlagReason) -> bool {
         | FlagReason::CurrencyMismatch
         | FlagReason::ClosedOrder
         | FlagReason::BeyondCoverage => true,
-        FlagReason::WrongProvider | FlagReason::Overdue => false,
+        FlagReason::WrongProvider | FlagReason::Overdue | FlagReason::ProviderRefused => false,
     }
 }
 

@@ -7,6 +7,7 @@
 //! | SQS, the payment queue | [`payment_queue`] | `process-payment-events` |
 //! | DynamoDB stream of the table | [`table_stream`] | `publish-events` |
 //! | EventBridge Scheduler | [`schedule`] | `escalate-stale-disputes` |
+//! | SQS, the provider-actions queue (fed by a bus rule) | [`provider_queue`] | `request-provider-actions` |
 //!
 //! Each module turns its event into one call of the API (`http-api`) or of
 //! the app (`app`), and with the `lambda` feature runs the function's
@@ -23,6 +24,8 @@ pub mod api_gateway;
 pub mod config;
 #[cfg(feature = "payment-queue")]
 pub mod payment_queue;
+#[cfg(feature = "provider-queue")]
+pub mod provider_queue;
 #[cfg(feature = "schedule")]
 pub mod schedule;
 #[cfg(feature = "table-stream")]

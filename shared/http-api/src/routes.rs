@@ -177,6 +177,10 @@ pub enum Trigger {
     /// EventBridge Scheduler, every few minutes: the deadline sweeps and
     /// the outbox's republishing.
     Schedule,
+    /// Batches from the provider-action queue (SQS, ReportBatchItemFailures),
+    /// which an EventBridge rule on the bus fills with the payment and
+    /// refund requests the providers are asked for.
+    ProviderActionsQueue,
 }
 
 /// The functions behind queues and schedules.
@@ -192,6 +196,10 @@ pub const TRIGGERED: &[Triggered] = &[
     Triggered {
         function: "escalate-stale-disputes",
         trigger: Trigger::Schedule,
+    },
+    Triggered {
+        function: "request-provider-actions",
+        trigger: Trigger::ProviderActionsQueue,
     },
 ];
 
@@ -360,6 +368,6 @@ mod tests {
     #[test]
     fn every_function_serves_at_least_one_route() {
         assert_eq!(functions().len(), 20);
-        assert_eq!(all_functions().len(), 23);
+        assert_eq!(all_functions().len(), 24);
     }
 }

@@ -53,18 +53,37 @@ fn payment_with(p: &Payment, o: Option<&Order>) -> Value {
         })),
         "agreement_due": p.agreement_due(&clocks),
         "expires_at": p.expires_after(&clocks),
-        "instructions": p.instructions.as_ref().map(|w| json!({
-            "bank_name": w.account.bank_name,
-            "account_name": w.account.account_name,
-            "account_number": w.account.account_number,
-            "swift": w.account.swift,
-            "reference": w.reference,
-            "amount": money(w.amount),
-        })),
+        "instructions": p.instructions.as_ref().map(wire_instructions),
+        "provider_reference": p.provider_reference,
+        "next_action": p.next_action.as_ref().map(next_action),
         "refunded": money(p.refunded),
         "initiated_at": p.initiated_at,
         "settled_at": p.settled_at,
     })
+}
+
+fn wire_instructions(w: &domain::payment::WireInstructions) -> Value {
+    json!({
+        "bank_name": w.account.bank_name,
+        "account_name": w.account.account_name,
+        "account_number": w.account.account_number,
+        "swift": w.account.swift,
+        "reference": w.reference,
+        "amount": money(w.amount),
+    })
+}
+
+/// The buyer's next step with the provider.
+pub fn next_action(a: &domain::payment::NextAction) -> Value {
+    use domain::payment::NextAction;
+    match a {
+        NextAction::Checkout { url } => json!({"type": "checkout", "url": url}),
+        NextAction::Authorize { url } => json!({"type": "authorize", "url": url}),
+        NextAction::Wire { instructions } => {
+            json!({"type": "wire", "instructions": wire_instructions(instructions)})
+        }
+        NextAction::LoanAgreement { url } => json!({"type": "loan_agreement", "url": url}),
+    }
 }
 
 pub fn order(o: &Order) -> Value {
@@ -225,6 +244,7 @@ pub fn refund_part(r: &RefundPart) -> Value {
         "requested_at": r.requested_at,
         "attempted_at": r.attempted_at.unwrap_or(r.requested_at),
         "provider_key": r.attempt_key(),
+        "provider_reference": r.provider_reference,
         "settled_at": r.settled_at,
         "settled_outside": r.settled_outside,
     })

@@ -21,5 +21,6 @@ pub mod fuzzing;
 #[cfg(feature = "aws")]
 pub mod moto;
 pub mod outage;
+pub mod providers;
 pub mod store_contract;
 pub mod sweep_contract;

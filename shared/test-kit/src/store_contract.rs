@@ -2115,6 +2115,172 @@ pub async fn open_flags_are_listed_from_their_index_and_close_with_the_order<B: 
     ));
 }
 
+/// The order's `detail_type` events, oldest first.
+async fn events_of<B: Backend>(backend: &B, id: &OrderId, detail_type: &str) -> Vec<DomainEvent> {
+    backend
+        .history(id, &PageRequest::first(100))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .items
+        .into_iter()
+        .filter(|e| e.body.detail_type() == detail_type)
+        .collect()
+}
+
+/// The provider-action step: a requested payment reaches the provider
+/// once however often the event is delivered (and after the provider
+/// failed transiently, with the same idempotency key), and its answer is
+/// recorded with the buyer's next step; a refusal fails and flags the
+/// payment, which returns the order to waiting for it; a requested refund
+/// part is taken, and a refused one is flagged for an operator.
+pub async fn provider_actions_reach_the_provider_once_and_record_the_answer<B: Backend>(
+    backend: B,
+) {
+    use crate::providers::ScriptedProviders;
+    use app::provider_actions::{ActError, Acted, act};
+    use app::provider_requests::ProviderError;
+
+    // Accepted, after a throttled first try; then redelivered twice.
+    let providers = ScriptedProviders::new();
+    providers.then_fail(ProviderError::Transient("429 slow down".into()));
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    let requested = events_of(&backend, &id, "PaymentRequested").await;
+    let event = requested
+        .first()
+        .unwrap_or_else(|| panic!("PaymentRequested"));
+    match act(&backend, &providers, event, t0()).await {
+        Err(e @ ActError::Provider(_)) => assert!(e.redeliver()),
+        other => panic!("a transient failure is redelivered: {other:?}"),
+    }
+    let first = act(&backend, &providers, event, t0()).await;
+    assert!(matches!(first, Ok(Acted::Requested { .. })), "{first:?}");
+    for _ in 0..2 {
+        let again = act(&backend, &providers, event, t0()).await;
+        assert_eq!(again.ok(), Some(Acted::AlreadyDone));
+    }
+    let calls = providers.calls();
+    assert_eq!(
+        calls.len(),
+        2,
+        "the retry, then nothing for the redeliveries"
+    );
+    assert!(calls.iter().all(|c| c.idempotency_key() == pay.as_str()));
+    assert_eq!(providers.accepted(), 1);
+    let o = stored_order(&backend, &id).await;
+    let p = o.payment(&pay).unwrap_or_else(|| panic!("payment"));
+    assert_eq!(
+        p.provider_reference.as_deref(),
+        Some(format!("ref_{pay}").as_str())
+    );
+    assert!(matches!(
+        p.next_action,
+        Some(domain::payment::NextAction::Checkout { .. })
+    ));
+    assert_eq!(
+        count_events(&backend, &id, "PaymentRequestAccepted").await,
+        1
+    );
+
+    // Refused (402): the payment fails and is flagged; the order waits for
+    // another payment.
+    let refusing = ScriptedProviders::new();
+    refusing.then_fail(ProviderError::Refused {
+        status: 402,
+        message: "card declined by issuer policy".into(),
+    });
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    let event = events_of(&backend, &id, "PaymentRequested").await.remove(0);
+    assert_eq!(
+        act(&backend, &refusing, &event, t0()).await.ok(),
+        Some(Acted::Refused { status: 402 })
+    );
+    assert_eq!(
+        act(&backend, &refusing, &event, t0()).await.ok(),
+        Some(Acted::AlreadyDone)
+    );
+    let o = stored_order(&backend, &id).await;
+    let p = o.payment(&pay).unwrap_or_else(|| panic!("payment"));
+    assert_eq!(p.status, PaymentStatus::Failed);
+    assert_eq!(
+        p.flag.as_ref().map(|f| f.reason),
+        Some(FlagReason::ProviderRefused)
+    );
+    assert_eq!(o.status(), OrderStatus::AwaitingInitialPayment);
+    let flagged = all_flags(&backend, Some(AttentionKind::FlaggedPayment), 100, t0()).await;
+    assert!(
+        flagged.iter().any(
+            |f| f.payment_id.as_deref() == Some(pay.as_str()) && f.reason == "provider_refused"
+        ),
+        "{flagged:?}"
+    );
+
+    // A refund part: taken once; a refused attempt is flagged.
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    let mismatch = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &id, &pay, "399.99", "USD"),
+    );
+    consumed(&backend, &mismatch).await;
+    let part = arbiter_refunds(&backend, &id, &pay).await;
+    let refund_event = events_of(&backend, &id, "RefundRequested").await.remove(0);
+    let refunds = ScriptedProviders::new();
+    assert!(matches!(
+        act(&backend, &refunds, &refund_event, t0()).await,
+        Ok(Acted::Requested { .. })
+    ));
+    assert_eq!(
+        act(&backend, &refunds, &refund_event, t0()).await.ok(),
+        Some(Acted::AlreadyDone)
+    );
+    assert_eq!(refunds.calls().len(), 1);
+    assert_eq!(
+        refunds.calls()[0].idempotency_key(),
+        format!("{}:1", part.id)
+    );
+    let o = stored_order(&backend, &id).await;
+    let taken = o
+        .refunds()
+        .iter()
+        .find(|r| r.id == part.id)
+        .unwrap_or_else(|| panic!("part"));
+    assert!(taken.provider_reference.is_some());
+
+    let (_, id, pay) = order_paying_by_card(&backend).await;
+    let mismatch = provider_message(
+        Provider::Card,
+        &unique("msg_"),
+        payment_body("payment.succeeded", &id, &pay, "399.99", "USD"),
+    );
+    consumed(&backend, &mismatch).await;
+    let part = arbiter_refunds(&backend, &id, &pay).await;
+    let refund_event = events_of(&backend, &id, "RefundRequested").await.remove(0);
+    let refusing = ScriptedProviders::new();
+    refusing.then_fail(ProviderError::Refused {
+        status: 422,
+        message: "refund exceeds the charge".into(),
+    });
+    assert_eq!(
+        act(&backend, &refusing, &refund_event, t0()).await.ok(),
+        Some(Acted::Refused { status: 422 })
+    );
+    let failed = all_flags(&backend, Some(AttentionKind::FailedRefund), 100, t0()).await;
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.refund_id.as_deref() == Some(part.id.as_str())
+                && f.reason == "provider_refused"),
+        "{failed:?}"
+    );
+
+    // Events that ask nothing of a provider are left alone.
+    let created = events_of(&backend, &id, "OrderCreated").await.remove(0);
+    assert_eq!(
+        act(&backend, &refusing, &created, t0()).await.ok(),
+        Some(Acted::NotARequest)
+    );
+}
+
 /// Expands to one `#[tokio::test]` per contract case for a backend.
 #[macro_export]
 macro_rules! contract_suite {
@@ -2143,6 +2309,7 @@ macro_rules! contract_suite {
             consumer_applies_concurrent_deliveries_once,
             consumer_refuses_malformed_and_unknown_events,
             open_flags_are_listed_from_their_index_and_close_with_the_order,
+            provider_actions_reach_the_provider_once_and_record_the_answer,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

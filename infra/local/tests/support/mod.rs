@@ -87,6 +87,40 @@ pub fn spawn_embedded(jwt_secret: &str, secrets: ProviderSecrets, ticker: Ticker
     App::new(port, runtime)
 }
 
+/// The embedded stack with the sandbox provider on, as the binary runs it
+/// with `PROVIDER_SANDBOX=auto`: the provider-action step asks the sandbox
+/// (through the provider adapter, on this stack's port) and the sandbox
+/// confirms as business time passes. With the stack, for what a test
+/// checks behind the API.
+pub fn spawn_embedded_with_sandbox(
+    jwt_secret: &str,
+    secrets: ProviderSecrets,
+    ticker: TickerConfig,
+) -> (App, Arc<EmbeddedStack>) {
+    let runtime = runtime();
+    let (port, stack) = runtime.block_on(async {
+        let listener = server::bind(0).await.expect("bind a loopback port");
+        let port = listener.local_addr().expect("address").port();
+        let stack = Arc::new(Stack::embedded(JwtConfig::new(jwt_secret), secrets));
+        tokio::spawn(local_stack::queue::run_consumer(Arc::clone(&stack)));
+        local_stack::actions::start(&stack, port, |_| None).expect("started once");
+        tokio::spawn(server::serve_with_ticker(
+            listener,
+            Arc::clone(&stack),
+            ticker,
+        ));
+        (port, stack)
+    });
+    (App::new(port, runtime), stack)
+}
+
+/// The embedded stack's type.
+pub type EmbeddedStack = Stack<
+    app::memory::MemoryBackend,
+    local_stack::stack::NoUpstream,
+    local_stack::queue::LocalQueue,
+>;
+
 /// The stack in AWS-endpoint mode.
 #[cfg(feature = "aws")]
 pub type AwsStack = Stack<

@@ -15,6 +15,7 @@ mod command;
 mod contract;
 mod disputes;
 mod payments;
+mod provider;
 mod refunds;
 mod shipment;
 mod sweep;

@@ -103,6 +103,7 @@ impl Order {
             expected_arrival: kind.arrival_window(now),
             instructions,
             provider_reference: None,
+            next_action: None,
             initiated_at: now,
             agreement_completed_at: None,
             settled_at: None,

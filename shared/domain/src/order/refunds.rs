@@ -44,6 +44,7 @@ impl Order {
                 flagged: false,
                 flag_reason: None,
                 flagged_at: None,
+                provider_reference: None,
                 requested_at: ch.at,
                 attempted_at: Some(ch.at),
                 settled_at: None,
@@ -214,6 +215,7 @@ impl Order {
         let part = &mut self.refunds[index];
         part.attempts += 1;
         part.attempted_at = Some(ch.at);
+        part.provider_reference = None;
         part.flagged = false;
         part.flag_reason = None;
         part.flagged_at = None;
