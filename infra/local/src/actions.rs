@@ -51,6 +51,8 @@ use crate::stack::Stack;
 /// Attempts at one item before it is dead-lettered: the queue's
 /// `maxReceiveCount`.
 pub const MAX_ATTEMPTS: u32 = 5;
+/// Dead letters kept (the newest).
+pub const MAX_DEAD_KEPT: usize = 1000;
 /// The first retry's delay; each further one doubles it.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How long the local endpoints wait for the step to become idle.
@@ -229,6 +231,11 @@ impl ActionQueue {
             let mut state = self.state();
             state.busy = false;
             if let Some(dead) = dead {
+                // The newest MAX_DEAD_KEPT: a long-running stack with a
+                // provider down cannot grow the list without bound.
+                if state.dead.len() >= MAX_DEAD_KEPT {
+                    state.dead.remove(0);
+                }
                 state.dead.push(dead);
             }
             state.pending()

@@ -82,6 +82,9 @@ pub const MODE_VARIABLE: &str = "PROVIDER_SANDBOX";
 pub const DEFAULT_KEY_PREFIX: &str = "sk_sandbox_";
 /// The most requests one outage may cover.
 pub const MAX_OUTAGE_REQUESTS: u32 = 1000;
+/// The attempts a request's record keeps (the newest): a client replaying
+/// one key cannot grow it without bound.
+pub const MAX_ATTEMPTS_KEPT: usize = 50;
 
 /// Whether the sandbox and the provider-action step run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -271,6 +274,15 @@ pub struct Record {
 }
 
 impl Record {
+    /// Keep one more attempt, dropping the oldest beyond
+    /// [`MAX_ATTEMPTS_KEPT`].
+    fn note(&mut self, attempt: Attempt) {
+        if self.attempts.len() >= MAX_ATTEMPTS_KEPT {
+            self.attempts.remove(0);
+        }
+        self.attempts.push(attempt);
+    }
+
     fn reference(&self) -> Option<&str> {
         self.answer.as_ref()?.body.get("reference")?.as_str()
     }
@@ -810,7 +822,7 @@ fn note_attempt(
             i
         }
     };
-    state.records[index].attempts.push(attempt);
+    state.records[index].note(attempt);
     index
 }
 
@@ -899,14 +911,14 @@ async fn ask<B: Backend, U: EventBus, Q: StackQueue>(
             // A key answered before: the same answer, for the same body.
             let record = &mut state.records[i];
             if sent.as_ref() != Some(&record.request) {
-                record.attempts.push(attempt(409, false));
+                record.note(attempt(409, false));
                 return problem(
                     409,
                     "Conflict",
                     "this Idempotency-Key was used with another body",
                 );
             }
-            record.attempts.push(attempt(answer.status, true));
+            record.note(attempt(answer.status, true));
             return answer_of(answer.status, &answer, true);
         }
         if !state.in_flight.insert((provider, key.to_owned())) {

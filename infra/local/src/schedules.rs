@@ -192,12 +192,20 @@ impl<B: Backend, U: EventBus, Q: StackQueue> Stack<B, U, Q> {
                 "errorMessage": error_chain(e),
             },
         });
-        self.sweep_failures
+        let mut failures = self
+            .sweep_failures
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(record);
+            .unwrap_or_else(|p| p.into_inner());
+        // The newest MAX_SWEEP_FAILURES_KEPT, as a queue's retention would.
+        if failures.len() >= MAX_SWEEP_FAILURES_KEPT {
+            failures.remove(0);
+        }
+        failures.push(record);
     }
 }
+
+/// Failed runs kept for `GET /_local/schedules/failures` (the newest).
+pub const MAX_SWEEP_FAILURES_KEPT: usize = 1000;
 
 /// `GET /_local/schedules/failures`: the sweep's on-failure destination,
 /// oldest first.

@@ -104,7 +104,15 @@ pub fn count(metric: &str) {
 /// One count of `metric` for one value of a further dimension (each
 /// event type, each sweep action, each outcome).
 pub fn count_by(metric: &str, dimension: &str, value: &str) {
-    emit(metric, "Count", 1, &[(dimension, value)]);
+    add_by(metric, dimension, value, 1);
+}
+
+/// `n` counts of `metric` for one value of a further dimension, in one
+/// line (nothing for zero).
+pub fn add_by(metric: &str, dimension: &str, value: &str, n: i64) {
+    if n > 0 {
+        emit(metric, "Count", n, &[(dimension, value)]);
+    }
 }
 
 /// A duration in whole seconds (e.g. the age of the oldest unpublished

@@ -78,8 +78,9 @@ pub struct SweepReport {
     /// added, and any a failed publish left behind.
     pub published: usize,
     /// How long the oldest event still in the outbox after this run has
-    /// waited, in seconds (0: none waits).
-    pub oldest_unpublished_seconds: i64,
+    /// waited, in seconds (0: none waits; `None`: it could not be read, and
+    /// no figure is reported rather than a reassuring 0).
+    pub oldest_unpublished_seconds: Option<i64>,
 }
 
 impl SweepReport {
@@ -103,7 +104,7 @@ impl SweepReport {
                 retried = self.retried,
                 failed = self.failed,
                 published = self.published,
-                oldest_unpublished_seconds = self.oldest_unpublished_seconds,
+                oldest_unpublished_seconds = ?self.oldest_unpublished_seconds,
                 "sweep ran"
             );
         } else {
@@ -127,14 +128,16 @@ impl SweepReport {
             ("released", self.released),
             ("failed", self.failed),
         ] {
-            for _ in 0..n {
-                crate::metrics::count_by("SweepActions", "Action", action);
-            }
+            crate::metrics::add_by(
+                "SweepActions",
+                "Action",
+                action,
+                i64::try_from(n).unwrap_or(i64::MAX),
+            );
         }
-        crate::metrics::seconds(
-            "OldestUnpublishedEventAgeSeconds",
-            self.oldest_unpublished_seconds,
-        );
+        if let Some(age) = self.oldest_unpublished_seconds {
+            crate::metrics::seconds("OldestUnpublishedEventAgeSeconds", age);
+        }
     }
 
     fn count(&mut self, events: &[DomainEvent]) {
@@ -283,9 +286,11 @@ where
     };
     match oldest {
         Ok(oldest) => {
-            report.oldest_unpublished_seconds = oldest
-                .first()
-                .map_or(0, |e| (now - e.event.at).num_seconds().max(0));
+            report.oldest_unpublished_seconds = Some(
+                oldest
+                    .first()
+                    .map_or(0, |e| (now - e.event.at).num_seconds().max(0)),
+            );
         }
         Err(e) => {
             tracing::warn!(error = %error_chain(&e), "the outbox's oldest event could not be read");

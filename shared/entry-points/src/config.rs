@@ -80,3 +80,25 @@ fn only_both_keys_skip_the_default_chain() {
     assert!(!credentials_in_env(with("", "s")));
     assert!(!credentials_in_env(|_: &str| None));
 }
+
+/// The string of the Secrets Manager secret the environment variable
+/// `variable` names (a name or an ARN), read now; `None` when the variable
+/// is unset or empty (the local stack and the tests, which configure from
+/// the environment instead). Callers read it once per sandbox, on first
+/// use, so a cold start makes no call and a rotation reaches new sandboxes.
+#[cfg(any(feature = "webhook", feature = "provider-queue"))]
+pub async fn secret_named_by(
+    config: &SdkConfig,
+    variable: &str,
+) -> Option<Result<String, aws_adapters::secrets::SecretFetchError>> {
+    let id = std::env::var(variable).ok()?;
+    let id = id.trim();
+    if id.is_empty() {
+        return None;
+    }
+    Some(
+        aws_adapters::secrets::Secrets::from_config(config)
+            .string(id)
+            .await,
+    )
+}

@@ -28,6 +28,8 @@ pub mod payment_queue;
 pub mod provider_queue;
 #[cfg(feature = "schedule")]
 pub mod schedule;
+#[cfg(any(feature = "payment-queue", feature = "provider-queue"))]
+pub mod sqs_batch;
 #[cfg(feature = "table-stream")]
 pub mod table_stream;
 #[cfg(all(feature = "webhook", feature = "lambda"))]

@@ -40,13 +40,7 @@ pub fn parse_records(event: &SqsEvent) -> Vec<(String, Result<ProviderMessage, P
         .collect()
 }
 
-/// The answer for ReportBatchItemFailures: the messages to retry, by id.
-/// An empty list deletes the whole batch.
-pub fn batch_response(failed_message_ids: impl IntoIterator<Item = String>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.set_failures(failed_message_ids);
-    response
-}
+pub use crate::sqs_batch::batch_response;
 
 /// Apply a batch from the payment queue, one record at a time in the
 /// batch's order, each in its own span (message id, provider, webhook id,
@@ -68,11 +62,7 @@ pub async fn process_batch<B: Backend, C: Clock>(
 ) -> SqsBatchResponse {
     let mut failed = Vec::new();
     for (record, (message_id, parsed)) in event.records.iter().zip(parse_records(event)) {
-        let receive_count = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .map(String::as_str)
-            .unwrap_or("1");
+        let receive_count = crate::sqs_batch::receive_count(record);
         let span = tracing::info_span!(
             "provider_event",
             message_id = %message_id,

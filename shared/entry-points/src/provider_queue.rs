@@ -97,13 +97,7 @@ pub fn parse_records(event: &SqsEvent) -> Vec<(String, Result<DomainEvent, Parse
         .collect()
 }
 
-/// The answer for ReportBatchItemFailures: the messages to retry, by id.
-/// An empty list deletes the whole batch.
-pub fn batch_response(failed_message_ids: impl IntoIterator<Item = String>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.set_failures(failed_message_ids);
-    response
-}
+pub use crate::sqs_batch::batch_response;
 
 /// Act on a batch from the provider-action queue, one record at a time in
 /// the batch's order, each in its own span (message id, receive count,
@@ -153,11 +147,7 @@ where
 {
     let mut failed = Vec::new();
     for (record, (message_id, parsed)) in event.records.iter().zip(parse_records(event)) {
-        let receive_count = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .map(String::as_str)
-            .unwrap_or("1");
+        let receive_count = crate::sqs_batch::receive_count(record);
         let span = tracing::info_span!(
             "provider_action",
             message_id = %message_id,
@@ -262,18 +252,12 @@ async fn with_keys(
     config: &aws_config::SdkConfig,
     providers: &aws_adapters::providers::HttpProviders,
 ) -> Result<aws_adapters::providers::HttpProviders, String> {
-    match std::env::var(KEYS_SECRET_ID_VARIABLE) {
-        Ok(id) if !id.trim().is_empty() => {
-            let json = aws_adapters::secrets::Secrets::from_config(config)
-                .string(id.trim())
-                .await
-                .map_err(|e| error_chain(&e))?;
-            providers
-                .clone()
-                .with_keys_json(&json)
-                .map_err(|e| error_chain(&e))
-        }
-        _ => Ok(providers.clone()),
+    match crate::config::secret_named_by(config, KEYS_SECRET_ID_VARIABLE).await {
+        Some(json) => providers
+            .clone()
+            .with_keys_json(&json.map_err(|e| error_chain(&e))?)
+            .map_err(|e| error_chain(&e)),
+        None => Ok(providers.clone()),
     }
 }
 

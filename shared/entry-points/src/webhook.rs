@@ -2,7 +2,6 @@
 //! handler is `http_api::webhook::Webhooks`; this is its runtime loop.
 
 use app::ports::Clock;
-use aws_adapters::secrets::Secrets;
 use aws_adapters::sqs::SqsQueue;
 use http_api::problem::ApiError;
 use http_api::webhook::{ProviderSecrets, Webhooks};
@@ -20,15 +19,12 @@ pub const SECRET_ID_VARIABLE: &str = "WEBHOOK_SECRET_ID";
 /// and makes no call), then kept. Without `WEBHOOK_SECRET_ID` — the local
 /// stack — from the `WEBHOOK_SECRET_<PROVIDER>` variables.
 async fn secrets(config: &aws_config::SdkConfig) -> Result<ProviderSecrets, String> {
-    match std::env::var(SECRET_ID_VARIABLE) {
-        Ok(id) if !id.trim().is_empty() => {
-            let value = Secrets::from_config(config)
-                .string(id.trim())
-                .await
-                .map_err(|e| app::error::error_chain(&e))?;
-            ProviderSecrets::from_json(&value).map_err(|e| app::error::error_chain(&e))
+    let chain = |e: &dyn std::error::Error| app::error::error_chain(e);
+    match crate::config::secret_named_by(config, SECRET_ID_VARIABLE).await {
+        Some(value) => {
+            ProviderSecrets::from_json(&value.map_err(|e| chain(&e))?).map_err(|e| chain(&e))
         }
-        _ => ProviderSecrets::from_env(None).map_err(|e| app::error::error_chain(&e)),
+        None => ProviderSecrets::from_env(None).map_err(|e| chain(&e)),
     }
 }
 

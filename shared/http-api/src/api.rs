@@ -48,21 +48,28 @@ impl<B: Backend, C: Clock> Api<B, C> {
     /// local stack does.
     pub async fn handle(&self, serves: Option<&[Endpoint]>, req: &ApiRequest) -> ApiResponse {
         let started = std::time::Instant::now();
-        let response = match self.dispatch(serves, req).await {
+        // Found once: the dispatch and the request's log line both use it.
+        let found = routes::find(&req.method, &req.path);
+        let route = found.as_ref().map(|(r, _)| r.path);
+        let response = match self.dispatch(serves, req, found).await {
             Ok(r) => r,
             Err(e) => e.logged_response(&req.request_id),
         };
-        log_request(req, &response, started);
+        log_request(req, route, &response, started);
         response
     }
 
-    async fn dispatch(&self, serves: Option<&[Endpoint]>, req: &ApiRequest) -> Result<ApiResponse> {
+    async fn dispatch(
+        &self,
+        serves: Option<&[Endpoint]>,
+        req: &ApiRequest,
+        found: Option<(&'static routes::Route, routes::Params<'_>)>,
+    ) -> Result<ApiResponse> {
         let caller = req.claims.caller().ok_or(ApiError::Unauthenticated)?;
         if req.body.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        let (route, params) =
-            routes::find(&req.method, &req.path).ok_or(ApiError::RouteNotFound)?;
+        let (route, params) = found.ok_or(ApiError::RouteNotFound)?;
         if serves.is_some_and(|s| !s.contains(&route.endpoint)) {
             return Err(ApiError::RouteNotFound);
         }
@@ -250,8 +257,13 @@ impl Respond for OrderChange<'_> {
 
 /// One INFO line per request (route, status, latency, request id), and a
 /// `Refusals` data point (by status) for every 4xx the API answers.
-pub(crate) fn log_request(req: &ApiRequest, response: &ApiResponse, started: std::time::Instant) {
-    let route = routes::find(&req.method, &req.path).map_or("(no route)", |(r, _)| r.path);
+pub(crate) fn log_request(
+    req: &ApiRequest,
+    route: Option<&str>,
+    response: &ApiResponse,
+    started: std::time::Instant,
+) {
+    let route = route.unwrap_or("(no route)");
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     tracing::info!(
         method = %req.method,

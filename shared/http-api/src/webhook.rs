@@ -165,25 +165,27 @@ impl<Q: PaymentQueue> Webhooks<Q> {
         received_at: Timestamp,
     ) -> ApiResponse {
         let started = std::time::Instant::now();
-        let response = match self.accept(req, real_now_unix, received_at).await {
+        let found = routes::find(&req.method, &req.path);
+        let route = found.as_ref().map(|(r, _)| r.path);
+        let response = match self.accept(req, found, real_now_unix, received_at).await {
             Ok(response) => response,
             Err(e) => e.logged_response(&req.request_id),
         };
-        crate::api::log_request(req, &response, started);
+        crate::api::log_request(req, route, &response, started);
         response
     }
 
     async fn accept(
         &self,
         req: &ApiRequest,
+        found: Option<(&'static routes::Route, routes::Params<'_>)>,
         real_now_unix: i64,
         received_at: Timestamp,
     ) -> Result<ApiResponse, ApiError> {
         if req.body.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        let (route, params) =
-            routes::find(&req.method, &req.path).ok_or(ApiError::RouteNotFound)?;
+        let (route, params) = found.ok_or(ApiError::RouteNotFound)?;
         if route.endpoint != Endpoint::ProviderWebhook {
             return Err(ApiError::RouteNotFound);
         }
